@@ -1,0 +1,268 @@
+//! What wraps every request: a request id and its tracing span, the body size limit, metrics,
+//! security headers, and the rewriting of every error into a problem document.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use poem::http::header::{self, HeaderValue};
+use poem::http::{HeaderMap, StatusCode};
+use poem::{Body, Endpoint, IntoResponse, Middleware, Request, Response, Result};
+use tracing::Instrument as _;
+
+use super::problem::{CONTENT_TYPE, Problem};
+use crate::metrics::Metrics;
+
+/// Request bodies above this are refused with 413 before anything reads them.
+pub const BODY_LIMIT: usize = 64 * 1024;
+pub const REQUEST_ID: &str = "x-request-id";
+
+pub struct Observe {
+    pub metrics: Arc<Metrics>,
+    pub hsts: bool,
+}
+
+impl<E: Endpoint> Middleware<E> for Observe {
+    type Output = ObserveEndpoint<E>;
+
+    fn transform(&self, inner: E) -> Self::Output {
+        ObserveEndpoint {
+            inner,
+            metrics: self.metrics.clone(),
+            hsts: self.hsts,
+        }
+    }
+}
+
+pub struct ObserveEndpoint<E> {
+    inner: E,
+    metrics: Arc<Metrics>,
+    hsts: bool,
+}
+
+/// The request id of the request being served; handlers read it through `Request::data`.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+impl<E: Endpoint> Endpoint for ObserveEndpoint<E> {
+    type Output = Response;
+
+    async fn call(&self, mut req: Request) -> Result<Response> {
+        let started = Instant::now();
+        let request_id = incoming_request_id(req.headers())
+            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        req.extensions_mut().insert(RequestId(request_id.clone()));
+        let method = req.method().clone();
+        let path = req.uri().path().to_string();
+        let span = tracing::info_span!(
+            "request",
+            request.id = %request_id,
+            http.method = %method,
+            http.path = %path,
+            http.route = tracing::field::Empty,
+            http.status = tracing::field::Empty,
+        );
+
+        let response = async {
+            match limit_body(&mut req).await {
+                Ok(()) => self.inner.get_response(req).await,
+                Err(too_large) => too_large,
+            }
+        }
+        .instrument(span.clone())
+        .await;
+
+        let route = response
+            .data::<poem::PathPattern>()
+            .map_or_else(|| "unmatched".to_string(), |p| p.0.to_string());
+        let mut response = problems(response, &request_id).await;
+        let status = response.status();
+        let docs = path == "/docs" || path.starts_with("/docs/");
+        security_headers(response.headers_mut(), docs, self.hsts);
+        if let Ok(value) = HeaderValue::from_str(&request_id) {
+            response.headers_mut().insert(REQUEST_ID, value);
+        }
+
+        let elapsed = started.elapsed();
+        self.metrics
+            .request(method.as_str(), &route, status.as_u16(), elapsed);
+        span.record("http.route", route.as_str());
+        span.record("http.status", status.as_u16());
+        let _entered = span.enter();
+        let latency_ms = elapsed.as_secs_f64() * 1000.0;
+        if status.is_server_error() {
+            tracing::error!(latency_ms, "request failed");
+        } else {
+            tracing::info!(latency_ms, "request finished");
+        }
+        Ok(response)
+    }
+}
+
+/// Accepts a caller's `X-Request-Id` when it is a sane token (so it cannot inject into logs or headers).
+fn incoming_request_id(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(REQUEST_ID)?.to_str().ok()?;
+    let sane = !value.is_empty()
+        && value.len() <= 128
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
+    sane.then(|| value.to_string())
+}
+
+/// Refuses bodies over `BODY_LIMIT`: by `Content-Length` when given, else by reading at most that much.
+async fn limit_body(req: &mut Request) -> Result<(), Response> {
+    let too_large = || StatusCode::PAYLOAD_TOO_LARGE.into_response();
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    match declared {
+        Some(len) if len > BODY_LIMIT as u64 => Err(too_large()),
+        Some(_) => Ok(()),
+        None if req.headers().contains_key(header::TRANSFER_ENCODING) => {
+            let bytes = req
+                .take_body()
+                .into_bytes_limit(BODY_LIMIT)
+                .await
+                .map_err(|_| too_large())?;
+            req.set_body(Body::from_bytes(bytes));
+            Ok(())
+        }
+        None => Ok(()),
+    }
+}
+
+/// Turns any error response into a problem document carrying the request id. Problems built by
+/// handlers keep their code and field; anything else (poem's own errors) gets one by its status.
+async fn problems(response: Response, request_id: &str) -> Response {
+    let status = response.status();
+    if !status.is_client_error() && !status.is_server_error() {
+        return response;
+    }
+    let is_problem = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(CONTENT_TYPE.as_bytes()));
+    let (mut parts, body) = response.into_parts();
+    let text = body.into_string().await.unwrap_or_default();
+
+    let mut problem = match serde_json::from_str::<serde_json::Value>(&text) {
+        Ok(serde_json::Value::Object(fields)) if is_problem => fields,
+        _ => match serde_json::to_value(problem_for_status(status, &text)) {
+            Ok(serde_json::Value::Object(fields)) => fields,
+            _ => serde_json::Map::new(),
+        },
+    };
+    problem.insert("request_id".into(), request_id.into());
+    let body = serde_json::Value::Object(problem).to_string();
+
+    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from_string(body))
+}
+
+/// A problem for errors raised outside handlers: routing, parsing, auth extraction, size limits, panics.
+fn problem_for_status(status: StatusCode, text: &str) -> Problem {
+    let detail = |fallback: &str| {
+        if text.trim().is_empty() {
+            fallback.to_string()
+        } else {
+            text.trim().chars().take(500).collect()
+        }
+    };
+    match status {
+        StatusCode::BAD_REQUEST => Problem::new(status, "bad_request", detail("the request could not be read")),
+        StatusCode::UNAUTHORIZED => Problem::new(status, "unauthenticated", "authentication required"),
+        StatusCode::FORBIDDEN => Problem::new(status, "forbidden", "you do not have permission to do this"),
+        StatusCode::NOT_FOUND => Problem::new(status, "not_found", "no such resource"),
+        StatusCode::METHOD_NOT_ALLOWED => {
+            Problem::new(status, "method_not_allowed", "this method is not allowed on this resource")
+        }
+        StatusCode::PAYLOAD_TOO_LARGE => Problem::new(
+            status,
+            "payload_too_large",
+            format!("request bodies are limited to {} KiB", BODY_LIMIT / 1024),
+        ),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            Problem::new(status, "unsupported_media_type", detail("send application/json"))
+        }
+        s if s.is_server_error() => Problem::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            "an unexpected error occurred; nothing was changed",
+        ),
+        s => Problem::new(s, &format!("http_{}", s.as_u16()), detail("request refused")),
+    }
+}
+
+fn security_headers(headers: &mut HeaderMap, docs: bool, hsts: bool) {
+    headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    if !docs {
+        headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
+        headers.insert(
+            "content-security-policy",
+            HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
+        );
+    }
+    if hsts {
+        headers.insert(
+            "strict-transport-security",
+            HeaderValue::from_static("max-age=63072000; includeSubDomains"),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use poem::middleware::CatchPanic;
+    use poem::{EndpointExt as _, Route, handler};
+
+    #[handler]
+    fn boom() -> &'static str {
+        panic!("a handler bug")
+    }
+
+    #[handler]
+    fn fine() -> &'static str {
+        "fine"
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_becomes_a_500_problem_and_the_server_goes_on() {
+        let app = Route::new()
+            .at("/boom", poem::get(boom))
+            .at("/fine", poem::get(fine))
+            .with(CatchPanic::new())
+            .with(Observe {
+                metrics: Arc::new(Metrics::default()),
+                hsts: false,
+            });
+        let call = |path: &'static str| {
+            app.call(Request::builder().uri(poem::http::Uri::from_static(path)).finish())
+        };
+        let response = call("/boom").await.unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let request_id = response.headers().get(REQUEST_ID).unwrap().to_str().unwrap().to_string();
+        assert_eq!(response.headers().get(header::CONTENT_TYPE).unwrap(), CONTENT_TYPE);
+        let body: serde_json::Value =
+            serde_json::from_str(&response.into_body().into_string().await.unwrap()).unwrap();
+        assert_eq!(body["code"], "internal_error");
+        assert_eq!(body["request_id"], request_id.as_str());
+        assert!(!body.to_string().contains("a handler bug"), "panic message leaked");
+
+        let after = call("/fine").await.unwrap();
+        assert_eq!(after.status(), StatusCode::OK);
+    }
+
+    #[test]
+    fn request_ids_are_accepted_only_when_sane() {
+        let mut headers = HeaderMap::new();
+        headers.insert(REQUEST_ID, HeaderValue::from_static("abc-123"));
+        assert_eq!(incoming_request_id(&headers).as_deref(), Some("abc-123"));
+        headers.insert(REQUEST_ID, HeaderValue::from_static("a b"));
+        assert_eq!(incoming_request_id(&headers), None);
+    }
+}

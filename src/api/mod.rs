@@ -1,0 +1,78 @@
+//! HTTP: the OpenAPI operations, Swagger UI, and the middleware around them.
+
+pub mod middleware;
+pub mod ops;
+pub mod problem;
+pub mod session_http;
+pub mod v1;
+
+use poem::middleware::{CatchPanic, CookieJarManager};
+use poem::{Endpoint, EndpointExt, Route};
+use poem_openapi::{ApiResponse, OpenApiService, Tags};
+
+use crate::app::AppState;
+
+#[derive(Tags)]
+pub enum ApiTags {
+    /// Register, sign in and out, refresh tokens.
+    Auth,
+    /// Your own account.
+    Users,
+    /// Health, readiness and metrics.
+    Operations,
+}
+
+/// An operation that succeeds with nothing to say.
+#[derive(ApiResponse)]
+pub enum NoContent {
+    /// Done.
+    #[oai(status = 204)]
+    Done,
+}
+
+/// Every OpenAPI struct, in the order they appear in the docs.
+pub type Apis = (v1::auth::AuthApi, v1::users::UsersApi, ops::OpsApi);
+
+pub fn openapi(state: &AppState) -> OpenApiService<Apis, ()> {
+    let cookies = session_http::SessionCookies::new(state.settings.cookies.clone());
+    let apis = (
+        v1::auth::AuthApi {
+            accounts: state.accounts.clone(),
+            cookies: cookies.clone(),
+        },
+        v1::users::UsersApi {
+            accounts: state.accounts.clone(),
+            cookies,
+        },
+        ops::OpsApi {
+            store: state.store.clone(),
+            cache: state.cache.clone(),
+            metrics: state.metrics.clone(),
+        },
+    );
+    OpenApiService::new(apis, "Storefront", env!("CARGO_PKG_VERSION"))
+        .description(
+            "Accounts, catalog, carts and orders for an online store. Authenticate with \
+             `Authorization: Bearer <access token>` or the HttpOnly cookies set at login. \
+             Every error is an RFC 9457 problem document (`application/problem+json`).",
+        )
+}
+
+/// The whole HTTP application: API, docs, and middleware.
+pub fn routes(state: &AppState) -> impl Endpoint + 'static {
+    let api = openapi(state);
+    let docs = api.swagger_ui();
+    let spec = api.spec_endpoint();
+    Route::new()
+        .nest("/", api)
+        .nest("/docs", docs)
+        .at("/openapi.json", spec)
+        .with(CatchPanic::new())
+        .with(CookieJarManager::new())
+        .data(state.accounts.sessions().clone())
+        .data(session_http::ClientIpHeader(state.settings.client_ip_header.clone()))
+        .with(middleware::Observe {
+            metrics: state.metrics.clone(),
+            hsts: state.settings.is_production(),
+        })
+}

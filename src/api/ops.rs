@@ -1,0 +1,77 @@
+//! `/health`, `/ready` and `/metrics`: for load balancers, orchestrators and Prometheus.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use poem_openapi::payload::{Json, PlainText};
+use poem_openapi::{Object, OpenApi};
+
+use crate::api::ApiTags;
+use crate::api::problem::ApiResult;
+use crate::cache::Cache;
+use crate::error::Error;
+use crate::metrics::Metrics;
+use crate::store::Store;
+
+const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
+
+#[derive(Debug, Object)]
+pub struct Health {
+    /// Always `ok` when the process answers.
+    pub status: String,
+}
+
+#[derive(Debug, Object)]
+pub struct Readiness {
+    /// `ok` when SurrealDB answered.
+    pub database: String,
+    /// `redis` or `in-process`.
+    pub cache: String,
+}
+
+pub struct OpsApi {
+    pub store: Store,
+    pub cache: Cache,
+    pub metrics: Arc<Metrics>,
+}
+
+#[OpenApi(tag = "ApiTags::Operations")]
+impl OpsApi {
+    /// Liveness: the process is up
+    #[oai(path = "/health", method = "get")]
+    async fn health(&self) -> Json<Health> {
+        Json(Health {
+            status: "ok".into(),
+        })
+    }
+
+    /// Readiness: SurrealDB and the cache answer
+    ///
+    /// 503 (a problem document naming what is down) while either does not.
+    #[oai(path = "/ready", method = "get")]
+    async fn ready(&self) -> ApiResult<Json<Readiness>> {
+        let (database, cache) = tokio::join!(
+            self.store.is_reachable(PROBE_TIMEOUT),
+            self.cache.is_reachable()
+        );
+        let down: Vec<&str> = [(!database).then_some("SurrealDB"), (!cache).then_some("Redis")]
+            .into_iter()
+            .flatten()
+            .collect();
+        if !down.is_empty() {
+            return Err(Error::Unavailable(format!("{} not reachable", down.join(" and "))).into());
+        }
+        Ok(Json(Readiness {
+            database: "ok".into(),
+            cache: if self.cache.is_redis() { "redis" } else { "in-process" }.into(),
+        }))
+    }
+
+    /// Prometheus metrics
+    ///
+    /// Requests by route and status, latency histograms, cache hits and misses, Redis errors.
+    #[oai(path = "/metrics", method = "get")]
+    async fn metrics(&self) -> PlainText<String> {
+        PlainText(self.metrics.render())
+    }
+}

@@ -1,0 +1,149 @@
+//! RFC 9457 problem documents: the one shape of every error this service answers with.
+//!
+//! Handlers return `ApiError`, built from the domain `Error` in one place (`From<Error>`). Everything
+//! else that can fail before a handler runs (unknown route, bad JSON, body too large, missing auth) is
+//! rewritten into the same shape by `middleware::problems`, which also stamps the request id.
+
+use std::time::Duration;
+
+use poem::http::StatusCode;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object};
+
+use crate::error::Error;
+
+pub const CONTENT_TYPE: &str = "application/problem+json";
+
+/// An RFC 9457 problem document.
+#[derive(Debug, Clone, Object, serde::Serialize)]
+pub struct Problem {
+    /// URI naming the kind of problem: `urn:storefront:problem:<code>`.
+    #[oai(rename = "type")]
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Short summary of the kind of problem.
+    pub title: String,
+    /// HTTP status code.
+    pub status: u16,
+    /// What went wrong with this request.
+    pub detail: String,
+    /// Stable machine-readable code, e.g. `validation_failed`, `email_taken`, `invalid_token`.
+    pub code: String,
+    /// The request field at fault, for validation problems.
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// The request id (also in the `X-Request-Id` header), to quote when reporting a problem.
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<String>,
+}
+
+impl Problem {
+    pub fn new(status: StatusCode, code: &str, detail: impl Into<String>) -> Self {
+        Self {
+            kind: format!("urn:storefront:problem:{code}"),
+            title: status.canonical_reason().unwrap_or("Error").to_string(),
+            status: status.as_u16(),
+            detail: detail.into(),
+            code: code.to_string(),
+            field: None,
+            request_id: None,
+        }
+    }
+}
+
+/// Every error status an operation can answer with, each a problem document.
+#[derive(Debug, ApiResponse)]
+pub enum ApiError {
+    /// The request could not be read (malformed JSON, wrong types).
+    #[oai(status = 400, content_type = "application/problem+json")]
+    BadRequest(Json<Problem>),
+    /// Missing, invalid or expired credentials.
+    #[oai(status = 401, content_type = "application/problem+json")]
+    Unauthorized(Json<Problem>),
+    /// Authenticated, but not allowed to do this.
+    #[oai(status = 403, content_type = "application/problem+json")]
+    Forbidden(Json<Problem>),
+    /// No such resource, or not yours.
+    #[oai(status = 404, content_type = "application/problem+json")]
+    NotFound(Json<Problem>),
+    /// The request clashes with the current state.
+    #[oai(status = 409, content_type = "application/problem+json")]
+    Conflict(Json<Problem>),
+    /// The body is larger than the service accepts.
+    #[oai(status = 413, content_type = "application/problem+json")]
+    PayloadTooLarge(Json<Problem>),
+    /// A field is invalid; `field` names it.
+    #[oai(status = 422, content_type = "application/problem+json")]
+    Unprocessable(Json<Problem>),
+    /// Too many attempts; wait `Retry-After` seconds.
+    #[oai(status = 429, content_type = "application/problem+json")]
+    TooManyRequests(Json<Problem>, #[oai(header = "Retry-After")] u64),
+    /// An unexpected failure; nothing was changed. Quote the request id.
+    #[oai(status = 500, content_type = "application/problem+json")]
+    Internal(Json<Problem>),
+    /// A dependency is unavailable; try again shortly.
+    #[oai(status = 503, content_type = "application/problem+json")]
+    Unavailable(Json<Problem>),
+}
+
+impl From<Error> for ApiError {
+    fn from(err: Error) -> Self {
+        let problem = |status, code: &str| Json(Problem::new(status, code, err.to_string()));
+        match &err {
+            Error::Validation { field, .. } => {
+                let mut p = problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+                p.0.field = Some(field.to_string());
+                ApiError::Unprocessable(p)
+            }
+            Error::InvalidCredentials => {
+                ApiError::Unauthorized(problem(StatusCode::UNAUTHORIZED, "invalid_credentials"))
+            }
+            Error::Unauthenticated => {
+                ApiError::Unauthorized(problem(StatusCode::UNAUTHORIZED, "unauthenticated"))
+            }
+            Error::InvalidToken => {
+                ApiError::Unauthorized(problem(StatusCode::UNAUTHORIZED, "invalid_token"))
+            }
+            Error::Forbidden => ApiError::Forbidden(problem(StatusCode::FORBIDDEN, "forbidden")),
+            Error::NotFound(_) => ApiError::NotFound(problem(StatusCode::NOT_FOUND, "not_found")),
+            Error::Conflict { code, .. } => ApiError::Conflict(problem(StatusCode::CONFLICT, code)),
+            Error::RateLimited { retry_after } => ApiError::TooManyRequests(
+                problem(StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
+                retry_after_seconds(*retry_after),
+            ),
+            Error::Unavailable(_) => {
+                ApiError::Unavailable(problem(StatusCode::SERVICE_UNAVAILABLE, "unavailable"))
+            }
+            Error::Internal(cause) => {
+                tracing::error!(error = ?cause, "internal error");
+                ApiError::Internal(Json(Problem::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal_error",
+                    "an unexpected error occurred; nothing was changed",
+                )))
+            }
+        }
+    }
+}
+
+/// Whole seconds, rounded up, never 0 (a client told to wait 0 s would retry at once).
+fn retry_after_seconds(wait: Duration) -> u64 {
+    wait.as_secs() + u64::from(wait.subsec_nanos() > 0).max(u64::from(wait.as_secs() == 0))
+}
+
+/// Shorthand for handler results.
+pub type ApiResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_rounds_up_and_is_never_zero() {
+        assert_eq!(retry_after_seconds(Duration::ZERO), 1);
+        assert_eq!(retry_after_seconds(Duration::from_millis(1500)), 2);
+        assert_eq!(retry_after_seconds(Duration::from_secs(3)), 3);
+    }
+}

@@ -1,0 +1,4 @@
+//! The `/api/v1` operations, one file per resource.
+
+pub mod auth;
+pub mod users;

@@ -1,0 +1,114 @@
+//! `/api/v1/users/me`: the caller's own account.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use poem::web::cookie::CookieJar;
+use poem_openapi::payload::Json;
+use poem_openapi::{Object, OpenApi};
+
+use crate::api::problem::ApiResult;
+use crate::api::session_http::{Auth, SessionCookies};
+use crate::api::{ApiTags, NoContent};
+use crate::domain::{Address, DisplayName, Email, Password};
+use crate::services::accounts::{Account, Accounts, ProfileUpdate};
+
+/// A user's account as they see it. Never carries the password hash.
+#[derive(Debug, Object)]
+pub struct UserView {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    pub address: String,
+    /// `customer` or `admin`.
+    pub role: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<Account> for UserView {
+    fn from(account: Account) -> Self {
+        Self {
+            id: account.id,
+            email: account.email,
+            name: account.name,
+            address: account.address,
+            role: account.role.as_str().to_string(),
+            created_at: account.created_at,
+            updated_at: account.updated_at,
+        }
+    }
+}
+
+/// Fields to change; those left out stay as they are. The role cannot be changed here.
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct ProfilePatch {
+    /// A new email address (must not belong to another account).
+    pub email: Option<String>,
+    /// 1-100 characters.
+    pub name: Option<String>,
+    /// Up to 500 characters.
+    pub address: Option<String>,
+}
+
+impl ProfilePatch {
+    fn parse(self) -> crate::error::Result<ProfileUpdate> {
+        Ok(ProfileUpdate {
+            email: self.email.as_deref().map(Email::parse).transpose()?,
+            name: self.name.as_deref().map(DisplayName::parse).transpose()?,
+            address: self.address.as_deref().map(Address::parse).transpose()?,
+        })
+    }
+}
+
+#[derive(Debug, Object)]
+pub struct PasswordChange {
+    pub current_password: String,
+    /// 8-128 characters.
+    pub new_password: String,
+}
+
+pub struct UsersApi {
+    pub accounts: Arc<Accounts>,
+    pub cookies: SessionCookies,
+}
+
+#[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Users")]
+impl UsersApi {
+    /// Your account
+    #[oai(path = "/users/me", method = "get")]
+    async fn me(&self, auth: Auth) -> ApiResult<Json<UserView>> {
+        Ok(Json(self.accounts.account(auth.principal()).await?.into()))
+    }
+
+    /// Change your name, email or address
+    #[oai(path = "/users/me", method = "patch")]
+    async fn update_me(&self, auth: Auth, body: Json<ProfilePatch>) -> ApiResult<Json<UserView>> {
+        let update = body.0.parse()?;
+        let account = self.accounts.update_profile(auth.principal(), update).await?;
+        Ok(Json(account.into()))
+    }
+
+    /// Delete your account
+    ///
+    /// Removes the account and signs out every session of it at once.
+    #[oai(path = "/users/me", method = "delete")]
+    async fn delete_me(&self, auth: Auth, jar: &CookieJar) -> ApiResult<NoContent> {
+        self.accounts.delete(auth.principal()).await?;
+        self.cookies.clear(jar);
+        Ok(NoContent::Done)
+    }
+
+    /// Change your password
+    ///
+    /// Needs the current password. Every other session is signed out; this one stays.
+    #[oai(path = "/users/me/password", method = "put")]
+    async fn change_password(&self, auth: Auth, body: Json<PasswordChange>) -> ApiResult<NoContent> {
+        let new = Password::parse("new_password", body.0.new_password)?;
+        self.accounts
+            .change_password(auth.principal(), &body.0.current_password, new)
+            .await?;
+        Ok(NoContent::Done)
+    }
+}

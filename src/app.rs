@@ -1,0 +1,146 @@
+//! Wiring: builds every service once from the settings and serves them.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
+use poem::Server;
+
+use crate::auth::{LoginLimiter, PasswordHasher, SessionService, TokenIssuer};
+use crate::cache::Cache;
+use crate::config::Settings;
+use crate::metrics::Metrics;
+use crate::services::accounts::Accounts;
+use crate::store::{self, Store};
+
+/// How long a shutdown waits for in-flight requests.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
+
+/// Everything the HTTP layer needs, built once.
+#[derive(Clone)]
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub store: Store,
+    pub cache: Cache,
+    pub metrics: Arc<Metrics>,
+    pub accounts: Arc<Accounts>,
+}
+
+impl AppState {
+    /// Connects to SurrealDB, applies the schema, and builds the services.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let metrics = Arc::new(Metrics::default());
+        let store = Store::connect(&settings.surreal).await?;
+        let applied = store::migrate(&store).await?;
+        if !applied.is_empty() {
+            tracing::info!(files = ?applied, "schema applied");
+        }
+        let cache = match &settings.redis_url {
+            Some(url) => Cache::redis(url.expose(), settings.cache_prefix(), metrics.clone())?,
+            None => {
+                tracing::warn!(
+                    "REDIS_URL is not set: using an in-process cache. Fine for one instance; \
+                     several instances need a shared Redis so that sign-outs reach all of them"
+                );
+                Cache::local(settings.cache_prefix(), metrics.clone())
+            }
+        };
+        if settings.jwt_secret_generated {
+            tracing::warn!(
+                "JWT_SECRET is not set: generated a random one for this run; tokens will not survive a restart"
+            );
+        }
+        let tokens = Arc::new(TokenIssuer::new(&settings.jwt_secret, settings.access_token_ttl));
+        let sessions = Arc::new(SessionService::new(
+            store.clone(),
+            cache.clone(),
+            tokens,
+            settings.refresh_token_ttl,
+        ));
+        let accounts = Arc::new(Accounts::new(
+            store.clone(),
+            PasswordHasher::default(),
+            sessions,
+            LoginLimiter::new(cache.clone()),
+        ));
+        Ok(Self {
+            settings: Arc::new(settings),
+            store,
+            cache,
+            metrics,
+            accounts,
+        })
+    }
+}
+
+/// A built application bound to its port, ready to serve.
+pub struct Application {
+    acceptor: TcpAcceptor,
+    address: SocketAddr,
+    state: AppState,
+}
+
+impl Application {
+    /// Builds the state and binds `HOST:PORT` (port 0 picks a free one, as tests do).
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let bind = SocketAddr::new(settings.host, settings.port);
+        let state = AppState::build(settings).await?;
+        let acceptor = TcpListener::bind(bind)
+            .into_acceptor()
+            .await
+            .with_context(|| format!("binding {bind}"))?;
+        let address = acceptor
+            .local_addr()
+            .first()
+            .and_then(|a| a.as_socket_addr().copied())
+            .context("reading the bound address")?;
+        Ok(Self {
+            acceptor,
+            address,
+            state,
+        })
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` completes, then finishes in-flight requests (up to a grace period).
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> std::io::Result<()> {
+        tracing::info!(address = %self.address, "listening");
+        let routes = crate::api::routes(&self.state);
+        Server::new_with_acceptor(self.acceptor)
+            .run_with_graceful_shutdown(routes, shutdown, Some(SHUTDOWN_GRACE))
+            .await
+    }
+}
+
+/// Completes on SIGTERM or SIGINT.
+pub async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

@@ -1,0 +1,11 @@
+//! Credentials: password hashing, tokens, sessions, and login rate limits. No HTTP types here.
+
+mod password;
+mod rate_limit;
+mod sessions;
+mod tokens;
+
+pub use password::PasswordHasher;
+pub use rate_limit::LoginLimiter;
+pub use sessions::{ClientInfo, Principal, SessionService, TokenPair};
+pub use tokens::TokenIssuer;

@@ -1,0 +1,282 @@
+//! The cache: Redis when `REDIS_URL` is set, otherwise a map in this process.
+//!
+//! A cache is only a cache. Every Redis call is bounded by a short timeout; when Redis is slow or down the
+//! call reports a miss (or does nothing), a rate-limited warning is logged, and callers go to SurrealDB.
+//! The connection manager reconnects by itself, so the cache is used again once Redis is back.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use redis::aio::ConnectionManager;
+
+use crate::metrics::Metrics;
+
+/// Bound on every Redis call: past it the request goes on without the cache.
+const REDIS_CALL_TIMEOUT: Duration = Duration::from_millis(150);
+/// At most one "Redis is failing" warning per this interval.
+const WARN_INTERVAL: Duration = Duration::from_secs(10);
+/// The in-process map is cleared of expired entries when it grows past this.
+const LOCAL_MAX_ENTRIES: usize = 100_000;
+
+#[derive(Clone)]
+pub struct Cache {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    prefix: String,
+    redis: Option<ConnectionManager>,
+    /// The whole cache without Redis, and the fallback for counters when Redis fails.
+    local: LocalMap,
+    metrics: Arc<Metrics>,
+    last_warning_ms: AtomicU64,
+    started: Instant,
+}
+
+impl Cache {
+    /// A Redis-backed cache. Connects lazily: a Redis that is down at start is picked up when it comes.
+    pub fn redis(url: &str, prefix: String, metrics: Arc<Metrics>) -> anyhow::Result<Self> {
+        let client = redis::Client::open(url)
+            .map_err(|e| anyhow::anyhow!("invalid REDIS_URL: {e}"))?;
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_millis(500)))
+            .set_response_timeout(Some(REDIS_CALL_TIMEOUT))
+            .set_number_of_retries(2)
+            .set_max_delay(Duration::from_millis(500));
+        let manager = ConnectionManager::new_lazy_with_config(client, config)?;
+        Ok(Self::build(Some(manager), prefix, metrics))
+    }
+
+    /// The in-process cache, for a single instance.
+    pub fn local(prefix: String, metrics: Arc<Metrics>) -> Self {
+        Self::build(None, prefix, metrics)
+    }
+
+    fn build(redis: Option<ConnectionManager>, prefix: String, metrics: Arc<Metrics>) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                prefix,
+                redis,
+                local: LocalMap::default(),
+                metrics,
+                last_warning_ms: AtomicU64::new(0),
+                started: Instant::now(),
+            }),
+        }
+    }
+
+    pub fn is_redis(&self) -> bool {
+        self.inner.redis.is_some()
+    }
+
+    fn key(&self, key: &str) -> String {
+        format!("{}{key}", self.inner.prefix)
+    }
+
+    pub async fn get(&self, key: &str) -> Option<Vec<u8>> {
+        let key = self.key(key);
+        let value = match &self.inner.redis {
+            None => self.inner.local.get(&key),
+            Some(redis) => {
+                let mut conn = redis.clone();
+                self.bounded(redis::cmd("GET").arg(&key).query_async::<Option<Vec<u8>>>(&mut conn))
+                    .await
+                    .flatten()
+            }
+        };
+        self.inner.metrics.cache_lookup(value.is_some());
+        value
+    }
+
+    /// Stores `value` for `ttl`, replacing what was there.
+    pub async fn set(&self, key: &str, value: &[u8], ttl: Duration) {
+        self.store(key, value, ttl, false).await;
+    }
+
+    /// Stores `value` for `ttl` only if the key is absent, so a slow reader cannot overwrite a newer
+    /// write (e.g. a revocation) with what it read before it.
+    pub async fn set_if_absent(&self, key: &str, value: &[u8], ttl: Duration) {
+        self.store(key, value, ttl, true).await;
+    }
+
+    async fn store(&self, key: &str, value: &[u8], ttl: Duration, only_if_absent: bool) {
+        let key = self.key(key);
+        match &self.inner.redis {
+            None => self.inner.local.set(key, value.to_vec(), ttl, only_if_absent),
+            Some(redis) => {
+                let mut conn = redis.clone();
+                let mut cmd = redis::cmd("SET");
+                cmd.arg(&key).arg(value).arg("PX").arg(ttl_millis(ttl));
+                if only_if_absent {
+                    cmd.arg("NX");
+                }
+                self.bounded(cmd.query_async::<Option<String>>(&mut conn)).await;
+            }
+        }
+    }
+
+    pub async fn delete(&self, key: &str) {
+        let key = self.key(key);
+        match &self.inner.redis {
+            None => self.inner.local.remove(&key),
+            Some(redis) => {
+                let mut conn = redis.clone();
+                self.bounded(redis::cmd("DEL").arg(&key).query_async::<i64>(&mut conn)).await;
+            }
+        }
+    }
+
+    /// Counts one hit in a fixed window of `window` starting at the key's first hit. Returns the count so
+    /// far and the time left in the window. Falls back to this process's counters when Redis fails, so a
+    /// limit still holds (per instance) while Redis is down.
+    pub async fn hit(&self, key: &str, window: Duration) -> (u64, Duration) {
+        let key = self.key(key);
+        if let Some(redis) = &self.inner.redis {
+            let mut conn = redis.clone();
+            let mut pipe = redis::pipe();
+            pipe.atomic()
+                .cmd("INCR")
+                .arg(&key)
+                .cmd("PEXPIRE")
+                .arg(&key)
+                .arg(ttl_millis(window))
+                .arg("NX")
+                .ignore()
+                .cmd("PTTL")
+                .arg(&key);
+            if let Some((count, pttl)) = self.bounded(pipe.query_async::<(u64, i64)>(&mut conn)).await {
+                let left = u64::try_from(pttl).map(Duration::from_millis).unwrap_or(window);
+                return (count, left);
+            }
+        }
+        self.inner.local.hit(key, window)
+    }
+
+    /// True when the cache answers (always, for the in-process one).
+    pub async fn is_reachable(&self) -> bool {
+        match &self.inner.redis {
+            None => true,
+            Some(redis) => {
+                let mut conn = redis.clone();
+                self.bounded(redis::cmd("PING").query_async::<String>(&mut conn))
+                    .await
+                    .is_some()
+            }
+        }
+    }
+
+    /// Runs one Redis call under the timeout; a failure is counted, warned about (rate-limited) and
+    /// turned into `None`.
+    async fn bounded<T>(
+        &self,
+        call: impl std::future::Future<Output = redis::RedisResult<T>>,
+    ) -> Option<T> {
+        let failure = match tokio::time::timeout(REDIS_CALL_TIMEOUT, call).await {
+            Ok(Ok(value)) => return Some(value),
+            Ok(Err(err)) => err.to_string(),
+            Err(_) => format!("no answer within {} ms", REDIS_CALL_TIMEOUT.as_millis()),
+        };
+        self.inner.metrics.redis_error();
+        let now_ms = self.inner.started.elapsed().as_millis() as u64;
+        let last = self.inner.last_warning_ms.load(Ordering::Relaxed);
+        let due = last == 0 || now_ms.saturating_sub(last) >= WARN_INTERVAL.as_millis() as u64;
+        if due
+            && self
+                .inner
+                .last_warning_ms
+                .compare_exchange(last, now_ms.max(1), Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            tracing::warn!(error = %failure, "Redis call failed; serving from SurrealDB until it is back");
+        }
+        None
+    }
+}
+
+fn ttl_millis(ttl: Duration) -> u64 {
+    u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
+/// A small expiring map guarded by a mutex; entries are short and the lock is never held across an await.
+#[derive(Default)]
+struct LocalMap {
+    entries: Mutex<HashMap<String, (Vec<u8>, Instant)>>,
+    counters: Mutex<HashMap<String, (u64, Instant)>>,
+}
+
+impl LocalMap {
+    fn get(&self, key: &str) -> Option<Vec<u8>> {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        entries
+            .get(key)
+            .filter(|(_, expires)| *expires > Instant::now())
+            .map(|(value, _)| value.clone())
+    }
+
+    fn set(&self, key: String, value: Vec<u8>, ttl: Duration, only_if_absent: bool) {
+        let now = Instant::now();
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= LOCAL_MAX_ENTRIES {
+            entries.retain(|_, (_, expires)| *expires > now);
+            if entries.len() >= LOCAL_MAX_ENTRIES {
+                entries.clear();
+            }
+        }
+        if only_if_absent && entries.get(&key).is_some_and(|(_, expires)| *expires > now) {
+            return;
+        }
+        entries.insert(key, (value, now + ttl));
+    }
+
+    fn remove(&self, key: &str) {
+        self.entries
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
+    }
+
+    fn hit(&self, key: String, window: Duration) -> (u64, Duration) {
+        let now = Instant::now();
+        let mut counters = self.counters.lock().unwrap_or_else(|e| e.into_inner());
+        if counters.len() >= LOCAL_MAX_ENTRIES {
+            counters.retain(|_, (_, ends)| *ends > now);
+        }
+        let entry = counters.entry(key).or_insert((0, now + window));
+        if entry.1 <= now {
+            *entry = (0, now + window);
+        }
+        entry.0 += 1;
+        (entry.0, entry.1 - now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn local_cache_expires_and_respects_absent_only_writes() {
+        let cache = Cache::local("t:".into(), Arc::new(Metrics::default()));
+        cache.set("a", b"1", Duration::from_millis(30)).await;
+        cache.set_if_absent("a", b"2", Duration::from_secs(5)).await;
+        assert_eq!(cache.get("a").await.as_deref(), Some(&b"1"[..]));
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        assert_eq!(cache.get("a").await, None);
+        cache.set_if_absent("a", b"3", Duration::from_secs(5)).await;
+        assert_eq!(cache.get("a").await.as_deref(), Some(&b"3"[..]));
+        cache.delete("a").await;
+        assert_eq!(cache.get("a").await, None);
+    }
+
+    #[tokio::test]
+    async fn local_counters_count_within_a_window() {
+        let cache = Cache::local("t:".into(), Arc::new(Metrics::default()));
+        assert_eq!(cache.hit("k", Duration::from_secs(60)).await.0, 1);
+        let (count, left) = cache.hit("k", Duration::from_secs(60)).await;
+        assert_eq!(count, 2);
+        assert!(left <= Duration::from_secs(60) && left > Duration::from_secs(58));
+    }
+}

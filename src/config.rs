@@ -1,0 +1,429 @@
+//! Typed settings, read once from the environment and validated before anything starts.
+//!
+//! This is the only place that reads environment variables. A bad value names its variable.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::time::Duration;
+
+/// A value that must never reach a log line or a response.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppEnv {
+    Development,
+    Production,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SameSite {
+    Strict,
+    Lax,
+    None,
+}
+
+#[derive(Debug, Clone)]
+pub struct SurrealSettings {
+    pub url: String,
+    pub namespace: String,
+    pub database: String,
+    pub username: Option<String>,
+    pub password: Option<Secret>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CookieSettings {
+    pub secure: bool,
+    pub same_site: SameSite,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub host: IpAddr,
+    pub port: u16,
+    pub env: AppEnv,
+    pub surreal: SurrealSettings,
+    pub redis_url: Option<Secret>,
+    pub jwt_secret: Secret,
+    /// True when no `JWT_SECRET` was given and a random one was made for this run (development only).
+    pub jwt_secret_generated: bool,
+    pub access_token_ttl: Duration,
+    pub refresh_token_ttl: Duration,
+    pub cors_origins: Vec<String>,
+    pub cookies: CookieSettings,
+    pub seed_catalog: bool,
+    pub log_format: LogFormat,
+    pub log_filter: String,
+    /// Header holding the client's address when a trusted proxy sits in front (e.g. `Fly-Client-IP`).
+    pub client_ip_header: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("invalid {variable}: {message}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub message: String,
+}
+
+fn invalid(variable: &'static str, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        variable,
+        message: message.into(),
+    }
+}
+
+pub const MIN_JWT_SECRET_BYTES: usize = 32;
+const DEFAULT_SURREAL_PATH: &str = "./data/storefront";
+
+impl Settings {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads settings through `lookup`, so tests can supply their own variables.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        // An empty variable counts as unset: `FOO=` in a shell or fly.toml means "no value".
+        let var = |name: &str| lookup(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+
+        let env = match var("APP_ENV").as_deref() {
+            None | Some("development") => AppEnv::Development,
+            Some("production") => AppEnv::Production,
+            Some(other) => {
+                return Err(invalid(
+                    "APP_ENV",
+                    format!("`{other}` is not one of development, production"),
+                ));
+            }
+        };
+        let production = env == AppEnv::Production;
+
+        let host = match var("HOST") {
+            None => IpAddr::from([0, 0, 0, 0]),
+            Some(v) => v
+                .parse()
+                .map_err(|_| invalid("HOST", format!("`{v}` is not an IP address")))?,
+        };
+        let port = match var("PORT") {
+            None => 8080,
+            Some(v) => v
+                .parse()
+                .map_err(|_| invalid("PORT", format!("`{v}` is not a port number (0-65535)")))?,
+        };
+
+        let surreal_url = var("SURREAL_URL").unwrap_or_else(default_surreal_url);
+        validate_surreal_url(&surreal_url)?;
+        let surreal = SurrealSettings {
+            url: surreal_url,
+            namespace: var("SURREAL_NS").unwrap_or_else(|| "storefront".into()),
+            database: var("SURREAL_DB").unwrap_or_else(|| "main".into()),
+            username: var("SURREAL_USER"),
+            password: var("SURREAL_PASS").map(Secret::new),
+        };
+        if surreal.username.is_some() != surreal.password.is_some() {
+            return Err(invalid(
+                "SURREAL_USER",
+                "SURREAL_USER and SURREAL_PASS must be set together",
+            ));
+        }
+
+        let redis_url = match var("REDIS_URL") {
+            None => None,
+            Some(v) if v.starts_with("redis://") || v.starts_with("rediss://") => {
+                Some(Secret::new(v))
+            }
+            Some(_) => return Err(invalid("REDIS_URL", "must start with redis:// or rediss://")),
+        };
+
+        let (jwt_secret, jwt_secret_generated) = match var("JWT_SECRET") {
+            Some(v) if v.len() >= MIN_JWT_SECRET_BYTES => (Secret::new(v), false),
+            Some(_) => {
+                return Err(invalid(
+                    "JWT_SECRET",
+                    format!("must be at least {MIN_JWT_SECRET_BYTES} bytes"),
+                ));
+            }
+            None if production => {
+                return Err(invalid(
+                    "JWT_SECRET",
+                    format!(
+                        "APP_ENV=production needs a JWT_SECRET of at least {MIN_JWT_SECRET_BYTES} bytes"
+                    ),
+                ));
+            }
+            None => (Secret::new(random_secret()), true),
+        };
+
+        let access_token_ttl = duration_var(&var, "ACCESS_TOKEN_TTL", Duration::from_secs(15 * 60))?;
+        let refresh_token_ttl =
+            duration_var(&var, "REFRESH_TOKEN_TTL", Duration::from_secs(30 * 24 * 3600))?;
+        if refresh_token_ttl <= access_token_ttl {
+            return Err(invalid(
+                "REFRESH_TOKEN_TTL",
+                "must be longer than ACCESS_TOKEN_TTL",
+            ));
+        }
+
+        let cors_origins = match var("CORS_ORIGINS") {
+            None => Vec::new(),
+            Some(v) => v
+                .split(',')
+                .map(str::trim)
+                .filter(|o| !o.is_empty())
+                .map(|o| validate_origin(o).map(|()| o.trim_end_matches('/').to_string()))
+                .collect::<Result<_, _>>()?,
+        };
+
+        let secure = bool_var(&var, "COOKIE_SECURE", production)?;
+        let same_site = match var("COOKIE_SAMESITE").map(|v| v.to_ascii_lowercase()).as_deref() {
+            None | Some("lax") => SameSite::Lax,
+            Some("strict") => SameSite::Strict,
+            Some("none") => SameSite::None,
+            Some(other) => {
+                return Err(invalid(
+                    "COOKIE_SAMESITE",
+                    format!("`{other}` is not one of lax, strict, none"),
+                ));
+            }
+        };
+        if same_site == SameSite::None && !secure {
+            return Err(invalid(
+                "COOKIE_SAMESITE",
+                "SameSite=None needs COOKIE_SECURE=true (browsers drop such cookies otherwise)",
+            ));
+        }
+
+        let log_format = match var("LOG_FORMAT").as_deref() {
+            None | Some("pretty") => LogFormat::Pretty,
+            Some("json") => LogFormat::Json,
+            Some(other) => {
+                return Err(invalid(
+                    "LOG_FORMAT",
+                    format!("`{other}` is not one of pretty, json"),
+                ));
+            }
+        };
+        let log_filter = var("RUST_LOG").unwrap_or_else(|| "info".into());
+        tracing_subscriber::EnvFilter::try_new(&log_filter)
+            .map_err(|e| invalid("RUST_LOG", e.to_string()))?;
+
+        Ok(Self {
+            host,
+            port,
+            env,
+            surreal,
+            redis_url,
+            jwt_secret,
+            jwt_secret_generated,
+            access_token_ttl,
+            refresh_token_ttl,
+            cors_origins,
+            cookies: CookieSettings { secure, same_site },
+            seed_catalog: bool_var(&var, "SEED_CATALOG", !production)?,
+            log_format,
+            log_filter,
+            client_ip_header: var("CLIENT_IP_HEADER"),
+        })
+    }
+
+    pub fn is_production(&self) -> bool {
+        self.env == AppEnv::Production
+    }
+
+    /// Prefix of every cache key: two stores sharing one Redis never see each other's keys.
+    pub fn cache_prefix(&self) -> String {
+        format!("sf:{}:{}:", self.surreal.namespace, self.surreal.database)
+    }
+}
+
+/// The password `storefront create-admin` gives a new admin, when set.
+pub fn admin_password_from_env() -> Option<Secret> {
+    std::env::var("STOREFRONT_ADMIN_PASSWORD")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .map(Secret::new)
+}
+
+fn default_surreal_url() -> String {
+    // SurrealKV wants an absolute path in the URL; resolve `./data` against the working directory.
+    let path = std::env::current_dir()
+        .map(|dir| dir.join(DEFAULT_SURREAL_PATH.trim_start_matches("./")))
+        .unwrap_or_else(|_| DEFAULT_SURREAL_PATH.into());
+    format!("surrealkv://{}", path.display())
+}
+
+fn validate_surreal_url(url: &str) -> Result<(), ConfigError> {
+    const SCHEMES: [&str; 4] = ["mem://", "surrealkv://", "ws://", "wss://"];
+    if url == "mem://" || SCHEMES.iter().any(|s| url.starts_with(s) && url.len() > s.len()) {
+        Ok(())
+    } else {
+        Err(invalid(
+            "SURREAL_URL",
+            format!("`{url}` must be mem://, surrealkv://PATH, ws://HOST:PORT or wss://HOST:PORT"),
+        ))
+    }
+}
+
+fn validate_origin(origin: &str) -> Result<(), ConfigError> {
+    if origin == "*" {
+        return Err(invalid(
+            "CORS_ORIGINS",
+            "`*` cannot be combined with credentials; list each origin",
+        ));
+    }
+    let rest = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"));
+    match rest {
+        Some(host) if !host.is_empty() && !host.contains(['/', ' ']) => Ok(()),
+        _ => Err(invalid(
+            "CORS_ORIGINS",
+            format!("`{origin}` is not an origin like https://shop.example.com"),
+        )),
+    }
+}
+
+fn bool_var(
+    var: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: bool,
+) -> Result<bool, ConfigError> {
+    match var(name).map(|v| v.to_ascii_lowercase()).as_deref() {
+        None => Ok(default),
+        Some("true" | "1" | "yes" | "on") => Ok(true),
+        Some("false" | "0" | "no" | "off") => Ok(false),
+        Some(other) => Err(invalid(name, format!("`{other}` is not true or false"))),
+    }
+}
+
+fn duration_var(
+    var: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: Duration,
+) -> Result<Duration, ConfigError> {
+    match var(name) {
+        None => Ok(default),
+        Some(v) => parse_duration(&v).ok_or_else(|| {
+            invalid(
+                name,
+                format!("`{v}` is not a duration like 90s, 15m, 12h or 30d"),
+            )
+        }),
+    }
+}
+
+/// Parses `90s`, `15m`, `12h`, `30d` (a positive whole number and one unit).
+pub fn parse_duration(text: &str) -> Option<Duration> {
+    let split = text.find(|c: char| !c.is_ascii_digit())?;
+    let (digits, unit) = text.split_at(split);
+    let n: u64 = digits.parse().ok().filter(|n| *n > 0)?;
+    let seconds = match unit {
+        "s" => n,
+        "m" => n.checked_mul(60)?,
+        "h" => n.checked_mul(3600)?,
+        "d" => n.checked_mul(86_400)?,
+        _ => return None,
+    };
+    Some(Duration::from_secs(seconds))
+}
+
+fn random_secret() -> String {
+    use base64::Engine as _;
+    let bytes: [u8; 48] = rand::random();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn settings(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn development_defaults_generate_a_secret() {
+        let s = settings(&[]).unwrap();
+        assert!(s.jwt_secret_generated);
+        assert!(s.jwt_secret.expose().len() >= MIN_JWT_SECRET_BYTES);
+        assert_eq!(s.port, 8080);
+        assert!(s.surreal.url.starts_with("surrealkv:///"));
+        assert!(s.seed_catalog);
+        assert!(!s.cookies.secure);
+    }
+
+    #[test]
+    fn production_refuses_to_start_without_a_real_secret() {
+        let err = settings(&[("APP_ENV", "production")]).unwrap_err();
+        assert_eq!(err.variable, "JWT_SECRET");
+        let err = settings(&[("APP_ENV", "production"), ("JWT_SECRET", "short")]).unwrap_err();
+        assert_eq!(err.variable, "JWT_SECRET");
+        let ok = settings(&[("APP_ENV", "production"), ("JWT_SECRET", &"k".repeat(32))]).unwrap();
+        assert!(ok.cookies.secure);
+        assert!(!ok.seed_catalog);
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        for (name, value) in [
+            ("PORT", "eighty"),
+            ("HOST", "localhost:1"),
+            ("APP_ENV", "staging"),
+            ("SURREAL_URL", "postgres://x"),
+            ("REDIS_URL", "localhost:6379"),
+            ("ACCESS_TOKEN_TTL", "15 minutes"),
+            ("CORS_ORIGINS", "*"),
+            ("COOKIE_SECURE", "maybe"),
+            ("COOKIE_SAMESITE", "none"),
+            ("LOG_FORMAT", "xml"),
+            ("SEED_CATALOG", "2"),
+        ] {
+            let err = settings(&[(name, value)]).unwrap_err();
+            assert_eq!(err.variable, name, "{name}={value} gave {err}");
+        }
+    }
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("90s"), Some(Duration::from_secs(90)));
+        assert_eq!(parse_duration("15m"), Some(Duration::from_secs(900)));
+        assert_eq!(parse_duration("30d"), Some(Duration::from_secs(2_592_000)));
+        assert_eq!(parse_duration("0s"), None);
+        assert_eq!(parse_duration("15"), None);
+        assert_eq!(parse_duration("-1m"), None);
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let s = settings(&[("JWT_SECRET", &"p".repeat(40))]).unwrap();
+        assert!(!format!("{s:?}").contains(&"p".repeat(40)));
+    }
+}

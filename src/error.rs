@@ -1,0 +1,64 @@
+//! The one error type services return. `api::problem` maps it, once, to an RFC 9457 problem document.
+
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A field of the request is not acceptable.
+    #[error("{field}: {message}")]
+    Validation {
+        field: &'static str,
+        message: String,
+    },
+    /// Login failed. Deliberately says nothing about which half was wrong.
+    #[error("invalid email or password")]
+    InvalidCredentials,
+    /// No usable credentials came with the request.
+    #[error("authentication required")]
+    Unauthenticated,
+    /// Credentials came but are expired, forged, or belong to a revoked session.
+    #[error("invalid or expired token")]
+    InvalidToken,
+    #[error("you do not have permission to do this")]
+    Forbidden,
+    /// What was asked for does not exist, or is not the caller's to see.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// The request clashes with the current state (e.g. the email is taken).
+    #[error("{message}")]
+    Conflict { code: &'static str, message: String },
+    #[error("too many attempts, try again later")]
+    RateLimited { retry_after: Duration },
+    /// Something this service depends on is unavailable; nothing was changed.
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
+    #[error(transparent)]
+    Internal(#[from] anyhow::Error),
+}
+
+impl Error {
+    pub fn validation(field: &'static str, message: impl Into<String>) -> Self {
+        Self::Validation {
+            field,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<crate::store::StoreError> for Error {
+    fn from(err: crate::store::StoreError) -> Self {
+        match err {
+            crate::store::StoreError::EmailTaken => Error::Conflict {
+                code: "email_taken",
+                message: "an account with this email already exists".into(),
+            },
+            crate::store::StoreError::Conflict => Error::Conflict {
+                code: "write_conflict",
+                message: "the resource changed while this request ran; retry it".into(),
+            },
+            crate::store::StoreError::Database(e) => Error::Internal(e.into()),
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -1,0 +1,16 @@
+//! Storefront: the backend of an online store, served as a REST API with its own Swagger UI.
+
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod cache;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod metrics;
+pub mod services;
+pub mod store;
+pub mod telemetry;
+
+pub use app::{AppState, Application};
+pub use config::Settings;

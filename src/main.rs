@@ -1,0 +1,113 @@
+//! `storefront [serve]`, `storefront migrate`, `storefront create-admin --email E`.
+
+use std::io::BufRead as _;
+use std::process::ExitCode;
+
+use storefront::config::{Secret, Settings, admin_password_from_env};
+use storefront::domain::{Email, Password};
+use storefront::error::Error;
+use storefront::{AppState, Application, store, telemetry};
+
+const USAGE: &str = "usage:
+  storefront [serve]                 serve the API (configured by environment variables; see README)
+  storefront migrate                 apply schema/ to the database and exit
+  storefront create-admin --email E  make E an admin (a new account takes its password from
+                                     STOREFRONT_ADMIN_PASSWORD or the first line of standard input)";
+
+enum Command {
+    Serve,
+    Migrate,
+    CreateAdmin { email: String },
+}
+
+fn parse_args(args: &[String]) -> Result<Command, String> {
+    match args {
+        [] => Ok(Command::Serve),
+        [cmd] if cmd == "serve" => Ok(Command::Serve),
+        [cmd] if cmd == "migrate" => Ok(Command::Migrate),
+        [cmd, flag, email] if cmd == "create-admin" && flag == "--email" => Ok(Command::CreateAdmin {
+            email: email.clone(),
+        }),
+        [cmd, flag] if cmd == "create-admin" && flag.starts_with("--email=") => Ok(Command::CreateAdmin {
+            email: flag.trim_start_matches("--email=").to_string(),
+        }),
+        [cmd, ..] if cmd == "-h" || cmd == "--help" || cmd == "help" => Err(String::new()),
+        _ => Err(format!("unknown arguments: {}", args.join(" "))),
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let command = match parse_args(&args) {
+        Ok(command) => command,
+        Err(message) => {
+            if !message.is_empty() {
+                eprintln!("{message}");
+            }
+            eprintln!("{USAGE}");
+            return if message.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) };
+        }
+    };
+    let settings = match Settings::from_env() {
+        Ok(settings) => settings,
+        Err(err) => {
+            eprintln!("configuration error: {err}");
+            return ExitCode::from(78); // EX_CONFIG
+        }
+    };
+    telemetry::init(settings.log_format, &settings.log_filter);
+    let result = match command {
+        Command::Serve => serve(settings).await,
+        Command::Migrate => migrate(settings).await,
+        Command::CreateAdmin { email } => create_admin(settings, &email).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            tracing::error!("{err:#}");
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let app = Application::build(settings).await?;
+    app.run_until(storefront::app::shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn migrate(settings: Settings) -> anyhow::Result<()> {
+    let store = store::Store::connect(&settings.surreal).await?;
+    let applied = store::migrate(&store).await?;
+    println!("applied {} schema file(s): {}", applied.len(), applied.join(", "));
+    Ok(())
+}
+
+async fn create_admin(settings: Settings, email: &str) -> anyhow::Result<()> {
+    let email = Email::parse(email).map_err(|e| anyhow::anyhow!("--email: {e}"))?;
+    let state = AppState::build(settings).await?;
+    let password = || -> Result<Password, Error> {
+        let secret = match admin_password_from_env() {
+            Some(secret) => secret,
+            None => {
+                eprintln!("password for the new admin (one line on standard input):");
+                let mut line = String::new();
+                std::io::stdin()
+                    .lock()
+                    .read_line(&mut line)
+                    .map_err(|e| Error::Internal(e.into()))?;
+                Secret::new(line.trim_end_matches(['\r', '\n']))
+            }
+        };
+        Password::parse("password", secret.expose().to_string())
+    };
+    let (account, created) = state.accounts.create_admin(&email, password).await?;
+    if created {
+        println!("created admin {} ({})", account.email, account.id);
+    } else {
+        println!("promoted {} ({}) to admin", account.email, account.id);
+    }
+    Ok(())
+}

@@ -1,0 +1,144 @@
+//! Counters and a latency histogram, rendered in the Prometheus text format at `/metrics`.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Upper bounds (seconds) of the latency buckets.
+const BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
+
+#[derive(Default)]
+pub struct Metrics {
+    requests: Mutex<BTreeMap<RequestKey, u64>>,
+    latency: Mutex<BTreeMap<String, Histogram>>,
+    cache_hits: AtomicU64,
+    cache_misses: AtomicU64,
+    redis_errors: AtomicU64,
+}
+
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+struct RequestKey {
+    method: String,
+    route: String,
+    status: u16,
+}
+
+#[derive(Default)]
+struct Histogram {
+    counts: [u64; BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+impl Metrics {
+    /// Records one finished request under its route template (never the raw path: ids would explode
+    /// the label set).
+    pub fn request(&self, method: &str, route: &str, status: u16, elapsed: Duration) {
+        let key = RequestKey {
+            method: method.to_string(),
+            route: route.to_string(),
+            status,
+        };
+        *lock(&self.requests).entry(key).or_default() += 1;
+        let seconds = elapsed.as_secs_f64();
+        let mut latency = lock(&self.latency);
+        let histogram = latency.entry(route.to_string()).or_default();
+        for (count, bound) in histogram.counts.iter_mut().zip(BUCKETS) {
+            if seconds <= bound {
+                *count += 1;
+            }
+        }
+        histogram.count += 1;
+        histogram.sum += seconds;
+    }
+
+    pub fn cache_lookup(&self, hit: bool) {
+        let counter = if hit { &self.cache_hits } else { &self.cache_misses };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn redis_error(&self) {
+        self.redis_errors.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        out.push_str("# HELP storefront_http_requests_total HTTP requests by method, route template and status.\n");
+        out.push_str("# TYPE storefront_http_requests_total counter\n");
+        for (key, count) in lock(&self.requests).iter() {
+            let _ = writeln!(
+                out,
+                "storefront_http_requests_total{{method=\"{}\",route=\"{}\",status=\"{}\"}} {count}",
+                key.method,
+                escape(&key.route),
+                key.status
+            );
+        }
+        out.push_str("# HELP storefront_http_request_duration_seconds Time to answer a request.\n");
+        out.push_str("# TYPE storefront_http_request_duration_seconds histogram\n");
+        for (route, h) in lock(&self.latency).iter() {
+            let route = escape(route);
+            for (count, bound) in h.counts.iter().zip(BUCKETS) {
+                let _ = writeln!(
+                    out,
+                    "storefront_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{bound}\"}} {count}"
+                );
+            }
+            let _ = writeln!(
+                out,
+                "storefront_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}",
+                h.count
+            );
+            let _ = writeln!(
+                out,
+                "storefront_http_request_duration_seconds_sum{{route=\"{route}\"}} {}",
+                h.sum
+            );
+            let _ = writeln!(
+                out,
+                "storefront_http_request_duration_seconds_count{{route=\"{route}\"}} {}",
+                h.count
+            );
+        }
+        for (name, help, counter) in [
+            ("storefront_cache_hits_total", "Cache lookups that found a value.", &self.cache_hits),
+            ("storefront_cache_misses_total", "Cache lookups that found nothing.", &self.cache_misses),
+            ("storefront_redis_errors_total", "Redis calls that failed or timed out.", &self.redis_errors),
+        ] {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", counter.load(Ordering::Relaxed));
+        }
+        out
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn escape(label: &str) -> String {
+    label.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_and_histograms() {
+        let m = Metrics::default();
+        m.request("GET", "/api/v1/users/me", 200, Duration::from_millis(2));
+        m.request("GET", "/api/v1/users/me", 200, Duration::from_millis(30));
+        m.cache_lookup(true);
+        let text = m.render();
+        assert!(text.contains(
+            "storefront_http_requests_total{method=\"GET\",route=\"/api/v1/users/me\",status=\"200\"} 2"
+        ));
+        assert!(text.contains("le=\"0.0025\"} 1"));
+        assert!(text.contains("le=\"+Inf\"} 2"));
+        assert!(text.contains("storefront_cache_hits_total 1"));
+    }
+}

@@ -1,0 +1,216 @@
+//! Accounts: registration, login, profile and password rules.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use crate::auth::{ClientInfo, LoginLimiter, PasswordHasher, Principal, SessionService, TokenPair};
+use crate::domain::{Address, DisplayName, Email, Password, Role};
+use crate::error::{Error, Result};
+use crate::store::Store;
+use crate::store::users::{NewUser, ProfileChanges, UserRecord};
+
+/// A user as the rest of the service sees them: everything but the password hash.
+#[derive(Debug, Clone)]
+pub struct Account {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    pub address: String,
+    pub role: Role,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<UserRecord> for Account {
+    fn from(user: UserRecord) -> Self {
+        Self {
+            role: Role::parse(&user.role).unwrap_or(Role::Customer),
+            id: user.id,
+            email: user.email,
+            name: user.name,
+            address: user.address,
+            created_at: user.created_at,
+            updated_at: user.updated_at,
+        }
+    }
+}
+
+pub struct Registration {
+    pub email: Email,
+    pub password: Password,
+    pub name: DisplayName,
+    pub address: Address,
+}
+
+#[derive(Default)]
+pub struct ProfileUpdate {
+    pub email: Option<Email>,
+    pub name: Option<DisplayName>,
+    pub address: Option<Address>,
+}
+
+pub struct Accounts {
+    store: Store,
+    hasher: PasswordHasher,
+    sessions: Arc<SessionService>,
+    limiter: LoginLimiter,
+}
+
+impl Accounts {
+    pub fn new(
+        store: Store,
+        hasher: PasswordHasher,
+        sessions: Arc<SessionService>,
+        limiter: LoginLimiter,
+    ) -> Self {
+        Self {
+            store,
+            hasher,
+            sessions,
+            limiter,
+        }
+    }
+
+    pub fn sessions(&self) -> &Arc<SessionService> {
+        &self.sessions
+    }
+
+    /// Creates a customer account. Signing in is the caller's choice (`register_and_sign_in`).
+    #[tracing::instrument(skip_all, err)]
+    pub async fn register(&self, registration: Registration) -> Result<Account> {
+        let hash = self.hasher.hash(&registration.password).await?;
+        let user = self
+            .store
+            .create_user(NewUser {
+                email: registration.email.as_str(),
+                name: registration.name.as_str(),
+                address: &registration.address.into_inner(),
+                password_hash: &hash,
+                role: Role::Customer.as_str(),
+            })
+            .await?;
+        tracing::info!(user.id = %user.id, "account registered");
+        Ok(user.into())
+    }
+
+    pub async fn register_and_sign_in(
+        &self,
+        registration: Registration,
+        client: &ClientInfo,
+    ) -> Result<(Account, TokenPair)> {
+        let account = self.register(registration).await?;
+        let tokens = self.sessions.open(&account.id, account.role, client).await?;
+        Ok((account, tokens))
+    }
+
+    /// Checks credentials and opens a session. Unknown email and wrong password cost the same argon2
+    /// work and get the same error.
+    #[tracing::instrument(skip_all, err)]
+    pub async fn login(
+        &self,
+        email: &str,
+        password: &str,
+        client: &ClientInfo,
+    ) -> Result<(Account, TokenPair)> {
+        self.limiter.attempt(client.ip.as_deref(), email).await?;
+        let user = match Email::parse(email) {
+            Ok(email) => self.store.user_by_email(email.as_str()).await?,
+            Err(_) => None,
+        };
+        let stored_hash = user.as_ref().map(|u| u.password_hash.clone());
+        if !self.hasher.verify(password, stored_hash).await? {
+            return Err(Error::InvalidCredentials);
+        }
+        let account = Account::from(user.ok_or(Error::InvalidCredentials)?);
+        let tokens = self.sessions.open(&account.id, account.role, client).await?;
+        tracing::info!(user.id = %account.id, session.id = %tokens.session_id, "signed in");
+        Ok((account, tokens))
+    }
+
+    pub async fn account(&self, principal: &Principal) -> Result<Account> {
+        self.store
+            .user_by_id(&principal.user_id)
+            .await?
+            .map(Account::from)
+            .ok_or(Error::NotFound("user"))
+    }
+
+    #[tracing::instrument(skip_all, err, fields(user.id = %principal.user_id))]
+    pub async fn update_profile(&self, principal: &Principal, update: ProfileUpdate) -> Result<Account> {
+        let changes = ProfileChanges {
+            email: update.email.map(|e| e.as_str().to_string()),
+            name: update.name.map(DisplayName::into_inner),
+            address: update.address.map(Address::into_inner),
+        };
+        self.store
+            .update_profile(&principal.user_id, changes)
+            .await?
+            .map(Account::from)
+            .ok_or(Error::NotFound("user"))
+    }
+
+    /// Changes the password after checking the current one, and signs out every other session.
+    #[tracing::instrument(skip_all, err, fields(user.id = %principal.user_id))]
+    pub async fn change_password(
+        &self,
+        principal: &Principal,
+        current: &str,
+        new: Password,
+    ) -> Result<()> {
+        let user = self
+            .store
+            .user_by_id(&principal.user_id)
+            .await?
+            .ok_or(Error::NotFound("user"))?;
+        if !self.hasher.verify(current, Some(user.password_hash)).await? {
+            return Err(Error::validation("current_password", "is not your current password"));
+        }
+        let hash = self.hasher.hash(&new).await?;
+        if !self.store.set_password_hash(&principal.user_id, &hash).await? {
+            return Err(Error::NotFound("user"));
+        }
+        self.sessions
+            .revoke_all(&principal.user_id, Some(&principal.session_id))
+            .await
+    }
+
+    /// Deletes the account and every session of it; its tokens stop working at once.
+    #[tracing::instrument(skip_all, err, fields(user.id = %principal.user_id))]
+    pub async fn delete(&self, principal: &Principal) -> Result<()> {
+        let sessions = self.store.delete_user(&principal.user_id).await?;
+        self.sessions.mark_revoked(&sessions).await;
+        tracing::info!("account deleted");
+        Ok(())
+    }
+
+    /// Makes `email` an admin: promotes an existing user, or creates one with `password`.
+    /// Only the `create-admin` command calls this; nothing over HTTP does.
+    pub async fn create_admin(
+        &self,
+        email: &Email,
+        password: impl FnOnce() -> Result<Password>,
+    ) -> Result<(Account, bool)> {
+        if let Some(user) = self.store.user_by_email(email.as_str()).await? {
+            self.store.set_role(&user.id, Role::Admin.as_str()).await?;
+            let mut account = Account::from(user);
+            account.role = Role::Admin;
+            // Sessions opened as a customer carry that role in their tokens: make them sign in again.
+            self.sessions.revoke_all(&account.id, None).await?;
+            return Ok((account, false));
+        }
+        let hash = self.hasher.hash(&password()?).await?;
+        let name = email.as_str().split('@').next().unwrap_or("admin");
+        let user = self
+            .store
+            .create_user(NewUser {
+                email: email.as_str(),
+                name,
+                address: "",
+                password_hash: &hash,
+                role: Role::Admin.as_str(),
+            })
+            .await?;
+        Ok((user.into(), true))
+    }
+}

@@ -1,0 +1,4 @@
+//! The rules of the store. No HTTP types here: the API layer parses requests into domain types,
+//! calls one function, and shapes the answer.
+
+pub mod accounts;

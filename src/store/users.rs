@@ -1,0 +1,152 @@
+//! The `user` table.
+
+use chrono::{DateTime, Utc};
+use surrealdb::types::SurrealValue;
+
+use super::{Store, StoreError};
+
+/// A user as stored. Holds the password hash: never turn this into a response directly.
+#[derive(Debug, Clone, SurrealValue)]
+pub struct UserRecord {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    pub address: String,
+    pub role: String,
+    pub password_hash: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+pub struct NewUser<'a> {
+    pub email: &'a str,
+    pub name: &'a str,
+    pub address: &'a str,
+    pub password_hash: &'a str,
+    pub role: &'a str,
+}
+
+/// Fields to change; `None` leaves a field as it is.
+#[derive(Default)]
+pub struct ProfileChanges {
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub address: Option<String>,
+}
+
+const COLUMNS: &str =
+    "record::id(id) AS id, email, name, address, role, password_hash, created_at, updated_at";
+
+/// The database reports a unique-index clash as an error naming the index.
+fn on_email_taken(err: surrealdb::Error) -> StoreError {
+    if err.message().contains("user_email") {
+        StoreError::EmailTaken
+    } else {
+        StoreError::Database(err)
+    }
+}
+
+impl Store {
+    pub async fn create_user(&self, user: NewUser<'_>) -> Result<UserRecord, StoreError> {
+        let mut response = self
+            .db()
+            .query(format!(
+                "CREATE ONLY user SET email = $email, name = $name, address = $address,
+                     password_hash = $hash, role = $role
+                 RETURN {COLUMNS}"
+            ))
+            .bind(("email", user.email.to_string()))
+            .bind(("name", user.name.to_string()))
+            .bind(("address", user.address.to_string()))
+            .bind(("hash", user.password_hash.to_string()))
+            .bind(("role", user.role.to_string()))
+            .await?;
+        let created: Option<UserRecord> = response.take(0).map_err(on_email_taken)?;
+        created.ok_or_else(|| {
+            StoreError::Database(surrealdb::Error::internal("CREATE returned nothing".into()))
+        })
+    }
+
+    pub async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
+        let mut response = self
+            .db()
+            .query(format!("SELECT {COLUMNS} FROM user WHERE email = $email LIMIT 1"))
+            .bind(("email", email.to_string()))
+            .await?;
+        let mut users: Vec<UserRecord> = response.take(0)?;
+        Ok(users.pop())
+    }
+
+    pub async fn user_by_id(&self, id: &str) -> Result<Option<UserRecord>, StoreError> {
+        let mut response = self
+            .db()
+            .query(format!("SELECT {COLUMNS} FROM ONLY type::record('user', $id)"))
+            .bind(("id", id.to_string()))
+            .await?;
+        Ok(response.take(0)?)
+    }
+
+    /// Applies `changes` to an existing user; `None` when the user is gone.
+    pub async fn update_profile(
+        &self,
+        id: &str,
+        changes: ProfileChanges,
+    ) -> Result<Option<UserRecord>, StoreError> {
+        let mut response = self
+            .db()
+            .query(format!(
+                "UPDATE ONLY type::record('user', $id) SET
+                     email = $email ?? email, name = $name ?? name, address = $address ?? address
+                 WHERE id != NONE RETURN {COLUMNS}"
+            ))
+            .bind(("id", id.to_string()))
+            .bind(("email", changes.email))
+            .bind(("name", changes.name))
+            .bind(("address", changes.address))
+            .await?;
+        response.take(0).map_err(on_email_taken)
+    }
+
+    /// Replaces the password hash; false when the user is gone.
+    pub async fn set_password_hash(&self, id: &str, hash: &str) -> Result<bool, StoreError> {
+        let mut response = self
+            .db()
+            .query("UPDATE type::record('user', $id) SET password_hash = $hash WHERE id != NONE RETURN record::id(id) AS id")
+            .bind(("id", id.to_string()))
+            .bind(("hash", hash.to_string()))
+            .await?;
+        let updated: Vec<serde_json::Value> = response.take(0)?;
+        Ok(!updated.is_empty())
+    }
+
+    pub async fn set_role(&self, id: &str, role: &str) -> Result<(), StoreError> {
+        self.db()
+            .query("UPDATE type::record('user', $id) SET role = $role WHERE id != NONE")
+            .bind(("id", id.to_string()))
+            .bind(("role", role.to_string()))
+            .await?
+            .check()?;
+        Ok(())
+    }
+
+    /// Deletes the user and their sessions in one transaction; returns the ids of the sessions removed.
+    pub async fn delete_user(&self, id: &str) -> Result<Vec<String>, StoreError> {
+        let mut response = self
+            .db()
+            .query(
+                "BEGIN;
+                 LET $user = type::record('user', $id);
+                 LET $sessions = (DELETE session WHERE user = $user RETURN BEFORE);
+                 DELETE $user;
+                 RETURN $sessions.map(|$s| record::id($s.id));
+                 COMMIT;",
+            )
+            .bind(("id", id.to_string()))
+            .await?;
+        let last = response.num_statements().saturating_sub(1);
+        if let Some((_, err)) = response.take_errors().into_iter().next() {
+            return Err(err.into());
+        }
+        Ok(response.take(last)?)
+    }
+}

@@ -1,0 +1,322 @@
+//! Test harness: every test spawns the real application on a free port, over its own SurrealDB
+//! namespace (and so its own cache key prefix), and talks to it over real HTTP.
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use storefront::{Application, Settings};
+use tokio::sync::oneshot;
+
+pub const PASSWORD: &str = "correct horse battery";
+pub const JWT_SECRET: &str = "test-secret-test-secret-test-secret-0123";
+
+/// The shared Redis of the test run (`scripts/test` starts a private one), else the local default.
+pub fn redis_url() -> String {
+    std::env::var("STOREFRONT_TEST_REDIS_URL").unwrap_or_else(|_| "redis://127.0.0.1:6379".into())
+}
+
+pub fn unique(prefix: &str) -> String {
+    format!("{prefix}_{}", uuid::Uuid::new_v4().simple())
+}
+
+pub struct TestApp {
+    pub address: SocketAddr,
+    pub base: String,
+    pub namespace: String,
+    stop: Option<oneshot::Sender<()>>,
+    server: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// Builds settings for a test: `mem://` unless told otherwise, a fresh namespace, the test Redis.
+pub fn settings(vars: &[(&str, &str)]) -> Settings {
+    let namespace = unique("t");
+    let mut map: HashMap<String, String> = HashMap::from([
+        ("HOST".into(), "127.0.0.1".into()),
+        ("PORT".into(), "0".into()),
+        ("SURREAL_URL".into(), "mem://".into()),
+        ("SURREAL_NS".into(), namespace),
+        ("SURREAL_DB".into(), "test".into()),
+        ("REDIS_URL".into(), redis_url()),
+        ("JWT_SECRET".into(), JWT_SECRET.into()),
+        ("RUST_LOG".into(), "warn".into()),
+    ]);
+    for (k, v) in vars {
+        if v.is_empty() {
+            map.remove(*k);
+        } else {
+            map.insert(k.to_string(), v.to_string());
+        }
+    }
+    Settings::from_lookup(|k| map.get(k).cloned()).expect("test settings are valid")
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(settings(&[])).await
+    }
+
+    pub async fn spawn_with(settings: Settings) -> Self {
+        storefront::telemetry::init(settings.log_format, &settings.log_filter);
+        let namespace = settings.surreal.namespace.clone();
+        let app = Application::build(settings).await.expect("app builds");
+        let address = app.address();
+        let (stop, stopped) = oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            app.run_until(async {
+                let _ = stopped.await;
+            })
+            .await
+            .expect("server runs");
+        });
+        Self {
+            address,
+            base: format!("http://{address}"),
+            namespace,
+            stop: Some(stop),
+            server: Some(server),
+        }
+    }
+
+    /// Stops the server gracefully and waits for it, releasing the database files.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// A client with no cookie jar: credentials travel only as bearer tokens.
+    pub fn client(&self) -> Api {
+        Api {
+            base: self.base.clone(),
+            http: reqwest::Client::builder().build().unwrap(),
+            token: None,
+        }
+    }
+
+    /// A client that keeps cookies, like a browser.
+    pub fn browser(&self) -> Api {
+        Api {
+            base: self.base.clone(),
+            http: reqwest::Client::builder().cookie_store(true).build().unwrap(),
+            token: None,
+        }
+    }
+
+    /// Registers a fresh customer and returns a bearer client signed in as them.
+    pub async fn customer(&self) -> Customer {
+        let email = format!("{}@example.com", unique("user"));
+        let api = self.client();
+        let res = api
+            .post("/api/v1/auth/register", json!({"email": email, "password": PASSWORD, "name": "Test Customer"}))
+            .await;
+        assert_eq!(res.status, StatusCode::CREATED, "register: {}", res.text);
+        let tokens = res.json["tokens"].clone();
+        Customer {
+            id: res.json["user"]["id"].as_str().unwrap().to_string(),
+            email,
+            api: api.with_token(tokens["access_token"].as_str().unwrap()),
+            refresh_token: tokens["refresh_token"].as_str().unwrap().to_string(),
+        }
+    }
+}
+
+pub struct Customer {
+    pub id: String,
+    pub email: String,
+    pub api: Api,
+    pub refresh_token: String,
+}
+
+impl Customer {
+    /// Signs in again: a second session (another device).
+    pub async fn another_session(&self, app: &TestApp) -> (Api, String) {
+        let res = app
+            .client()
+            .post("/api/v1/auth/login", json!({"email": self.email, "password": PASSWORD}))
+            .await;
+        assert_eq!(res.status, StatusCode::OK, "login: {}", res.text);
+        let tokens = &res.json["tokens"];
+        (
+            app.client().with_token(tokens["access_token"].as_str().unwrap()),
+            tokens["refresh_token"].as_str().unwrap().to_string(),
+        )
+    }
+}
+
+#[derive(Clone)]
+pub struct Api {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub token: Option<String>,
+}
+
+/// A response read whole: status, headers, raw text and (when JSON) the parsed body.
+#[derive(Debug)]
+pub struct Res {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub text: String,
+    pub json: Value,
+}
+
+impl Res {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts an RFC 9457 problem with this status and code; returns the body.
+    pub fn assert_problem(&self, status: StatusCode, code: &str) -> &Value {
+        assert_eq!(self.status, status, "body: {}", self.text);
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json"),
+            "body: {}",
+            self.text
+        );
+        assert_eq!(self.json["code"], code, "body: {}", self.text);
+        assert_eq!(self.json["status"], status.as_u16());
+        assert!(self.json["type"].is_string() && self.json["title"].is_string());
+        assert!(self.json["request_id"].is_string(), "problem without request id: {}", self.text);
+        &self.json
+    }
+}
+
+impl Api {
+    pub fn with_token(&self, token: &str) -> Api {
+        Api {
+            token: Some(token.to_string()),
+            ..self.clone()
+        }
+    }
+
+    pub async fn send(&self, method: Method, path: &str, body: Option<Value>) -> Res {
+        let mut req = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(token) = &self.token {
+            req = req.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        read(req.send().await.expect("request sent")).await
+    }
+
+    pub async fn get(&self, path: &str) -> Res {
+        self.send(Method::GET, path, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Res {
+        self.send(Method::POST, path, Some(body)).await
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> Res {
+        self.send(Method::PATCH, path, Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, body: Value) -> Res {
+        self.send(Method::PUT, path, Some(body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> Res {
+        self.send(Method::DELETE, path, None).await
+    }
+}
+
+pub async fn read(response: reqwest::Response) -> Res {
+    let status = response.status();
+    let headers = response.headers().clone();
+    let text = response.text().await.unwrap_or_default();
+    let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+    Res {
+        status,
+        headers,
+        text,
+        json,
+    }
+}
+
+/// A Redis server of the test's own, on a free port, that the test may stop and start again.
+pub struct PrivateRedis {
+    pub port: u16,
+    child: Option<Child>,
+}
+
+impl PrivateRedis {
+    pub fn start() -> Self {
+        let port = free_port();
+        let mut redis = Self { port, child: None };
+        redis.restart();
+        redis
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    pub fn restart(&mut self) {
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server is installed (scripts/test installs it)");
+        self.child = Some(child);
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("redis-server did not start on port {}", self.port);
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Asserts that no response text carries a password hash.
+pub fn assert_no_hash(res: &Res) {
+    assert!(!res.text.contains("$argon2"), "hash leaked: {}", res.text);
+    assert!(!res.text.contains("password_hash"), "hash field leaked: {}", res.text);
+}
+
+pub fn temp_dir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(unique(name));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+pub fn surrealkv_url(dir: &Path) -> String {
+    format!("surrealkv://{}", dir.join("db").display())
+}

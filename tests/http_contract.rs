@@ -1,0 +1,172 @@
+//! The HTTP contract every route shares: problem documents, request ids, limits, headers, docs, operations.
+
+mod common;
+
+use common::TestApp;
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+#[tokio::test]
+async fn unknown_routes_and_methods_are_problems() {
+    let app = TestApp::spawn().await;
+    let api = app.client();
+    api.get("/api/v1/nothing-here").await.assert_problem(StatusCode::NOT_FOUND, "not_found");
+    api.send(Method::DELETE, "/api/v1/auth/login", None)
+        .await
+        .assert_problem(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed");
+}
+
+#[tokio::test]
+async fn unreadable_bodies_are_400_problems() {
+    let app = TestApp::spawn().await;
+    let http = reqwest::Client::new();
+    for body in ["{not json", "{\"email\": 5, \"password\": \"x\"}", "[]", ""] {
+        let res = common::read(
+            http.post(app.url("/api/v1/auth/login"))
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        res.assert_problem(StatusCode::BAD_REQUEST, "bad_request");
+    }
+    let nested = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
+    let res = common::read(
+        http.post(app.url("/api/v1/auth/login")).header("content-type", "application/json").body(nested).send().await.unwrap(),
+    )
+    .await;
+    res.assert_problem(StatusCode::BAD_REQUEST, "bad_request");
+}
+
+#[tokio::test]
+async fn oversized_bodies_get_413_before_anything_is_read() {
+    let app = TestApp::spawn().await;
+    let huge = json!({"email": "a@example.com", "password": "x".repeat(70 * 1024), "name": "A"});
+    app.client()
+        .post("/api/v1/auth/register", huge)
+        .await
+        .assert_problem(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large");
+
+    // Chunked, with no Content-Length to check up front.
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> = (0..80).map(|_| Ok(vec![b' '; 1024])).collect();
+    let body = reqwest::Body::wrap_stream(futures_util::stream::iter(chunks));
+    let res = common::read(
+        reqwest::Client::new()
+            .post(app.url("/api/v1/auth/login"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    res.assert_problem(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large");
+}
+
+#[tokio::test]
+async fn request_ids_are_echoed_or_generated_and_quoted_in_problems() {
+    let app = TestApp::spawn().await;
+    let http = reqwest::Client::new();
+    let res = common::read(http.get(app.url("/health")).header("x-request-id", "trace-42").send().await.unwrap()).await;
+    assert_eq!(res.header("x-request-id"), Some("trace-42"));
+
+    let res = common::read(http.get(app.url("/api/v1/users/me")).send().await.unwrap()).await;
+    let generated = res.header("x-request-id").expect("generated id").to_string();
+    assert_eq!(res.assert_problem(StatusCode::UNAUTHORIZED, "unauthenticated")["request_id"], generated);
+
+    // A hostile id is replaced, not echoed.
+    let res = common::read(http.get(app.url("/health")).header("x-request-id", "a\"b<script>").send().await.unwrap()).await;
+    assert_ne!(res.header("x-request-id"), Some("a\"b<script>"));
+}
+
+#[tokio::test]
+async fn security_headers_are_on_every_response() {
+    let app = TestApp::spawn().await;
+    for path in ["/health", "/api/v1/users/me", "/nope"] {
+        let res = app.client().get(path).await;
+        assert_eq!(res.header("x-content-type-options"), Some("nosniff"), "{path}");
+        assert_eq!(res.header("referrer-policy"), Some("no-referrer"), "{path}");
+        assert_eq!(res.header("x-frame-options"), Some("DENY"), "{path}");
+        assert_eq!(res.header("strict-transport-security"), None, "no HSTS in development");
+    }
+    let docs = app.client().get("/docs").await;
+    assert_eq!(docs.status, StatusCode::OK);
+    assert_eq!(docs.header("x-frame-options"), None);
+}
+
+#[tokio::test]
+async fn production_adds_hsts_and_secure_cookies() {
+    let settings = common::settings(&[("APP_ENV", "production")]);
+    let app = TestApp::spawn_with(settings).await;
+    let res = app.client().get("/health").await;
+    assert!(res.header("strict-transport-security").unwrap().starts_with("max-age="));
+    let reg = app
+        .client()
+        .post("/api/v1/auth/register", json!({"email": "p@example.com", "password": common::PASSWORD, "name": "P"}))
+        .await;
+    let cookie = reg.header("set-cookie").unwrap();
+    assert!(cookie.contains("Secure"), "{cookie}");
+}
+
+#[tokio::test]
+async fn operations_report_health_readiness_and_metrics() {
+    let app = TestApp::spawn().await;
+    let api = app.client();
+    let health = api.get("/health").await;
+    assert_eq!((health.status, &health.json["status"]), (StatusCode::OK, &json!("ok")));
+    let ready = api.get("/ready").await;
+    assert_eq!(ready.status, StatusCode::OK, "{}", ready.text);
+    assert_eq!(ready.json, json!({"database": "ok", "cache": "redis"}));
+
+    let customer = app.customer().await;
+    customer.api.get("/api/v1/users/me").await;
+    let metrics = api.get("/metrics").await;
+    assert_eq!(metrics.status, StatusCode::OK);
+    for expected in [
+        "storefront_http_requests_total{method=\"GET\",route=\"/api/v1/users/me\",status=\"200\"} 1",
+        "storefront_http_requests_total{method=\"POST\",route=\"/api/v1/auth/register\",status=\"201\"} 1",
+        "storefront_http_request_duration_seconds_bucket{route=\"/api/v1/users/me\",le=\"+Inf\"} 1",
+        "storefront_cache_hits_total",
+        "storefront_cache_misses_total",
+        "storefront_redis_errors_total 0",
+    ] {
+        assert!(metrics.text.contains(expected), "missing {expected}\n{}", metrics.text);
+    }
+}
+
+#[tokio::test]
+async fn the_spec_documents_every_operation_with_summary_security_and_errors() {
+    let app = TestApp::spawn().await;
+    let spec = app.client().get("/openapi.json").await.json;
+    let paths = spec["paths"].as_object().expect("paths");
+    let mut operations = 0;
+    for (path, item) in paths {
+        for (method, op) in item.as_object().unwrap() {
+            operations += 1;
+            assert!(op["summary"].is_string(), "{method} {path} has no summary");
+            let responses = op["responses"].as_object().unwrap();
+            let public = matches!(path.as_str(), "/health" | "/ready" | "/metrics")
+                || path.starts_with("/api/v1/auth/register")
+                || path.starts_with("/api/v1/auth/login")
+                || path.starts_with("/api/v1/auth/refresh");
+            if !public {
+                assert!(op["security"].is_array(), "{method} {path} has no security requirement");
+                assert!(responses.contains_key("401"), "{method} {path} does not document 401");
+            }
+            if path.starts_with("/api/v1") {
+                for status in ["400", "422", "500"] {
+                    let response = &responses[status];
+                    assert!(
+                        response["content"]["application/problem+json"].is_object(),
+                        "{method} {path} does not document {status} as a problem"
+                    );
+                }
+            }
+        }
+    }
+    assert!(operations >= 12, "only {operations} operations documented");
+    assert!(spec["components"]["securitySchemes"]["BearerAuth"].is_object());
+    assert!(spec["components"]["securitySchemes"]["CookieAuth"].is_object());
+}

@@ -1,0 +1,186 @@
+//! What must hold when parts fail: Redis going away and coming back, restarts on the same data,
+//! and the admin command.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use common::{PASSWORD, PrivateRedis, TestApp, settings, surrealkv_url, temp_dir};
+use reqwest::StatusCode;
+use serde_json::json;
+
+#[tokio::test]
+async fn redis_stopping_mid_run_degrades_to_the_database_and_recovers() {
+    let mut redis = PrivateRedis::start();
+    let app = TestApp::spawn_with(settings(&[("REDIS_URL", &redis.url())])).await;
+    let customer = app.customer().await;
+    assert_eq!(customer.api.get("/api/v1/users/me").await.status, StatusCode::OK);
+
+    redis.stop();
+    // Sign-in, token checks, profile reads and sign-out all still work, from SurrealDB.
+    let (second, _) = customer.another_session(&app).await;
+    let me = second.get("/api/v1/users/me").await;
+    assert_eq!(me.status, StatusCode::OK, "{}", me.text);
+    assert_eq!(customer.api.get("/api/v1/users/me").await.status, StatusCode::OK);
+    assert_eq!(second.post("/api/v1/auth/logout", json!({})).await.status, StatusCode::NO_CONTENT);
+    second.get("/api/v1/users/me").await.assert_problem(StatusCode::UNAUTHORIZED, "invalid_token");
+    app.client().get("/ready").await.assert_problem(StatusCode::SERVICE_UNAVAILABLE, "unavailable");
+    let metrics = app.client().get("/metrics").await.text;
+    assert!(!metrics.contains("storefront_redis_errors_total 0"), "Redis errors not counted");
+
+    redis.restart();
+    // The connection manager reconnects by itself: readiness returns and the cache is used again.
+    let mut ready = false;
+    for _ in 0..50 {
+        if app.client().get("/ready").await.status == StatusCode::OK {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(ready, "never became ready after Redis came back");
+    let hits = |text: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix("storefront_cache_hits_total "))
+            .and_then(|v| v.parse().ok())
+            .unwrap()
+    };
+    let before = hits(&app.client().get("/metrics").await.text);
+    for _ in 0..3 {
+        assert_eq!(customer.api.get("/api/v1/users/me").await.status, StatusCode::OK);
+    }
+    let after = hits(&app.client().get("/metrics").await.text);
+    assert!(after >= before + 2, "cache not used after Redis returned ({before} -> {after})");
+    // The session signed out while Redis was down stays signed out.
+    second.get("/api/v1/users/me").await.assert_problem(StatusCode::UNAUTHORIZED, "invalid_token");
+}
+
+#[tokio::test]
+async fn flushing_redis_loses_nothing() {
+    let redis = PrivateRedis::start();
+    let app = TestApp::spawn_with(settings(&[("REDIS_URL", &redis.url())])).await;
+    let customer = app.customer().await;
+    let (second, _) = customer.another_session(&app).await;
+    assert_eq!(second.post("/api/v1/auth/logout", json!({})).await.status, StatusCode::NO_CONTENT);
+
+    let flushed = Command::new("redis-cli").args(["-p", &redis.port.to_string(), "FLUSHALL"]).output().unwrap();
+    assert!(flushed.status.success());
+
+    assert_eq!(customer.api.get("/api/v1/users/me").await.status, StatusCode::OK);
+    second.get("/api/v1/users/me").await.assert_problem(StatusCode::UNAUTHORIZED, "invalid_token");
+}
+
+#[tokio::test]
+async fn without_redis_the_in_process_cache_serves() {
+    let app = TestApp::spawn_with(settings(&[("REDIS_URL", "")])).await;
+    let ready = app.client().get("/ready").await;
+    assert_eq!(ready.json["cache"], "in-process", "{}", ready.text);
+    let customer = app.customer().await;
+    assert_eq!(customer.api.get("/api/v1/users/me").await.status, StatusCode::OK);
+    assert_eq!(customer.api.post("/api/v1/auth/logout", json!({})).await.status, StatusCode::NO_CONTENT);
+    customer.api.get("/api/v1/users/me").await.assert_problem(StatusCode::UNAUTHORIZED, "invalid_token");
+}
+
+#[tokio::test]
+async fn users_survive_a_restart_on_the_same_surrealkv_directory() {
+    let dir = temp_dir("kv");
+    let url = surrealkv_url(&dir);
+    let app = TestApp::spawn_with(settings(&[("SURREAL_URL", &url), ("SURREAL_NS", "restart")])).await;
+    let customer = app.customer().await;
+    app.stop().await;
+
+    let app = TestApp::spawn_with(settings(&[("SURREAL_URL", &url), ("SURREAL_NS", "restart")])).await;
+    let login = app
+        .client()
+        .post("/api/v1/auth/login", json!({"email": customer.email, "password": PASSWORD}))
+        .await;
+    assert_eq!(login.status, StatusCode::OK, "{}", login.text);
+    assert_eq!(login.json["user"]["id"], customer.id.as_str());
+    // Its session (signed with the same JWT_SECRET) is still valid too.
+    let token = customer.api.token.as_deref().unwrap();
+    assert_eq!(app.client().with_token(token).get("/api/v1/users/me").await.status, StatusCode::OK);
+    app.stop().await;
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+fn storefront(url: &str, args: &[&str], password: Option<&str>, stdin: Option<&str>) -> std::process::Output {
+    use std::io::Write as _;
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_storefront"));
+    cmd.args(args)
+        .env_clear()
+        .env("SURREAL_URL", url)
+        .env("SURREAL_NS", "cli")
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(password) = password {
+        cmd.env("STOREFRONT_ADMIN_PASSWORD", password);
+    }
+    let mut child = cmd.spawn().unwrap();
+    if let Some(input) = stdin {
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().unwrap()
+}
+
+#[tokio::test]
+async fn create_admin_makes_or_promotes_an_admin_and_only_from_the_command_line() {
+    let dir = temp_dir("cli");
+    let url = surrealkv_url(&dir);
+
+    let migrate = storefront(&url, &["migrate"], None, None);
+    assert!(migrate.status.success(), "{}", String::from_utf8_lossy(&migrate.stderr));
+
+    let created = storefront(&url, &["create-admin", "--email", "Boss@Example.com"], Some("admin password 1"), None);
+    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    assert!(String::from_utf8_lossy(&created.stdout).contains("created admin boss@example.com"));
+
+    let bad = storefront(&url, &["create-admin", "--email", "x@example.com"], None, Some("short\n"));
+    assert!(!bad.status.success(), "a short password was accepted");
+
+    let app = TestApp::spawn_with(settings(&[("SURREAL_URL", &url), ("SURREAL_NS", "cli")])).await;
+    let login = app
+        .client()
+        .post("/api/v1/auth/login", json!({"email": "boss@example.com", "password": "admin password 1"}))
+        .await;
+    assert_eq!(login.status, StatusCode::OK, "{}", login.text);
+    assert_eq!(login.json["user"]["role"], "admin");
+    let customer = app.customer().await;
+    app.stop().await;
+
+    // An existing user is promoted; no password is asked for.
+    let promoted = storefront(&url, &["create-admin", "--email", &customer.email], None, None);
+    assert!(promoted.status.success(), "{}", String::from_utf8_lossy(&promoted.stderr));
+    assert!(String::from_utf8_lossy(&promoted.stdout).contains("promoted"));
+
+    let app = TestApp::spawn_with(settings(&[("SURREAL_URL", &url), ("SURREAL_NS", "cli")])).await;
+    // The customer-role token of before the promotion was revoked with its session.
+    let token = customer.api.token.as_deref().unwrap();
+    app.client().with_token(token).get("/api/v1/users/me").await.assert_problem(StatusCode::UNAUTHORIZED, "invalid_token");
+    let login = app
+        .client()
+        .post("/api/v1/auth/login", json!({"email": customer.email, "password": PASSWORD}))
+        .await;
+    assert_eq!(login.json["user"]["role"], "admin", "{}", login.text);
+    app.stop().await;
+
+    let usage = storefront(&url, &["create-admin", "--password", "x"], None, None);
+    assert_eq!(usage.status.code(), Some(2), "a password flag must not be accepted");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[tokio::test]
+async fn bad_configuration_stops_start_up_naming_the_variable() {
+    let out = Command::new(env!("CARGO_BIN_EXE_storefront"))
+        .env_clear()
+        .env("APP_ENV", "production")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(78));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("JWT_SECRET"));
+    let out = Command::new(env!("CARGO_BIN_EXE_storefront")).env_clear().env("PORT", "http").output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid PORT"));
+}
