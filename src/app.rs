@@ -6,8 +6,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
 use poem::Server;
+use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
 
 use crate::auth::{LoginLimiter, PasswordHasher, SessionService, TokenIssuer};
 use crate::cache::Cache;
@@ -53,7 +53,10 @@ impl AppState {
                 "JWT_SECRET is not set: generated a random one for this run; tokens will not survive a restart"
             );
         }
-        let tokens = Arc::new(TokenIssuer::new(&settings.jwt_secret, settings.access_token_ttl));
+        let tokens = Arc::new(TokenIssuer::new(
+            &settings.jwt_secret,
+            settings.access_token_ttl,
+        ));
         let sessions = Arc::new(SessionService::new(
             store.clone(),
             cache.clone(),

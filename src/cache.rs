@@ -39,8 +39,8 @@ struct Inner {
 impl Cache {
     /// A Redis-backed cache. Connects lazily: a Redis that is down at start is picked up when it comes.
     pub fn redis(url: &str, prefix: String, metrics: Arc<Metrics>) -> anyhow::Result<Self> {
-        let client = redis::Client::open(url)
-            .map_err(|e| anyhow::anyhow!("invalid REDIS_URL: {e}"))?;
+        let client =
+            redis::Client::open(url).map_err(|e| anyhow::anyhow!("invalid REDIS_URL: {e}"))?;
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_millis(500)))
             .set_response_timeout(Some(REDIS_CALL_TIMEOUT))
@@ -82,9 +82,13 @@ impl Cache {
             None => self.inner.local.get(&key),
             Some(redis) => {
                 let mut conn = redis.clone();
-                self.bounded(redis::cmd("GET").arg(&key).query_async::<Option<Vec<u8>>>(&mut conn))
-                    .await
-                    .flatten()
+                self.bounded(
+                    redis::cmd("GET")
+                        .arg(&key)
+                        .query_async::<Option<Vec<u8>>>(&mut conn),
+                )
+                .await
+                .flatten()
             }
         };
         self.inner.metrics.cache_lookup(value.is_some());
@@ -105,7 +109,10 @@ impl Cache {
     async fn store(&self, key: &str, value: &[u8], ttl: Duration, only_if_absent: bool) {
         let key = self.key(key);
         match &self.inner.redis {
-            None => self.inner.local.set(key, value.to_vec(), ttl, only_if_absent),
+            None => self
+                .inner
+                .local
+                .set(key, value.to_vec(), ttl, only_if_absent),
             Some(redis) => {
                 let mut conn = redis.clone();
                 let mut cmd = redis::cmd("SET");
@@ -113,7 +120,8 @@ impl Cache {
                 if only_if_absent {
                     cmd.arg("NX");
                 }
-                self.bounded(cmd.query_async::<Option<String>>(&mut conn)).await;
+                self.bounded(cmd.query_async::<Option<String>>(&mut conn))
+                    .await;
             }
         }
     }
@@ -124,7 +132,8 @@ impl Cache {
             None => self.inner.local.remove(&key),
             Some(redis) => {
                 let mut conn = redis.clone();
-                self.bounded(redis::cmd("DEL").arg(&key).query_async::<i64>(&mut conn)).await;
+                self.bounded(redis::cmd("DEL").arg(&key).query_async::<i64>(&mut conn))
+                    .await;
             }
         }
     }
@@ -147,8 +156,13 @@ impl Cache {
                 .ignore()
                 .cmd("PTTL")
                 .arg(&key);
-            if let Some((count, pttl)) = self.bounded(pipe.query_async::<(u64, i64)>(&mut conn)).await {
-                let left = u64::try_from(pttl).map(Duration::from_millis).unwrap_or(window);
+            if let Some((count, pttl)) = self
+                .bounded(pipe.query_async::<(u64, i64)>(&mut conn))
+                .await
+            {
+                let left = u64::try_from(pttl)
+                    .map(Duration::from_millis)
+                    .unwrap_or(window);
                 return (count, left);
             }
         }

@@ -107,7 +107,11 @@ impl Settings {
     /// Reads settings through `lookup`, so tests can supply their own variables.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         // An empty variable counts as unset: `FOO=` in a shell or fly.toml means "no value".
-        let var = |name: &str| lookup(name).map(|v| v.trim().to_string()).filter(|v| !v.is_empty());
+        let var = |name: &str| {
+            lookup(name)
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
 
         let env = match var("APP_ENV").as_deref() {
             None | Some("development") => AppEnv::Development,
@@ -155,7 +159,12 @@ impl Settings {
             Some(v) if v.starts_with("redis://") || v.starts_with("rediss://") => {
                 Some(Secret::new(v))
             }
-            Some(_) => return Err(invalid("REDIS_URL", "must start with redis:// or rediss://")),
+            Some(_) => {
+                return Err(invalid(
+                    "REDIS_URL",
+                    "must start with redis:// or rediss://",
+                ));
+            }
         };
 
         let (jwt_secret, jwt_secret_generated) = match var("JWT_SECRET") {
@@ -177,9 +186,13 @@ impl Settings {
             None => (Secret::new(random_secret()), true),
         };
 
-        let access_token_ttl = duration_var(&var, "ACCESS_TOKEN_TTL", Duration::from_secs(15 * 60))?;
-        let refresh_token_ttl =
-            duration_var(&var, "REFRESH_TOKEN_TTL", Duration::from_secs(30 * 24 * 3600))?;
+        let access_token_ttl =
+            duration_var(&var, "ACCESS_TOKEN_TTL", Duration::from_secs(15 * 60))?;
+        let refresh_token_ttl = duration_var(
+            &var,
+            "REFRESH_TOKEN_TTL",
+            Duration::from_secs(30 * 24 * 3600),
+        )?;
         if refresh_token_ttl <= access_token_ttl {
             return Err(invalid(
                 "REFRESH_TOKEN_TTL",
@@ -198,7 +211,10 @@ impl Settings {
         };
 
         let secure = bool_var(&var, "COOKIE_SECURE", production)?;
-        let same_site = match var("COOKIE_SAMESITE").map(|v| v.to_ascii_lowercase()).as_deref() {
+        let same_site = match var("COOKIE_SAMESITE")
+            .map(|v| v.to_ascii_lowercase())
+            .as_deref()
+        {
             None | Some("lax") => SameSite::Lax,
             Some("strict") => SameSite::Strict,
             Some("none") => SameSite::None,
@@ -277,7 +293,11 @@ fn default_surreal_url() -> String {
 
 fn validate_surreal_url(url: &str) -> Result<(), ConfigError> {
     const SCHEMES: [&str; 4] = ["mem://", "surrealkv://", "ws://", "wss://"];
-    if url == "mem://" || SCHEMES.iter().any(|s| url.starts_with(s) && url.len() > s.len()) {
+    if url == "mem://"
+        || SCHEMES
+            .iter()
+            .any(|s| url.starts_with(s) && url.len() > s.len())
+    {
         Ok(())
     } else {
         Err(invalid(

@@ -25,12 +25,16 @@ fn parse_args(args: &[String]) -> Result<Command, String> {
         [] => Ok(Command::Serve),
         [cmd] if cmd == "serve" => Ok(Command::Serve),
         [cmd] if cmd == "migrate" => Ok(Command::Migrate),
-        [cmd, flag, email] if cmd == "create-admin" && flag == "--email" => Ok(Command::CreateAdmin {
-            email: email.clone(),
-        }),
-        [cmd, flag] if cmd == "create-admin" && flag.starts_with("--email=") => Ok(Command::CreateAdmin {
-            email: flag.trim_start_matches("--email=").to_string(),
-        }),
+        [cmd, flag, email] if cmd == "create-admin" && flag == "--email" => {
+            Ok(Command::CreateAdmin {
+                email: email.clone(),
+            })
+        }
+        [cmd, flag] if cmd == "create-admin" && flag.starts_with("--email=") => {
+            Ok(Command::CreateAdmin {
+                email: flag.trim_start_matches("--email=").to_string(),
+            })
+        }
         [cmd, ..] if cmd == "-h" || cmd == "--help" || cmd == "help" => Err(String::new()),
         _ => Err(format!("unknown arguments: {}", args.join(" "))),
     }
@@ -46,7 +50,11 @@ async fn main() -> ExitCode {
                 eprintln!("{message}");
             }
             eprintln!("{USAGE}");
-            return if message.is_empty() { ExitCode::SUCCESS } else { ExitCode::from(2) };
+            return if message.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(2)
+            };
         }
     };
     let settings = match Settings::from_env() {
@@ -81,7 +89,11 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
 async fn migrate(settings: Settings) -> anyhow::Result<()> {
     let store = store::Store::connect(&settings.surreal).await?;
     let applied = store::migrate(&store).await?;
-    println!("applied {} schema file(s): {}", applied.len(), applied.join(", "));
+    println!(
+        "applied {} schema file(s): {}",
+        applied.len(),
+        applied.join(", ")
+    );
     Ok(())
 }
 

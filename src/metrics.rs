@@ -57,7 +57,11 @@ impl Metrics {
     }
 
     pub fn cache_lookup(&self, hit: bool) {
-        let counter = if hit { &self.cache_hits } else { &self.cache_misses };
+        let counter = if hit {
+            &self.cache_hits
+        } else {
+            &self.cache_misses
+        };
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -105,11 +109,27 @@ impl Metrics {
             );
         }
         for (name, help, counter) in [
-            ("storefront_cache_hits_total", "Cache lookups that found a value.", &self.cache_hits),
-            ("storefront_cache_misses_total", "Cache lookups that found nothing.", &self.cache_misses),
-            ("storefront_redis_errors_total", "Redis calls that failed or timed out.", &self.redis_errors),
+            (
+                "storefront_cache_hits_total",
+                "Cache lookups that found a value.",
+                &self.cache_hits,
+            ),
+            (
+                "storefront_cache_misses_total",
+                "Cache lookups that found nothing.",
+                &self.cache_misses,
+            ),
+            (
+                "storefront_redis_errors_total",
+                "Redis calls that failed or timed out.",
+                &self.redis_errors,
+            ),
         ] {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}", counter.load(Ordering::Relaxed));
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+                counter.load(Ordering::Relaxed)
+            );
         }
         out
     }
@@ -120,7 +140,10 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 fn escape(label: &str) -> String {
-    label.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    label
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{PASSWORD, PrivateRedis, TestApp, settings, surrealkv_url, temp_dir};
+use common::{PASSWORD, PrivateRedis, ServerProcess, TestApp, settings, surrealkv_url, temp_dir};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -15,19 +15,37 @@ async fn redis_stopping_mid_run_degrades_to_the_database_and_recovers() {
     let mut redis = PrivateRedis::start();
     let app = TestApp::spawn_with(settings(&[("REDIS_URL", &redis.url())])).await;
     let customer = app.customer().await;
-    assert_eq!(customer.api.get("/api/v1/users/me").await.status, StatusCode::OK);
+    assert_eq!(
+        customer.api.get("/api/v1/users/me").await.status,
+        StatusCode::OK
+    );
 
     redis.stop();
     // Sign-in, token checks, profile reads and sign-out all still work, from SurrealDB.
     let (second, _) = customer.another_session(&app).await;
     let me = second.get("/api/v1/users/me").await;
     assert_eq!(me.status, StatusCode::OK, "{}", me.text);
-    assert_eq!(customer.api.get("/api/v1/users/me").await.status, StatusCode::OK);
-    assert_eq!(second.post("/api/v1/auth/logout", json!({})).await.status, StatusCode::NO_CONTENT);
-    second.get("/api/v1/users/me").await.assert_problem(StatusCode::UNAUTHORIZED, "invalid_token");
-    app.client().get("/ready").await.assert_problem(StatusCode::SERVICE_UNAVAILABLE, "unavailable");
+    assert_eq!(
+        customer.api.get("/api/v1/users/me").await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        second.post("/api/v1/auth/logout", json!({})).await.status,
+        StatusCode::NO_CONTENT
+    );
+    second
+        .get("/api/v1/users/me")
+        .await
+        .assert_problem(StatusCode::UNAUTHORIZED, "invalid_token");
+    app.client()
+        .get("/ready")
+        .await
+        .assert_problem(StatusCode::SERVICE_UNAVAILABLE, "unavailable");
     let metrics = app.client().get("/metrics").await.text;
-    assert!(!metrics.contains("storefront_redis_errors_total 0"), "Redis errors not counted");
+    assert!(
+        !metrics.contains("storefront_redis_errors_total 0"),
+        "Redis errors not counted"
+    );
 
     redis.restart();
     // The connection manager reconnects by itself: readiness returns and the cache is used again.
@@ -48,12 +66,21 @@ async fn redis_stopping_mid_run_degrades_to_the_database_and_recovers() {
     };
     let before = hits(&app.client().get("/metrics").await.text);
     for _ in 0..3 {
-        assert_eq!(customer.api.get("/api/v1/users/me").await.status, StatusCode::OK);
+        assert_eq!(
+            customer.api.get("/api/v1/users/me").await.status,
+            StatusCode::OK
+        );
     }
     let after = hits(&app.client().get("/metrics").await.text);
-    assert!(after >= before + 2, "cache not used after Redis returned ({before} -> {after})");
+    assert!(
+        after >= before + 2,
+        "cache not used after Redis returned ({before} -> {after})"
+    );
     // The session signed out while Redis was down stays signed out.
-    second.get("/api/v1/users/me").await.assert_problem(StatusCode::UNAUTHORIZED, "invalid_token");
+    second
+        .get("/api/v1/users/me")
+        .await
+        .assert_problem(StatusCode::UNAUTHORIZED, "invalid_token");
 }
 
 #[tokio::test]
@@ -62,13 +89,25 @@ async fn flushing_redis_loses_nothing() {
     let app = TestApp::spawn_with(settings(&[("REDIS_URL", &redis.url())])).await;
     let customer = app.customer().await;
     let (second, _) = customer.another_session(&app).await;
-    assert_eq!(second.post("/api/v1/auth/logout", json!({})).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(
+        second.post("/api/v1/auth/logout", json!({})).await.status,
+        StatusCode::NO_CONTENT
+    );
 
-    let flushed = Command::new("redis-cli").args(["-p", &redis.port.to_string(), "FLUSHALL"]).output().unwrap();
+    let flushed = Command::new("redis-cli")
+        .args(["-p", &redis.port.to_string(), "FLUSHALL"])
+        .output()
+        .unwrap();
     assert!(flushed.status.success());
 
-    assert_eq!(customer.api.get("/api/v1/users/me").await.status, StatusCode::OK);
-    second.get("/api/v1/users/me").await.assert_problem(StatusCode::UNAUTHORIZED, "invalid_token");
+    assert_eq!(
+        customer.api.get("/api/v1/users/me").await.status,
+        StatusCode::OK
+    );
+    second
+        .get("/api/v1/users/me")
+        .await
+        .assert_problem(StatusCode::UNAUTHORIZED, "invalid_token");
 }
 
 #[tokio::test]
@@ -77,40 +116,81 @@ async fn without_redis_the_in_process_cache_serves() {
     let ready = app.client().get("/ready").await;
     assert_eq!(ready.json["cache"], "in-process", "{}", ready.text);
     let customer = app.customer().await;
-    assert_eq!(customer.api.get("/api/v1/users/me").await.status, StatusCode::OK);
-    assert_eq!(customer.api.post("/api/v1/auth/logout", json!({})).await.status, StatusCode::NO_CONTENT);
-    customer.api.get("/api/v1/users/me").await.assert_problem(StatusCode::UNAUTHORIZED, "invalid_token");
+    assert_eq!(
+        customer.api.get("/api/v1/users/me").await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        customer
+            .api
+            .post("/api/v1/auth/logout", json!({}))
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    customer
+        .api
+        .get("/api/v1/users/me")
+        .await
+        .assert_problem(StatusCode::UNAUTHORIZED, "invalid_token");
 }
 
 #[tokio::test]
-async fn users_survive_a_restart_on_the_same_surrealkv_directory() {
+async fn users_survive_a_kill_and_restart_on_the_same_surrealkv_directory() {
     let dir = temp_dir("kv");
     let url = surrealkv_url(&dir);
-    let app = TestApp::spawn_with(settings(&[("SURREAL_URL", &url), ("SURREAL_NS", "restart")])).await;
-    let customer = app.customer().await;
-    app.stop().await;
+    let vars = [("SURREAL_URL", url.as_str()), ("SURREAL_NS", "restart")];
+    let server = ServerProcess::start(&vars).await;
+    let api = server.client();
+    let email = format!("{}@example.com", common::unique("kept"));
+    let res = api
+        .post(
+            "/api/v1/auth/register",
+            json!({"email": email, "password": PASSWORD, "name": "Kept"}),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.text);
+    let id = res.json["user"]["id"].clone();
+    let token = res.json["tokens"]["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    server.kill();
 
-    let app = TestApp::spawn_with(settings(&[("SURREAL_URL", &url), ("SURREAL_NS", "restart")])).await;
-    let login = app
+    let server = ServerProcess::start(&vars).await;
+    let login = server
         .client()
-        .post("/api/v1/auth/login", json!({"email": customer.email, "password": PASSWORD}))
+        .post(
+            "/api/v1/auth/login",
+            json!({"email": email, "password": PASSWORD}),
+        )
         .await;
     assert_eq!(login.status, StatusCode::OK, "{}", login.text);
-    assert_eq!(login.json["user"]["id"], customer.id.as_str());
+    assert_eq!(login.json["user"]["id"], id);
     // Its session (signed with the same JWT_SECRET) is still valid too.
-    let token = customer.api.token.as_deref().unwrap();
-    assert_eq!(app.client().with_token(token).get("/api/v1/users/me").await.status, StatusCode::OK);
-    app.stop().await;
+    let me = server
+        .client()
+        .with_token(&token)
+        .get("/api/v1/users/me")
+        .await;
+    assert_eq!(me.status, StatusCode::OK, "{}", me.text);
+    server.kill();
     let _ = std::fs::remove_dir_all(dir);
 }
 
-fn storefront(url: &str, args: &[&str], password: Option<&str>, stdin: Option<&str>) -> std::process::Output {
+fn storefront(
+    url: &str,
+    args: &[&str],
+    password: Option<&str>,
+    stdin: Option<&str>,
+) -> std::process::Output {
     use std::io::Write as _;
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_storefront"));
     cmd.args(args)
         .env_clear()
         .env("SURREAL_URL", url)
         .env("SURREAL_NS", "cli")
+        .env("SURREAL_DB", "test")
         .env("RUST_LOG", "warn")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -120,7 +200,12 @@ fn storefront(url: &str, args: &[&str], password: Option<&str>, stdin: Option<&s
     }
     let mut child = cmd.spawn().unwrap();
     if let Some(input) = stdin {
-        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
     }
     drop(child.stdin.take());
     child.wait_with_output().unwrap()
@@ -132,43 +217,92 @@ async fn create_admin_makes_or_promotes_an_admin_and_only_from_the_command_line(
     let url = surrealkv_url(&dir);
 
     let migrate = storefront(&url, &["migrate"], None, None);
-    assert!(migrate.status.success(), "{}", String::from_utf8_lossy(&migrate.stderr));
+    assert!(
+        migrate.status.success(),
+        "{}",
+        String::from_utf8_lossy(&migrate.stderr)
+    );
 
-    let created = storefront(&url, &["create-admin", "--email", "Boss@Example.com"], Some("admin password 1"), None);
-    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    let created = storefront(
+        &url,
+        &["create-admin", "--email", "Boss@Example.com"],
+        Some("admin password 1"),
+        None,
+    );
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
     assert!(String::from_utf8_lossy(&created.stdout).contains("created admin boss@example.com"));
 
-    let bad = storefront(&url, &["create-admin", "--email", "x@example.com"], None, Some("short\n"));
+    let bad = storefront(
+        &url,
+        &["create-admin", "--email", "x@example.com"],
+        None,
+        Some("short\n"),
+    );
     assert!(!bad.status.success(), "a short password was accepted");
 
-    let app = TestApp::spawn_with(settings(&[("SURREAL_URL", &url), ("SURREAL_NS", "cli")])).await;
-    let login = app
+    let vars = [("SURREAL_URL", url.as_str()), ("SURREAL_NS", "cli")];
+    let server = ServerProcess::start(&vars).await;
+    let login = server
         .client()
-        .post("/api/v1/auth/login", json!({"email": "boss@example.com", "password": "admin password 1"}))
+        .post(
+            "/api/v1/auth/login",
+            json!({"email": "boss@example.com", "password": "admin password 1"}),
+        )
         .await;
     assert_eq!(login.status, StatusCode::OK, "{}", login.text);
     assert_eq!(login.json["user"]["role"], "admin");
-    let customer = app.customer().await;
-    app.stop().await;
+    let email = format!("{}@example.com", common::unique("promoted"));
+    let res = server
+        .client()
+        .post(
+            "/api/v1/auth/register",
+            json!({"email": email, "password": PASSWORD, "name": "Soon Admin"}),
+        )
+        .await;
+    assert_eq!(res.json["user"]["role"], "customer");
+    let token = res.json["tokens"]["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    server.kill();
 
     // An existing user is promoted; no password is asked for.
-    let promoted = storefront(&url, &["create-admin", "--email", &customer.email], None, None);
-    assert!(promoted.status.success(), "{}", String::from_utf8_lossy(&promoted.stderr));
+    let promoted = storefront(&url, &["create-admin", "--email", &email], None, None);
+    assert!(
+        promoted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&promoted.stderr)
+    );
     assert!(String::from_utf8_lossy(&promoted.stdout).contains("promoted"));
 
-    let app = TestApp::spawn_with(settings(&[("SURREAL_URL", &url), ("SURREAL_NS", "cli")])).await;
+    let server = ServerProcess::start(&vars).await;
     // The customer-role token of before the promotion was revoked with its session.
-    let token = customer.api.token.as_deref().unwrap();
-    app.client().with_token(token).get("/api/v1/users/me").await.assert_problem(StatusCode::UNAUTHORIZED, "invalid_token");
-    let login = app
+    server
         .client()
-        .post("/api/v1/auth/login", json!({"email": customer.email, "password": PASSWORD}))
+        .with_token(&token)
+        .get("/api/v1/users/me")
+        .await
+        .assert_problem(StatusCode::UNAUTHORIZED, "invalid_token");
+    let login = server
+        .client()
+        .post(
+            "/api/v1/auth/login",
+            json!({"email": email, "password": PASSWORD}),
+        )
         .await;
     assert_eq!(login.json["user"]["role"], "admin", "{}", login.text);
-    app.stop().await;
+    server.kill();
 
     let usage = storefront(&url, &["create-admin", "--password", "x"], None, None);
-    assert_eq!(usage.status.code(), Some(2), "a password flag must not be accepted");
+    assert_eq!(
+        usage.status.code(),
+        Some(2),
+        "a password flag must not be accepted"
+    );
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -181,6 +315,10 @@ async fn bad_configuration_stops_start_up_naming_the_variable() {
         .unwrap();
     assert_eq!(out.status.code(), Some(78));
     assert!(String::from_utf8_lossy(&out.stderr).contains("JWT_SECRET"));
-    let out = Command::new(env!("CARGO_BIN_EXE_storefront")).env_clear().env("PORT", "http").output().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_storefront"))
+        .env_clear()
+        .env("PORT", "http")
+        .output()
+        .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid PORT"));
 }

@@ -14,7 +14,12 @@ async fn refresh_rotates_the_refresh_token() {
     let customer = app.customer().await;
     let api = app.client();
 
-    let first = api.post("/api/v1/auth/refresh", json!({"refresh_token": customer.refresh_token})).await;
+    let first = api
+        .post(
+            "/api/v1/auth/refresh",
+            json!({"refresh_token": customer.refresh_token}),
+        )
+        .await;
     assert_eq!(first.status, StatusCode::OK, "{}", first.text);
     let next_refresh = first.json["refresh_token"].as_str().unwrap().to_string();
     assert_ne!(next_refresh, customer.refresh_token);
@@ -22,7 +27,12 @@ async fn refresh_rotates_the_refresh_token() {
     let fresh = api.with_token(first.json["access_token"].as_str().unwrap());
     assert_eq!(fresh.get("/api/v1/users/me").await.status, StatusCode::OK);
 
-    let second = api.post("/api/v1/auth/refresh", json!({"refresh_token": next_refresh})).await;
+    let second = api
+        .post(
+            "/api/v1/auth/refresh",
+            json!({"refresh_token": next_refresh}),
+        )
+        .await;
     assert_eq!(second.status, StatusCode::OK, "{}", second.text);
 }
 
@@ -32,7 +42,12 @@ async fn a_reused_refresh_token_revokes_the_whole_session() {
     let customer = app.customer().await;
     let api = app.client();
 
-    let rotated = api.post("/api/v1/auth/refresh", json!({"refresh_token": customer.refresh_token})).await;
+    let rotated = api
+        .post(
+            "/api/v1/auth/refresh",
+            json!({"refresh_token": customer.refresh_token}),
+        )
+        .await;
     assert_eq!(rotated.status, StatusCode::OK);
     let thief_copy = customer.refresh_token.clone();
 
@@ -42,14 +57,21 @@ async fn a_reused_refresh_token_revokes_the_whole_session() {
 
     // The legitimate holder's newer tokens die with the session.
     let newer_refresh = rotated.json["refresh_token"].as_str().unwrap();
-    api.post("/api/v1/auth/refresh", json!({"refresh_token": newer_refresh}))
-        .await
-        .assert_problem(StatusCode::UNAUTHORIZED, "invalid_token");
+    api.post(
+        "/api/v1/auth/refresh",
+        json!({"refresh_token": newer_refresh}),
+    )
+    .await
+    .assert_problem(StatusCode::UNAUTHORIZED, "invalid_token");
     api.with_token(rotated.json["access_token"].as_str().unwrap())
         .get("/api/v1/users/me")
         .await
         .assert_problem(StatusCode::UNAUTHORIZED, "invalid_token");
-    customer.api.get("/api/v1/users/me").await.assert_problem(StatusCode::UNAUTHORIZED, "invalid_token");
+    customer
+        .api
+        .get("/api/v1/users/me")
+        .await
+        .assert_problem(StatusCode::UNAUTHORIZED, "invalid_token");
 }
 
 #[tokio::test]
@@ -62,10 +84,16 @@ async fn forged_refresh_tokens_are_refused_without_touching_the_session() {
         parts.join(".")
     };
     for token in [forged.as_str(), "garbage", ""] {
-        let res = app.client().post("/api/v1/auth/refresh", json!({"refresh_token": token})).await;
+        let res = app
+            .client()
+            .post("/api/v1/auth/refresh", json!({"refresh_token": token}))
+            .await;
         assert_eq!(res.status, StatusCode::UNAUTHORIZED, "{}", res.text);
     }
-    assert_eq!(customer.api.get("/api/v1/users/me").await.status, StatusCode::OK);
+    assert_eq!(
+        customer.api.get("/api/v1/users/me").await.status,
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
@@ -73,17 +101,30 @@ async fn logout_refuses_the_access_token_on_the_next_request() {
     let app = TestApp::spawn().await;
     let customer = app.customer().await;
     let (other_device, _) = customer.another_session(&app).await;
-    assert_eq!(customer.api.get("/api/v1/users/me").await.status, StatusCode::OK);
+    assert_eq!(
+        customer.api.get("/api/v1/users/me").await.status,
+        StatusCode::OK
+    );
 
     let res = customer.api.post("/api/v1/auth/logout", json!({})).await;
     assert_eq!(res.status, StatusCode::NO_CONTENT, "{}", res.text);
-    customer.api.get("/api/v1/users/me").await.assert_problem(StatusCode::UNAUTHORIZED, "invalid_token");
+    customer
+        .api
+        .get("/api/v1/users/me")
+        .await
+        .assert_problem(StatusCode::UNAUTHORIZED, "invalid_token");
     app.client()
-        .post("/api/v1/auth/refresh", json!({"refresh_token": customer.refresh_token}))
+        .post(
+            "/api/v1/auth/refresh",
+            json!({"refresh_token": customer.refresh_token}),
+        )
         .await
         .assert_problem(StatusCode::UNAUTHORIZED, "invalid_token");
     // Only that session ended.
-    assert_eq!(other_device.get("/api/v1/users/me").await.status, StatusCode::OK);
+    assert_eq!(
+        other_device.get("/api/v1/users/me").await.status,
+        StatusCode::OK
+    );
 }
 
 #[tokio::test]
@@ -92,10 +133,15 @@ async fn logout_all_ends_every_session() {
     let customer = app.customer().await;
     let (other_device, _) = customer.another_session(&app).await;
 
-    let res = customer.api.post("/api/v1/auth/logout-all", json!({})).await;
+    let res = customer
+        .api
+        .post("/api/v1/auth/logout-all", json!({}))
+        .await;
     assert_eq!(res.status, StatusCode::NO_CONTENT, "{}", res.text);
     for api in [&customer.api, &other_device] {
-        api.get("/api/v1/users/me").await.assert_problem(StatusCode::UNAUTHORIZED, "invalid_token");
+        api.get("/api/v1/users/me")
+            .await
+            .assert_problem(StatusCode::UNAUTHORIZED, "invalid_token");
     }
     // Signing in again works.
     customer.another_session(&app).await;
@@ -107,11 +153,24 @@ async fn cookies_and_bearer_tokens_are_both_accepted() {
     let customer = app.customer().await;
     let browser = app.browser();
 
-    let login = browser.post("/api/v1/auth/login", json!({"email": customer.email, "password": PASSWORD})).await;
+    let login = browser
+        .post(
+            "/api/v1/auth/login",
+            json!({"email": customer.email, "password": PASSWORD}),
+        )
+        .await;
     assert_eq!(login.status, StatusCode::OK);
-    let cookies: Vec<&str> = login.headers.get_all("set-cookie").iter().filter_map(|v| v.to_str().ok()).collect();
+    let cookies: Vec<&str> = login
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
     for name in ["sf_access=", "sf_refresh="] {
-        let cookie = cookies.iter().find(|c| c.starts_with(name)).unwrap_or_else(|| panic!("{name} not set: {cookies:?}"));
+        let cookie = cookies
+            .iter()
+            .find(|c| c.starts_with(name))
+            .unwrap_or_else(|| panic!("{name} not set: {cookies:?}"));
         assert!(cookie.contains("HttpOnly"), "{cookie}");
         assert!(cookie.contains("Path=/"), "{cookie}");
     }
@@ -125,17 +184,28 @@ async fn cookies_and_bearer_tokens_are_both_accepted() {
     assert_eq!(refreshed.status, StatusCode::OK, "{}", refreshed.text);
     assert_eq!(browser.get("/api/v1/users/me").await.status, StatusCode::OK);
     // Bearer only.
-    assert_eq!(customer.api.get("/api/v1/users/me").await.status, StatusCode::OK);
+    assert_eq!(
+        customer.api.get("/api/v1/users/me").await.status,
+        StatusCode::OK
+    );
 
     // Logout through the cookie clears it and ends that session.
     let out = browser.post("/api/v1/auth/logout", json!({})).await;
     assert_eq!(out.status, StatusCode::NO_CONTENT);
-    browser.get("/api/v1/users/me").await.assert_problem(StatusCode::UNAUTHORIZED, "unauthenticated");
+    browser
+        .get("/api/v1/users/me")
+        .await
+        .assert_problem(StatusCode::UNAUTHORIZED, "unauthenticated");
 }
 
 fn sign(claims: serde_json::Value, secret: &str) -> String {
     let header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
-    jsonwebtoken::encode(&header, &claims, &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes())).unwrap()
+    jsonwebtoken::encode(
+        &header,
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .unwrap()
 }
 
 #[tokio::test]
@@ -143,8 +213,12 @@ async fn forged_expired_and_unsigned_access_tokens_are_refused() {
     let app = TestApp::spawn().await;
     let customer = app.customer().await;
     let token = customer.api.token.clone().unwrap();
-    let payload: serde_json::Value =
-        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(token.split('.').nth(1).unwrap()).unwrap()).unwrap();
+    let payload: serde_json::Value = serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(token.split('.').nth(1).unwrap())
+            .unwrap(),
+    )
+    .unwrap();
     let now = payload["iat"].as_u64().unwrap();
 
     let none_header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
@@ -156,17 +230,30 @@ async fn forged_expired_and_unsigned_access_tokens_are_refused() {
     let expired = sign(expired_claims, JWT_SECRET);
     let mut admin_claims = payload.clone();
     admin_claims["role"] = json!("admin");
-    let tampered = format!("{}.{}.{}", token.split('.').next().unwrap(),
-        URL_SAFE_NO_PAD.encode(admin_claims.to_string()), token.split('.').nth(2).unwrap());
+    let tampered = format!(
+        "{}.{}.{}",
+        token.split('.').next().unwrap(),
+        URL_SAFE_NO_PAD.encode(admin_claims.to_string()),
+        token.split('.').nth(2).unwrap()
+    );
 
-    for bad in [unsigned, wrong_key, expired, tampered, "not.a.jwt".to_string()] {
+    for bad in [
+        unsigned,
+        wrong_key,
+        expired,
+        tampered,
+        "not.a.jwt".to_string(),
+    ] {
         app.client()
             .with_token(&bad)
             .get("/api/v1/users/me")
             .await
             .assert_problem(StatusCode::UNAUTHORIZED, "invalid_token");
     }
-    app.client().get("/api/v1/users/me").await.assert_problem(StatusCode::UNAUTHORIZED, "unauthenticated");
+    app.client()
+        .get("/api/v1/users/me")
+        .await
+        .assert_problem(StatusCode::UNAUTHORIZED, "unauthenticated");
 }
 
 #[tokio::test]
@@ -176,7 +263,12 @@ async fn login_floods_get_429_with_retry_after() {
     let api = app.client();
     let mut limited = None;
     for attempt in 1..=12 {
-        let res = api.post("/api/v1/auth/login", json!({"email": customer.email, "password": "wrong password"})).await;
+        let res = api
+            .post(
+                "/api/v1/auth/login",
+                json!({"email": customer.email, "password": "wrong password"}),
+            )
+            .await;
         if res.status == StatusCode::TOO_MANY_REQUESTS {
             limited = Some((attempt, res));
             break;
@@ -186,13 +278,27 @@ async fn login_floods_get_429_with_retry_after() {
     let (attempt, res) = limited.expect("the limit never engaged");
     assert_eq!(attempt, 11, "limit is 10 attempts per email per minute");
     res.assert_problem(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
-    let wait: u64 = res.header("retry-after").expect("Retry-After").parse().unwrap();
+    let wait: u64 = res
+        .header("retry-after")
+        .expect("Retry-After")
+        .parse()
+        .unwrap();
     assert!((1..=60).contains(&wait), "Retry-After {wait}");
     // The right password is refused too while limited: guessing gains nothing.
-    let res = api.post("/api/v1/auth/login", json!({"email": customer.email, "password": PASSWORD})).await;
+    let res = api
+        .post(
+            "/api/v1/auth/login",
+            json!({"email": customer.email, "password": PASSWORD}),
+        )
+        .await;
     assert_eq!(res.status, StatusCode::TOO_MANY_REQUESTS);
     // Other accounts are unaffected.
     let other = app.customer().await;
-    let res = api.post("/api/v1/auth/login", json!({"email": other.email, "password": PASSWORD})).await;
+    let res = api
+        .post(
+            "/api/v1/auth/login",
+            json!({"email": other.email, "password": PASSWORD}),
+        )
+        .await;
     assert_eq!(res.status, StatusCode::OK);
 }

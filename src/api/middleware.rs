@@ -48,8 +48,8 @@ impl<E: Endpoint> Endpoint for ObserveEndpoint<E> {
 
     async fn call(&self, mut req: Request) -> Result<Response> {
         let started = Instant::now();
-        let request_id = incoming_request_id(req.headers())
-            .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+        let request_id =
+            incoming_request_id(req.headers()).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
         req.extensions_mut().insert(RequestId(request_id.clone()));
         let method = req.method().clone();
         let path = req.uri().path().to_string();
@@ -157,7 +157,9 @@ async fn problems(response: Response, request_id: &str) -> Response {
     problem.insert("request_id".into(), request_id.into());
     let body = serde_json::Value::Object(problem).to_string();
 
-    parts.headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
+    parts
+        .headers
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
     parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(parts, Body::from_string(body))
 }
@@ -172,32 +174,51 @@ fn problem_for_status(status: StatusCode, text: &str) -> Problem {
         }
     };
     match status {
-        StatusCode::BAD_REQUEST => Problem::new(status, "bad_request", detail("the request could not be read")),
-        StatusCode::UNAUTHORIZED => Problem::new(status, "unauthenticated", "authentication required"),
-        StatusCode::FORBIDDEN => Problem::new(status, "forbidden", "you do not have permission to do this"),
-        StatusCode::NOT_FOUND => Problem::new(status, "not_found", "no such resource"),
-        StatusCode::METHOD_NOT_ALLOWED => {
-            Problem::new(status, "method_not_allowed", "this method is not allowed on this resource")
+        StatusCode::BAD_REQUEST => Problem::new(
+            status,
+            "bad_request",
+            detail("the request could not be read"),
+        ),
+        StatusCode::UNAUTHORIZED => {
+            Problem::new(status, "unauthenticated", "authentication required")
         }
+        StatusCode::FORBIDDEN => {
+            Problem::new(status, "forbidden", "you do not have permission to do this")
+        }
+        StatusCode::NOT_FOUND => Problem::new(status, "not_found", "no such resource"),
+        StatusCode::METHOD_NOT_ALLOWED => Problem::new(
+            status,
+            "method_not_allowed",
+            "this method is not allowed on this resource",
+        ),
         StatusCode::PAYLOAD_TOO_LARGE => Problem::new(
             status,
             "payload_too_large",
             format!("request bodies are limited to {} KiB", BODY_LIMIT / 1024),
         ),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
-            Problem::new(status, "unsupported_media_type", detail("send application/json"))
-        }
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => Problem::new(
+            status,
+            "unsupported_media_type",
+            detail("send application/json"),
+        ),
         s if s.is_server_error() => Problem::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal_error",
             "an unexpected error occurred; nothing was changed",
         ),
-        s => Problem::new(s, &format!("http_{}", s.as_u16()), detail("request refused")),
+        s => Problem::new(
+            s,
+            &format!("http_{}", s.as_u16()),
+            detail("request refused"),
+        ),
     }
 }
 
 fn security_headers(headers: &mut HeaderMap, docs: bool, hsts: bool) {
-    headers.insert("x-content-type-options", HeaderValue::from_static("nosniff"));
+    headers.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
     headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
     if !docs {
         headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
@@ -241,17 +262,33 @@ mod tests {
                 hsts: false,
             });
         let call = |path: &'static str| {
-            app.call(Request::builder().uri(poem::http::Uri::from_static(path)).finish())
+            app.call(
+                Request::builder()
+                    .uri(poem::http::Uri::from_static(path))
+                    .finish(),
+            )
         };
         let response = call("/boom").await.unwrap();
         assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
-        let request_id = response.headers().get(REQUEST_ID).unwrap().to_str().unwrap().to_string();
-        assert_eq!(response.headers().get(header::CONTENT_TYPE).unwrap(), CONTENT_TYPE);
+        let request_id = response
+            .headers()
+            .get(REQUEST_ID)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            response.headers().get(header::CONTENT_TYPE).unwrap(),
+            CONTENT_TYPE
+        );
         let body: serde_json::Value =
             serde_json::from_str(&response.into_body().into_string().await.unwrap()).unwrap();
         assert_eq!(body["code"], "internal_error");
         assert_eq!(body["request_id"], request_id.as_str());
-        assert!(!body.to_string().contains("a handler bug"), "panic message leaked");
+        assert!(
+            !body.to_string().contains("a handler bug"),
+            "panic message leaked"
+        );
 
         let after = call("/fine").await.unwrap();
         assert_eq!(after.status(), StatusCode::OK);

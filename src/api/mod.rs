@@ -50,12 +50,11 @@ pub fn openapi(state: &AppState) -> OpenApiService<Apis, ()> {
             metrics: state.metrics.clone(),
         },
     );
-    OpenApiService::new(apis, "Storefront", env!("CARGO_PKG_VERSION"))
-        .description(
-            "Accounts, catalog, carts and orders for an online store. Authenticate with \
+    OpenApiService::new(apis, "Storefront", env!("CARGO_PKG_VERSION")).description(
+        "Accounts, catalog, carts and orders for an online store. Authenticate with \
              `Authorization: Bearer <access token>` or the HttpOnly cookies set at login. \
              Every error is an RFC 9457 problem document (`application/problem+json`).",
-        )
+    )
 }
 
 /// The whole HTTP application: API, docs, and middleware.
@@ -70,7 +69,9 @@ pub fn routes(state: &AppState) -> impl Endpoint + 'static {
         .with(CatchPanic::new())
         .with(CookieJarManager::new())
         .data(state.accounts.sessions().clone())
-        .data(session_http::ClientIpHeader(state.settings.client_ip_header.clone()))
+        .data(session_http::ClientIpHeader(
+            state.settings.client_ip_header.clone(),
+        ))
         .with(middleware::Observe {
             metrics: state.metrics.clone(),
             hsts: state.settings.is_production(),

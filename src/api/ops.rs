@@ -54,16 +54,24 @@ impl OpsApi {
             self.store.is_reachable(PROBE_TIMEOUT),
             self.cache.is_reachable()
         );
-        let down: Vec<&str> = [(!database).then_some("SurrealDB"), (!cache).then_some("Redis")]
-            .into_iter()
-            .flatten()
-            .collect();
+        let down: Vec<&str> = [
+            (!database).then_some("SurrealDB"),
+            (!cache).then_some("Redis"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
         if !down.is_empty() {
             return Err(Error::Unavailable(format!("{} not reachable", down.join(" and "))).into());
         }
         Ok(Json(Readiness {
             database: "ok".into(),
-            cache: if self.cache.is_redis() { "redis" } else { "in-process" }.into(),
+            cache: if self.cache.is_redis() {
+                "redis"
+            } else {
+                "in-process"
+            }
+            .into(),
         }))
     }
 

@@ -18,9 +18,9 @@ pub const ACCESS_COOKIE: &str = "sf_access";
 pub const REFRESH_COOKIE: &str = "sf_refresh";
 
 async fn principal(req: &Request, token: &str) -> poem::Result<Principal> {
-    let sessions = req
-        .data::<Arc<SessionService>>()
-        .ok_or_else(|| ApiError::from(Error::Internal(anyhow::anyhow!("session service missing"))))?;
+    let sessions = req.data::<Arc<SessionService>>().ok_or_else(|| {
+        ApiError::from(Error::Internal(anyhow::anyhow!("session service missing")))
+    })?;
     sessions
         .authenticate(token)
         .await
@@ -42,7 +42,12 @@ pub struct BearerAuth(Principal);
 
 /// The HttpOnly `sf_access` cookie set at login, for browsers.
 #[derive(SecurityScheme)]
-#[oai(ty = "api_key", key_in = "cookie", key_name = "sf_access", checker = "check_cookie")]
+#[oai(
+    ty = "api_key",
+    key_in = "cookie",
+    key_name = "sf_access",
+    checker = "check_cookie"
+)]
 pub struct CookieAuth(Principal);
 
 /// Either credential; every authenticated operation accepts both.

@@ -53,8 +53,11 @@ impl PasswordHasher {
         self.run(move || {
             let known = stored.is_some();
             let phc = stored.unwrap_or_else(|| dummy_hash().to_string());
-            let parsed = PasswordHash::new(&phc).map_err(|e| anyhow::anyhow!("stored hash: {e}"))?;
-            let matches = argon2().verify_password(password.as_bytes(), &parsed).is_ok();
+            let parsed =
+                PasswordHash::new(&phc).map_err(|e| anyhow::anyhow!("stored hash: {e}"))?;
+            let matches = argon2()
+                .verify_password(password.as_bytes(), &parsed)
+                .is_ok();
             Ok(known && matches)
         })
         .await
@@ -92,7 +95,12 @@ mod tests {
         let password = Password::parse("password", "correct horse".into()).unwrap();
         let hash = hasher.hash(&password).await.unwrap();
         assert!(hash.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
-        assert!(hasher.verify("correct horse", Some(hash.clone())).await.unwrap());
+        assert!(
+            hasher
+                .verify("correct horse", Some(hash.clone()))
+                .await
+                .unwrap()
+        );
         assert!(!hasher.verify("wrong horse", Some(hash)).await.unwrap());
         assert!(!hasher.verify("correct horse", None).await.unwrap());
     }

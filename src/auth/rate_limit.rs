@@ -24,7 +24,10 @@ impl LoginLimiter {
     /// Counts an attempt; refuses it with the time to wait once either limit is passed.
     pub async fn attempt(&self, ip: Option<&str>, email: &str) -> Result<()> {
         let email = email.trim().to_lowercase();
-        let by_email = self.cache.hit(&format!("login:email:{email}"), WINDOW).await;
+        let by_email = self
+            .cache
+            .hit(&format!("login:email:{email}"), WINDOW)
+            .await;
         let by_ip = match ip {
             Some(ip) => self.cache.hit(&format!("login:ip:{ip}"), WINDOW).await,
             None => (0, Duration::ZERO),

@@ -156,7 +156,11 @@ impl SessionService {
         };
         match rotated {
             Some(next) => {
-                let role = next.role.as_deref().and_then(Role::parse).ok_or(Error::InvalidToken)?;
+                let role = next
+                    .role
+                    .as_deref()
+                    .and_then(Role::parse)
+                    .ok_or(Error::InvalidToken)?;
                 self.pair(&next.user_id, role, &session_id, next.generation)
             }
             None => self.revoke_on_reuse(&session_id, &state.user_id).await,
@@ -164,7 +168,11 @@ impl SessionService {
     }
 
     async fn revoke_on_reuse(&self, session_id: &str, user_id: &str) -> Result<TokenPair> {
-        tracing::warn!(session.id = session_id, user.id = user_id, "refresh token reused; session revoked");
+        tracing::warn!(
+            session.id = session_id,
+            user.id = user_id,
+            "refresh token reused; session revoked"
+        );
         self.revoke(session_id, user_id).await?;
         Err(Error::InvalidToken)
     }
@@ -197,10 +205,18 @@ impl SessionService {
         self.tokens.access_ttl() + Duration::from_secs(60)
     }
 
-    fn pair(&self, user_id: &str, role: Role, session_id: &str, generation: i64) -> Result<TokenPair> {
+    fn pair(
+        &self,
+        user_id: &str,
+        role: Role,
+        session_id: &str,
+        generation: i64,
+    ) -> Result<TokenPair> {
         Ok(TokenPair {
             session_id: session_id.to_string(),
-            access_token: self.tokens.issue_access(user_id, role.as_str(), session_id)?,
+            access_token: self
+                .tokens
+                .issue_access(user_id, role.as_str(), session_id)?,
             access_ttl: self.tokens.access_ttl(),
             refresh_token: self.tokens.refresh_token(session_id, generation),
             refresh_ttl: self.refresh_ttl,

@@ -56,7 +56,12 @@ impl TokenIssuer {
     }
 
     /// Signs an access token for one session.
-    pub fn issue_access(&self, user_id: &str, role: &str, session_id: &str) -> anyhow::Result<String> {
+    pub fn issue_access(
+        &self,
+        user_id: &str,
+        role: &str,
+        session_id: &str,
+    ) -> anyhow::Result<String> {
         let now = unix_now();
         let claims = AccessClaims {
             sub: user_id.to_string(),
@@ -66,7 +71,11 @@ impl TokenIssuer {
             exp: now + self.access_ttl.as_secs(),
             iss: ISSUER.to_string(),
         };
-        Ok(jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)?)
+        Ok(jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &self.encoding,
+        )?)
     }
 
     /// The claims of a token this service signed and that has not expired; `None` for anything else
@@ -78,7 +87,10 @@ impl TokenIssuer {
     }
 
     pub fn refresh_token(&self, session_id: &str, generation: i64) -> String {
-        let mac = self.refresh_mac(session_id, generation).finalize().into_bytes();
+        let mac = self
+            .refresh_mac(session_id, generation)
+            .finalize()
+            .into_bytes();
         format!("{session_id}.{generation}.{}", URL_SAFE_NO_PAD.encode(mac))
     }
 
@@ -95,8 +107,8 @@ impl TokenIssuer {
     }
 
     fn refresh_mac(&self, session_id: &str, generation: i64) -> Hmac<Sha256> {
-        let mut mac =
-            Hmac::<Sha256>::new_from_slice(&self.refresh_key).expect("HMAC takes keys of any length");
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.refresh_key)
+            .expect("HMAC takes keys of any length");
         mac.update(session_id.as_bytes());
         mac.update(b".");
         mac.update(generation.to_string().as_bytes());
@@ -131,7 +143,11 @@ mod tests {
         // alg: none with the same claims
         let payload = token.split('.').nth(1).unwrap();
         let none_header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
-        assert!(issuer.verify_access(&format!("{none_header}.{payload}.")).is_none());
+        assert!(
+            issuer
+                .verify_access(&format!("{none_header}.{payload}."))
+                .is_none()
+        );
     }
 
     #[test]

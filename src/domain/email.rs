@@ -9,7 +9,8 @@ const MAX_LEN: usize = 254;
 impl Email {
     pub fn parse(raw: &str) -> Result<Self, Error> {
         let email = raw.trim().to_lowercase();
-        let invalid = || Error::validation("email", "must be an email address like name@example.com");
+        let invalid =
+            || Error::validation("email", "must be an email address like name@example.com");
         if email.is_empty() || email.len() > MAX_LEN {
             return Err(invalid());
         }
@@ -46,13 +47,29 @@ mod tests {
 
     #[test]
     fn lowercases_and_trims() {
-        assert_eq!(Email::parse("  Ann@Example.COM ").unwrap().as_str(), "ann@example.com");
-        assert_eq!(Email::parse("ÉLODIE@exemple.fr").unwrap().as_str(), "élodie@exemple.fr");
+        assert_eq!(
+            Email::parse("  Ann@Example.COM ").unwrap().as_str(),
+            "ann@example.com"
+        );
+        assert_eq!(
+            Email::parse("ÉLODIE@exemple.fr").unwrap().as_str(),
+            "élodie@exemple.fr"
+        );
     }
 
     #[test]
     fn rejects_what_is_not_an_address() {
-        for bad in ["", "ann", "ann@", "@x.com", "ann@localhost", "a b@x.com", "a@b@c.com", "a@x..com", "a@-x.com"] {
+        for bad in [
+            "",
+            "ann",
+            "ann@",
+            "@x.com",
+            "ann@localhost",
+            "a b@x.com",
+            "a@b@c.com",
+            "a@x..com",
+            "a@-x.com",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad} accepted");
         }
     }

@@ -15,10 +15,16 @@ impl Password {
     pub fn parse(field: &'static str, raw: String) -> Result<Self, Error> {
         let chars = raw.chars().count();
         if chars < MIN_CHARS {
-            return Err(Error::validation(field, format!("must be at least {MIN_CHARS} characters")));
+            return Err(Error::validation(
+                field,
+                format!("must be at least {MIN_CHARS} characters"),
+            ));
         }
         if chars > MAX_CHARS {
-            return Err(Error::validation(field, format!("must be at most {MAX_CHARS} characters")));
+            return Err(Error::validation(
+                field,
+                format!("must be at most {MAX_CHARS} characters"),
+            ));
         }
         if raw.trim().is_empty() {
             return Err(Error::validation(field, "must not be only spaces"));
@@ -47,6 +53,9 @@ mod tests {
         assert!(Password::parse("password", " ".repeat(9)).is_err());
         assert!(Password::parse("password", "x".repeat(129)).is_err());
         assert!(Password::parse("password", "correct horse".into()).is_ok());
-        assert!(!format!("{:?}", Password::parse("p", "secret-pass".into()).unwrap()).contains("secret"));
+        assert!(
+            !format!("{:?}", Password::parse("p", "secret-pass".into()).unwrap())
+                .contains("secret")
+        );
     }
 }

@@ -39,11 +39,17 @@ fn bounded_text(field: &'static str, raw: &str, min: usize, max: usize) -> Resul
         return Err(Error::validation(field, "must not be empty"));
     }
     if chars > max {
-        return Err(Error::validation(field, format!("must be at most {max} characters")));
+        return Err(Error::validation(
+            field,
+            format!("must be at most {max} characters"),
+        ));
     }
     // Newlines are fine in an address; other control characters are not text anyone types.
     if text.chars().any(|c| c.is_control() && c != '\n') {
-        return Err(Error::validation(field, "must not contain control characters"));
+        return Err(Error::validation(
+            field,
+            "must not contain control characters",
+        ));
     }
     Ok(text.to_string())
 }

@@ -100,7 +100,10 @@ impl Accounts {
         client: &ClientInfo,
     ) -> Result<(Account, TokenPair)> {
         let account = self.register(registration).await?;
-        let tokens = self.sessions.open(&account.id, account.role, client).await?;
+        let tokens = self
+            .sessions
+            .open(&account.id, account.role, client)
+            .await?;
         Ok((account, tokens))
     }
 
@@ -123,7 +126,10 @@ impl Accounts {
             return Err(Error::InvalidCredentials);
         }
         let account = Account::from(user.ok_or(Error::InvalidCredentials)?);
-        let tokens = self.sessions.open(&account.id, account.role, client).await?;
+        let tokens = self
+            .sessions
+            .open(&account.id, account.role, client)
+            .await?;
         tracing::info!(user.id = %account.id, session.id = %tokens.session_id, "signed in");
         Ok((account, tokens))
     }
@@ -137,7 +143,11 @@ impl Accounts {
     }
 
     #[tracing::instrument(skip_all, err, fields(user.id = %principal.user_id))]
-    pub async fn update_profile(&self, principal: &Principal, update: ProfileUpdate) -> Result<Account> {
+    pub async fn update_profile(
+        &self,
+        principal: &Principal,
+        update: ProfileUpdate,
+    ) -> Result<Account> {
         let changes = ProfileChanges {
             email: update.email.map(|e| e.as_str().to_string()),
             name: update.name.map(DisplayName::into_inner),
@@ -163,11 +173,22 @@ impl Accounts {
             .user_by_id(&principal.user_id)
             .await?
             .ok_or(Error::NotFound("user"))?;
-        if !self.hasher.verify(current, Some(user.password_hash)).await? {
-            return Err(Error::validation("current_password", "is not your current password"));
+        if !self
+            .hasher
+            .verify(current, Some(user.password_hash))
+            .await?
+        {
+            return Err(Error::validation(
+                "current_password",
+                "is not your current password",
+            ));
         }
         let hash = self.hasher.hash(&new).await?;
-        if !self.store.set_password_hash(&principal.user_id, &hash).await? {
+        if !self
+            .store
+            .set_password_hash(&principal.user_id, &hash)
+            .await?
+        {
             return Err(Error::NotFound("user"));
         }
         self.sessions

@@ -61,7 +61,11 @@ pub async fn migrate(store: &Store) -> anyhow::Result<Vec<&'static str>> {
             .await
             .with_context(|| format!("schema file {} failed", migration.name))?;
         if let Some((index, err)) = response.take_errors().into_iter().min_by_key(|(i, _)| *i) {
-            bail!("schema file {} failed at statement {}: {err}", migration.name, index + 1);
+            bail!(
+                "schema file {} failed at statement {}: {err}",
+                migration.name,
+                index + 1
+            );
         }
         db.query("UPSERT type::record('migration', $name) SET name = $name, checksum = $checksum")
             .bind(("name", migration.name))

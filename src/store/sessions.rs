@@ -53,7 +53,9 @@ impl Store {
     pub async fn session_state(&self, id: &str) -> Result<Option<SessionState>, StoreError> {
         let mut response = self
             .db()
-            .query(format!("SELECT {STATE} FROM ONLY type::record('session', $id)"))
+            .query(format!(
+                "SELECT {STATE} FROM ONLY type::record('session', $id)"
+            ))
             .bind(("id", id.to_string()))
             .await?;
         Ok(response.take(0)?)

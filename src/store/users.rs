@@ -70,7 +70,9 @@ impl Store {
     pub async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
         let mut response = self
             .db()
-            .query(format!("SELECT {COLUMNS} FROM user WHERE email = $email LIMIT 1"))
+            .query(format!(
+                "SELECT {COLUMNS} FROM user WHERE email = $email LIMIT 1"
+            ))
             .bind(("email", email.to_string()))
             .await?;
         let mut users: Vec<UserRecord> = response.take(0)?;
@@ -80,7 +82,9 @@ impl Store {
     pub async fn user_by_id(&self, id: &str) -> Result<Option<UserRecord>, StoreError> {
         let mut response = self
             .db()
-            .query(format!("SELECT {COLUMNS} FROM ONLY type::record('user', $id)"))
+            .query(format!(
+                "SELECT {COLUMNS} FROM ONLY type::record('user', $id)"
+            ))
             .bind(("id", id.to_string()))
             .await?;
         Ok(response.take(0)?)
@@ -131,22 +135,19 @@ impl Store {
 
     /// Deletes the user and their sessions in one transaction; returns the ids of the sessions removed.
     pub async fn delete_user(&self, id: &str) -> Result<Vec<String>, StoreError> {
+        // One block is one statement, and a statement is its own transaction.
         let mut response = self
             .db()
             .query(
-                "BEGIN;
-                 LET $user = type::record('user', $id);
-                 LET $sessions = (DELETE session WHERE user = $user RETURN BEFORE);
-                 DELETE $user;
-                 RETURN $sessions.map(|$s| record::id($s.id));
-                 COMMIT;",
+                "{
+                    LET $user = type::record('user', $id);
+                    LET $sessions = (DELETE session WHERE user = $user RETURN BEFORE);
+                    DELETE $user;
+                    RETURN $sessions.map(|$s| record::id($s.id));
+                 }",
             )
             .bind(("id", id.to_string()))
             .await?;
-        let last = response.num_statements().saturating_sub(1);
-        if let Some((_, err)) = response.take_errors().into_iter().next() {
-            return Err(err.into());
-        }
-        Ok(response.take(last)?)
+        Ok(response.take(0)?)
     }
 }

@@ -44,7 +44,10 @@ pub fn settings(vars: &[(&str, &str)]) -> Settings {
         ("SURREAL_DB".into(), "test".into()),
         ("REDIS_URL".into(), redis_url()),
         ("JWT_SECRET".into(), JWT_SECRET.into()),
-        ("RUST_LOG".into(), "warn".into()),
+        (
+            "RUST_LOG".into(),
+            std::env::var("TEST_LOG").unwrap_or_else(|_| "warn".into()),
+        ),
     ]);
     for (k, v) in vars {
         if v.is_empty() {
@@ -110,7 +113,10 @@ impl TestApp {
     pub fn browser(&self) -> Api {
         Api {
             base: self.base.clone(),
-            http: reqwest::Client::builder().cookie_store(true).build().unwrap(),
+            http: reqwest::Client::builder()
+                .cookie_store(true)
+                .build()
+                .unwrap(),
             token: None,
         }
     }
@@ -120,7 +126,10 @@ impl TestApp {
         let email = format!("{}@example.com", unique("user"));
         let api = self.client();
         let res = api
-            .post("/api/v1/auth/register", json!({"email": email, "password": PASSWORD, "name": "Test Customer"}))
+            .post(
+                "/api/v1/auth/register",
+                json!({"email": email, "password": PASSWORD, "name": "Test Customer"}),
+            )
             .await;
         assert_eq!(res.status, StatusCode::CREATED, "register: {}", res.text);
         let tokens = res.json["tokens"].clone();
@@ -145,12 +154,16 @@ impl Customer {
     pub async fn another_session(&self, app: &TestApp) -> (Api, String) {
         let res = app
             .client()
-            .post("/api/v1/auth/login", json!({"email": self.email, "password": PASSWORD}))
+            .post(
+                "/api/v1/auth/login",
+                json!({"email": self.email, "password": PASSWORD}),
+            )
             .await;
         assert_eq!(res.status, StatusCode::OK, "login: {}", res.text);
         let tokens = &res.json["tokens"];
         (
-            app.client().with_token(tokens["access_token"].as_str().unwrap()),
+            app.client()
+                .with_token(tokens["access_token"].as_str().unwrap()),
             tokens["refresh_token"].as_str().unwrap().to_string(),
         )
     }
@@ -189,7 +202,11 @@ impl Res {
         assert_eq!(self.json["code"], code, "body: {}", self.text);
         assert_eq!(self.json["status"], status.as_u16());
         assert!(self.json["type"].is_string() && self.json["title"].is_string());
-        assert!(self.json["request_id"].is_string(), "problem without request id: {}", self.text);
+        assert!(
+            self.json["request_id"].is_string(),
+            "problem without request id: {}",
+            self.text
+        );
         &self.json
     }
 }
@@ -308,7 +325,11 @@ pub fn free_port() -> u16 {
 /// Asserts that no response text carries a password hash.
 pub fn assert_no_hash(res: &Res) {
     assert!(!res.text.contains("$argon2"), "hash leaked: {}", res.text);
-    assert!(!res.text.contains("password_hash"), "hash field leaked: {}", res.text);
+    assert!(
+        !res.text.contains("password_hash"),
+        "hash field leaked: {}",
+        res.text
+    );
 }
 
 pub fn temp_dir(name: &str) -> std::path::PathBuf {
@@ -319,4 +340,67 @@ pub fn temp_dir(name: &str) -> std::path::PathBuf {
 
 pub fn surrealkv_url(dir: &Path) -> String {
     format!("surrealkv://{}", dir.join("db").display())
+}
+
+/// The real binary as a child process: for restarts on the same data directory, where the database
+/// must be released as it is when a process exits.
+pub struct ServerProcess {
+    pub base: String,
+    child: Child,
+}
+
+impl ServerProcess {
+    /// Starts `storefront serve` with the test defaults plus `vars`, and waits until `/ready` answers.
+    pub async fn start(vars: &[(&str, &str)]) -> Self {
+        let port = free_port();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_storefront"));
+        cmd.env_clear()
+            .env("HOST", "127.0.0.1")
+            .env("PORT", port.to_string())
+            .env("SURREAL_DB", "test")
+            .env("REDIS_URL", redis_url())
+            .env("JWT_SECRET", JWT_SECRET)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("storefront binary starts");
+        let server = Self {
+            base: format!("http://127.0.0.1:{port}"),
+            child,
+        };
+        let http = reqwest::Client::new();
+        for _ in 0..200 {
+            if let Ok(res) = http.get(format!("{}/ready", server.base)).send().await
+                && res.status().is_success()
+            {
+                return server;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("storefront did not become ready on port {port}");
+    }
+
+    pub fn client(&self) -> Api {
+        Api {
+            base: self.base.clone(),
+            http: reqwest::Client::new(),
+            token: None,
+        }
+    }
+
+    /// Stops the process (SIGKILL: nothing gets a chance to flush) and waits for it to exit.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -125,7 +125,9 @@ impl AuthApi {
             .accounts
             .register_and_sign_in(registration, &client.0)
             .await?;
-        Ok(Registered::Created(Json(self.signed_in(jar, account, pair))))
+        Ok(Registered::Created(Json(
+            self.signed_in(jar, account, pair),
+        )))
     }
 
     /// Sign in
@@ -133,7 +135,12 @@ impl AuthApi {
     /// Failure always says "invalid email or password". Attempts are limited per address and per
     /// email; past the limit the answer is 429 with `Retry-After`.
     #[oai(path = "/auth/login", method = "post")]
-    async fn login(&self, body: Json<LoginRequest>, client: Client, jar: &CookieJar) -> ApiResult<Json<SignedIn>> {
+    async fn login(
+        &self,
+        body: Json<LoginRequest>,
+        client: Client,
+        jar: &CookieJar,
+    ) -> ApiResult<Json<SignedIn>> {
         let (account, pair) = self
             .accounts
             .login(&body.0.email, &body.0.password, &client.0)
@@ -146,7 +153,11 @@ impl AuthApi {
     /// The refresh token comes in the body or the `sf_refresh` cookie. Each is good once: a reused
     /// one revokes its whole session.
     #[oai(path = "/auth/refresh", method = "post")]
-    async fn refresh(&self, body: Json<RefreshRequest>, jar: &CookieJar) -> ApiResult<Json<Tokens>> {
+    async fn refresh(
+        &self,
+        body: Json<RefreshRequest>,
+        jar: &CookieJar,
+    ) -> ApiResult<Json<Tokens>> {
         let token = body
             .0
             .refresh_token

@@ -86,7 +86,10 @@ impl UsersApi {
     #[oai(path = "/users/me", method = "patch")]
     async fn update_me(&self, auth: Auth, body: Json<ProfilePatch>) -> ApiResult<Json<UserView>> {
         let update = body.0.parse()?;
-        let account = self.accounts.update_profile(auth.principal(), update).await?;
+        let account = self
+            .accounts
+            .update_profile(auth.principal(), update)
+            .await?;
         Ok(Json(account.into()))
     }
 
@@ -104,7 +107,11 @@ impl UsersApi {
     ///
     /// Needs the current password. Every other session is signed out; this one stays.
     #[oai(path = "/users/me/password", method = "put")]
-    async fn change_password(&self, auth: Auth, body: Json<PasswordChange>) -> ApiResult<NoContent> {
+    async fn change_password(
+        &self,
+        auth: Auth,
+        body: Json<PasswordChange>,
+    ) -> ApiResult<NoContent> {
         let new = Password::parse("new_password", body.0.new_password)?;
         self.accounts
             .change_password(auth.principal(), &body.0.current_password, new)
