@@ -14,6 +14,7 @@ use crate::cache::Cache;
 use crate::config::Settings;
 use crate::metrics::Metrics;
 use crate::services::accounts::Accounts;
+use crate::services::catalog::Catalog;
 use crate::store::{self, Store};
 
 /// How long a shutdown waits for in-flight requests.
@@ -27,13 +28,14 @@ pub struct AppState {
     pub cache: Cache,
     pub metrics: Arc<Metrics>,
     pub accounts: Arc<Accounts>,
+    pub catalog: Arc<Catalog>,
 }
 
 impl AppState {
     /// Connects to SurrealDB, applies the schema, and builds the services.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let metrics = Arc::new(Metrics::default());
-        let store = Store::connect(&settings.surreal).await?;
+        let store = Store::connect(&settings.surreal, metrics.clone()).await?;
         let applied = store::migrate(&store).await?;
         if !applied.is_empty() {
             tracing::info!(files = ?applied, "schema applied");
@@ -69,12 +71,14 @@ impl AppState {
             sessions,
             LoginLimiter::new(cache.clone()),
         ));
+        let catalog = Arc::new(Catalog::new(store.clone(), cache.clone()));
         Ok(Self {
             settings: Arc::new(settings),
             store,
             cache,
             metrics,
             accounts,
+            catalog,
         })
     }
 }

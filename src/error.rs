@@ -6,10 +6,7 @@ use std::time::Duration;
 pub enum Error {
     /// A field of the request is not acceptable.
     #[error("{field}: {message}")]
-    Validation {
-        field: &'static str,
-        message: String,
-    },
+    Validation { field: String, message: String },
     /// Login failed. Deliberately says nothing about which half was wrong.
     #[error("invalid email or password")]
     InvalidCredentials,
@@ -37,10 +34,21 @@ pub enum Error {
 }
 
 impl Error {
-    pub fn validation(field: &'static str, message: impl Into<String>) -> Self {
+    pub fn validation(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self::Validation {
-            field,
+            field: field.into(),
             message: message.into(),
+        }
+    }
+
+    /// Puts a validation error's field under `prefix` (e.g. `price` → `products[3].price`).
+    pub fn within(self, prefix: &str) -> Self {
+        match self {
+            Self::Validation { field, message } => Self::Validation {
+                field: format!("{prefix}.{field}"),
+                message,
+            },
+            other => other,
         }
     }
 }

@@ -87,7 +87,7 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
 }
 
 async fn migrate(settings: Settings) -> anyhow::Result<()> {
-    let store = store::Store::connect(&settings.surreal).await?;
+    let store = store::Store::connect(&settings.surreal, Default::default()).await?;
     let applied = store::migrate(&store).await?;
     println!(
         "applied {} schema file(s): {}",

@@ -18,6 +18,7 @@ pub struct Metrics {
     cache_hits: AtomicU64,
     cache_misses: AtomicU64,
     redis_errors: AtomicU64,
+    conflict_retries: AtomicU64,
 }
 
 #[derive(PartialEq, Eq, PartialOrd, Ord)]
@@ -67,6 +68,10 @@ impl Metrics {
 
     pub fn redis_error(&self) {
         self.redis_errors.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn conflict_retry(&self) {
+        self.conflict_retries.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn render(&self) -> String {

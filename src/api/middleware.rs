@@ -14,6 +14,16 @@ use crate::metrics::Metrics;
 
 /// Request bodies above this are refused with 413 before anything reads them.
 pub const BODY_LIMIT: usize = 64 * 1024;
+/// Bulk product creation (up to 1,000 products) may send more.
+pub const BULK_BODY_LIMIT: usize = 1024 * 1024;
+
+fn body_limit(path: &str) -> usize {
+    if path == "/api/v1/products/bulk" {
+        BULK_BODY_LIMIT
+    } else {
+        BODY_LIMIT
+    }
+}
 pub const REQUEST_ID: &str = "x-request-id";
 
 pub struct Observe {
@@ -111,6 +121,7 @@ fn incoming_request_id(headers: &HeaderMap) -> Option<String> {
 
 /// Refuses bodies over `BODY_LIMIT`: by `Content-Length` when given, else by reading at most that much.
 async fn limit_body(req: &mut Request) -> Result<(), Response> {
+    let limit = body_limit(req.uri().path());
     let too_large = || StatusCode::PAYLOAD_TOO_LARGE.into_response();
     let declared = req
         .headers()
@@ -118,12 +129,12 @@ async fn limit_body(req: &mut Request) -> Result<(), Response> {
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     match declared {
-        Some(len) if len > BODY_LIMIT as u64 => Err(too_large()),
+        Some(len) if len > limit as u64 => Err(too_large()),
         Some(_) => Ok(()),
         None if req.headers().contains_key(header::TRANSFER_ENCODING) => {
             let bytes = req
                 .take_body()
-                .into_bytes_limit(BODY_LIMIT)
+                .into_bytes_limit(limit)
                 .await
                 .map_err(|_| too_large())?;
             req.set_body(Body::from_bytes(bytes));

@@ -18,6 +18,8 @@ pub enum ApiTags {
     Auth,
     /// Your own account.
     Users,
+    /// The catalog; writes need the admin role.
+    Products,
     /// Health, readiness and metrics.
     Operations,
 }
@@ -31,7 +33,12 @@ pub enum NoContent {
 }
 
 /// Every OpenAPI struct, in the order they appear in the docs.
-pub type Apis = (v1::auth::AuthApi, v1::users::UsersApi, ops::OpsApi);
+pub type Apis = (
+    v1::auth::AuthApi,
+    v1::users::UsersApi,
+    v1::products::ProductsApi,
+    ops::OpsApi,
+);
 
 pub fn openapi(state: &AppState) -> OpenApiService<Apis, ()> {
     let cookies = session_http::SessionCookies::new(state.settings.cookies.clone());
@@ -43,6 +50,9 @@ pub fn openapi(state: &AppState) -> OpenApiService<Apis, ()> {
         v1::users::UsersApi {
             accounts: state.accounts.clone(),
             cookies,
+        },
+        v1::products::ProductsApi {
+            catalog: state.catalog.clone(),
         },
         ops::OpsApi {
             store: state.store.clone(),

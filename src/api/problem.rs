@@ -94,7 +94,7 @@ impl From<Error> for ApiError {
         match &err {
             Error::Validation { field, .. } => {
                 let mut p = problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
-                p.0.field = Some(field.to_string());
+                p.0.field = Some(field.clone());
                 ApiError::Unprocessable(p)
             }
             Error::InvalidCredentials => {

@@ -63,6 +63,16 @@ impl Auth {
             Auth::Cookie(CookieAuth(p)) | Auth::Bearer(BearerAuth(p)) => p,
         }
     }
+
+    /// The principal, if they are an admin; 403 otherwise.
+    pub fn admin(&self) -> Result<&Principal, Error> {
+        let principal = self.principal();
+        if principal.is_admin() {
+            Ok(principal)
+        } else {
+            Err(Error::Forbidden)
+        }
+    }
 }
 
 /// Writes and clears the session cookies with the configured flags.

@@ -77,7 +77,7 @@ impl Accounts {
     }
 
     /// Creates a customer account. Signing in is the caller's choice (`register_and_sign_in`).
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     pub async fn register(&self, registration: Registration) -> Result<Account> {
         let hash = self.hasher.hash(&registration.password).await?;
         let user = self
@@ -109,7 +109,7 @@ impl Accounts {
 
     /// Checks credentials and opens a session. Unknown email and wrong password cost the same argon2
     /// work and get the same error.
-    #[tracing::instrument(skip_all, err)]
+    #[tracing::instrument(skip_all)]
     pub async fn login(
         &self,
         email: &str,
@@ -142,7 +142,7 @@ impl Accounts {
             .ok_or(Error::NotFound("user"))
     }
 
-    #[tracing::instrument(skip_all, err, fields(user.id = %principal.user_id))]
+    #[tracing::instrument(skip_all, fields(user.id = %principal.user_id))]
     pub async fn update_profile(
         &self,
         principal: &Principal,
@@ -161,7 +161,7 @@ impl Accounts {
     }
 
     /// Changes the password after checking the current one, and signs out every other session.
-    #[tracing::instrument(skip_all, err, fields(user.id = %principal.user_id))]
+    #[tracing::instrument(skip_all, fields(user.id = %principal.user_id))]
     pub async fn change_password(
         &self,
         principal: &Principal,
@@ -197,7 +197,7 @@ impl Accounts {
     }
 
     /// Deletes the account and every session of it; its tokens stop working at once.
-    #[tracing::instrument(skip_all, err, fields(user.id = %principal.user_id))]
+    #[tracing::instrument(skip_all, fields(user.id = %principal.user_id))]
     pub async fn delete(&self, principal: &Principal) -> Result<()> {
         let sessions = self.store.delete_user(&principal.user_id).await?;
         self.sessions.mark_revoked(&sessions).await;

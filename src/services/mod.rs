@@ -2,3 +2,4 @@
 //! calls one function, and shapes the answer.
 
 pub mod accounts;
+pub mod catalog;

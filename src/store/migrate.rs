@@ -13,10 +13,16 @@ pub struct Migration {
 }
 
 /// Every file of `schema/`, in the order they apply. A test checks this list matches the directory.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    name: "0001_accounts.surql",
-    sql: include_str!("../../schema/0001_accounts.surql"),
-}];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        name: "0001_accounts.surql",
+        sql: include_str!("../../schema/0001_accounts.surql"),
+    },
+    Migration {
+        name: "0002_catalog.surql",
+        sql: include_str!("../../schema/0002_catalog.surql"),
+    },
+];
 
 #[derive(SurrealValue)]
 struct Applied {

@@ -3,9 +3,12 @@
 //! Nothing outside this module sees SurrealQL or the database's error messages.
 
 mod migrate;
+pub mod products;
 pub mod sessions;
 pub mod users;
 
+use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -14,6 +17,7 @@ use surrealdb::engine::any::Any;
 use surrealdb::opt::auth::Root;
 
 use crate::config::SurrealSettings;
+use crate::metrics::Metrics;
 
 pub use migrate::{MIGRATIONS, Migration, migrate};
 
@@ -32,7 +36,10 @@ pub enum StoreError {
 impl From<surrealdb::Error> for StoreError {
     fn from(err: surrealdb::Error) -> Self {
         use surrealdb::types::QueryError;
-        if matches!(err.query_details(), Some(QueryError::TransactionConflict)) {
+        // A record created twice at once (e.g. two products given the same next id) is a conflict too.
+        if matches!(err.query_details(), Some(QueryError::TransactionConflict))
+            || err.is_already_exists()
+        {
             StoreError::Conflict
         } else {
             StoreError::Database(err)
@@ -44,11 +51,15 @@ impl From<surrealdb::Error> for StoreError {
 #[derive(Clone)]
 pub struct Store {
     db: Surreal<Any>,
+    metrics: Arc<Metrics>,
 }
 
 impl Store {
     /// Connects through `engine::any` and selects the namespace and database.
-    pub async fn connect(settings: &SurrealSettings) -> anyhow::Result<Self> {
+    pub async fn connect(
+        settings: &SurrealSettings,
+        metrics: Arc<Metrics>,
+    ) -> anyhow::Result<Self> {
         if let Some(path) = settings.url.strip_prefix("surrealkv://") {
             let dir = path.split('?').next().unwrap_or(path);
             if let Some(parent) = std::path::Path::new(dir).parent() {
@@ -72,7 +83,7 @@ impl Store {
             .use_db(&settings.database)
             .await
             .context("selecting the SurrealDB namespace and database")?;
-        Ok(Self { db })
+        Ok(Self { db, metrics })
     }
 
     /// True when the database answers a trivial query within `timeout`.
@@ -85,5 +96,33 @@ impl Store {
 
     pub(crate) fn db(&self) -> &Surreal<Any> {
         &self.db
+    }
+}
+
+/// How often a conflicting transaction is tried before the conflict is reported.
+const MAX_ATTEMPTS: u32 = 12;
+
+impl Store {
+    /// Runs `attempt` until it does not end in a write conflict, sleeping a jittered, growing delay
+    /// between tries. Both embedded engines use snapshot isolation: a transaction that lost a race
+    /// fails at commit and must be run again on the new state. Each retry is counted in `/metrics`.
+    pub(crate) async fn retry_on_conflict<T, F, Fut>(&self, mut attempt: F) -> Result<T, StoreError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, StoreError>>,
+    {
+        let mut tries = 0;
+        loop {
+            match attempt().await {
+                Err(StoreError::Conflict) if tries + 1 < MAX_ATTEMPTS => {
+                    tries += 1;
+                    self.metrics.conflict_retry();
+                    let ceiling_ms = 2u64.saturating_pow(tries.min(7)); // 2 ms .. 128 ms
+                    let sleep_ms = rand::random_range(1..=ceiling_ms);
+                    tokio::time::sleep(Duration::from_millis(sleep_ms)).await;
+                }
+                other => return other,
+            }
+        }
     }
 }

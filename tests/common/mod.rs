@@ -26,6 +26,7 @@ pub fn unique(prefix: &str) -> String {
 }
 
 pub struct TestApp {
+    pub state: storefront::AppState,
     pub address: SocketAddr,
     pub base: String,
     pub namespace: String,
@@ -69,6 +70,7 @@ impl TestApp {
         let namespace = settings.surreal.namespace.clone();
         let app = Application::build(settings).await.expect("app builds");
         let address = app.address();
+        let state = app.state().clone();
         let (stop, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {
             app.run_until(async {
@@ -78,6 +80,7 @@ impl TestApp {
             .expect("server runs");
         });
         Self {
+            state,
             address,
             base: format!("http://{address}"),
             namespace,
@@ -139,6 +142,43 @@ impl TestApp {
             api: api.with_token(tokens["access_token"].as_str().unwrap()),
             refresh_token: tokens["refresh_token"].as_str().unwrap().to_string(),
         }
+    }
+}
+
+impl TestApp {
+    /// An admin, made the only way there is (as `storefront create-admin` does), signed in over HTTP.
+    pub async fn admin(&self) -> Api {
+        let email = format!("{}@example.com", unique("admin"));
+        let parsed = storefront::domain::Email::parse(&email).unwrap();
+        self.state
+            .accounts
+            .create_admin(&parsed, || {
+                storefront::domain::Password::parse("password", PASSWORD.into())
+            })
+            .await
+            .expect("admin created");
+        let res = self
+            .client()
+            .post(
+                "/api/v1/auth/login",
+                json!({"email": email, "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(res.json["user"]["role"], "admin", "{}", res.text);
+        self.client()
+            .with_token(res.json["tokens"]["access_token"].as_str().unwrap())
+    }
+
+    /// Creates a product through the admin API and returns its id.
+    pub async fn product(&self, admin: &Api, name: &str, price: i64, stock: i64) -> i64 {
+        let res = admin
+            .post(
+                "/api/v1/products",
+                json!({"name": name, "price": {"amount": price, "currency": "GBP"}, "stock": stock}),
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::CREATED, "{}", res.text);
+        res.json["id"].as_i64().unwrap()
     }
 }
 

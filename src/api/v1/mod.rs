@@ -1,4 +1,5 @@
 //! The `/api/v1` operations, one file per resource.
 
 pub mod auth;
+pub mod products;
 pub mod users;

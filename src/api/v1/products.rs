@@ -1,0 +1,252 @@
+//! `/api/v1/products`: the catalog; writes are for admins.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+
+use crate::api::problem::ApiResult;
+use crate::api::session_http::Auth;
+use crate::api::{ApiTags, NoContent};
+use crate::services::catalog::{Catalog, CatalogRequest, ProductDraft, ProductPage, ProductPatch};
+use crate::store::products::ProductRecord;
+
+/// An amount of money: an integer count of minor units (pence) and an ISO 4217 code.
+#[derive(Debug, Clone, Object)]
+pub struct Money {
+    /// Minor units, e.g. 1599 for £15.99.
+    pub amount: i64,
+    /// ISO 4217 code; this store sells in `GBP`.
+    pub currency: String,
+}
+
+impl Money {
+    pub fn new(amount: i64, currency: &str) -> Self {
+        Self {
+            amount,
+            currency: currency.to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+pub struct ProductView {
+    pub id: i64,
+    pub name: String,
+    pub description: String,
+    pub category: String,
+    pub price: Money,
+    /// Units available to buy now.
+    pub stock: i64,
+    /// Absolute URL or a path on the store's host.
+    pub image_url: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<ProductRecord> for ProductView {
+    fn from(p: ProductRecord) -> Self {
+        Self {
+            id: p.id,
+            price: Money::new(p.price, &p.currency),
+            name: p.name,
+            description: p.description,
+            category: p.category,
+            stock: p.stock,
+            image_url: p.image_url,
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+pub struct ProductPageView {
+    pub items: Vec<ProductView>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+impl From<ProductPage> for ProductPageView {
+    fn from(page: ProductPage) -> Self {
+        Self {
+            items: page.items.into_iter().map(Into::into).collect(),
+            next_cursor: page.next_cursor,
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct ProductInput {
+    /// 1-200 characters.
+    pub name: String,
+    #[oai(default)]
+    pub description: String,
+    #[oai(default)]
+    pub category: String,
+    /// 0 up to 100,000,000 minor units.
+    pub price: Money,
+    /// 0 up to 1,000,000,000.
+    pub stock: i64,
+    #[oai(default)]
+    pub image_url: String,
+}
+
+impl From<ProductInput> for ProductDraft {
+    fn from(input: ProductInput) -> Self {
+        Self {
+            name: input.name,
+            description: input.description,
+            category: input.category,
+            price: input.price.amount,
+            currency: Some(input.price.currency),
+            stock: input.stock,
+            image_url: input.image_url,
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct BulkProducts {
+    /// 1 to 1,000 products, created all together or not at all.
+    pub products: Vec<ProductInput>,
+}
+
+#[derive(Debug, Object)]
+pub struct ProductList {
+    pub items: Vec<ProductView>,
+}
+
+/// Fields to change; those left out stay as they are.
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct ProductUpdate {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub category: Option<String>,
+    pub price: Option<Money>,
+    pub stock: Option<i64>,
+    pub image_url: Option<String>,
+}
+
+#[derive(ApiResponse)]
+pub enum ProductCreated {
+    /// Created.
+    #[oai(status = 201)]
+    Created(Json<ProductView>),
+}
+
+#[derive(ApiResponse)]
+pub enum ProductsCreated {
+    /// All created.
+    #[oai(status = 201)]
+    Created(Json<ProductList>),
+}
+
+pub struct ProductsApi {
+    pub catalog: Arc<Catalog>,
+}
+
+#[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Products")]
+impl ProductsApi {
+    /// Browse the catalog
+    ///
+    /// Newest first unless `sort` says otherwise. Pages hold `limit` products (1-100, default 20);
+    /// follow `next_cursor` for the next one. `q` searches name and description, ignoring case.
+    /// Prices are in minor units.
+    #[oai(path = "/products", method = "get")]
+    #[allow(clippy::too_many_arguments)]
+    async fn list(
+        &self,
+        q: Query<Option<String>>,
+        category: Query<Option<String>>,
+        min_price: Query<Option<i64>>,
+        max_price: Query<Option<i64>>,
+        /// `newest`, `price_asc`, `price_desc` or `name`.
+        sort: Query<Option<String>>,
+        cursor: Query<Option<String>>,
+        limit: Query<Option<u32>>,
+    ) -> ApiResult<Json<ProductPageView>> {
+        let request = CatalogRequest {
+            search: q.0,
+            category: category.0,
+            min_price: min_price.0,
+            max_price: max_price.0,
+            sort: sort.0,
+            cursor: cursor.0,
+            limit: limit.0,
+        };
+        Ok(Json(self.catalog.list(request).await?.into()))
+    }
+
+    /// One product
+    #[oai(path = "/products/:id", method = "get")]
+    async fn get(&self, id: Path<i64>) -> ApiResult<Json<ProductView>> {
+        Ok(Json(self.catalog.product(id.0).await?.into()))
+    }
+
+    /// Add a product (admin)
+    #[oai(path = "/products", method = "post")]
+    async fn create(&self, auth: Auth, body: Json<ProductInput>) -> ApiResult<ProductCreated> {
+        auth.admin()?;
+        let created = self.catalog.create(vec![body.0.into()]).await?;
+        let product = created.into_iter().next().ok_or_else(|| {
+            crate::error::Error::Internal(anyhow::anyhow!("create returned no product"))
+        })?;
+        Ok(ProductCreated::Created(Json(product.into())))
+    }
+
+    /// Add many products at once (admin)
+    ///
+    /// All are created or none is: one invalid product refuses the whole request, naming it
+    /// (`products[3].price`).
+    #[oai(path = "/products/bulk", method = "post")]
+    async fn create_bulk(
+        &self,
+        auth: Auth,
+        body: Json<BulkProducts>,
+    ) -> ApiResult<ProductsCreated> {
+        auth.admin()?;
+        let drafts = body.0.products.into_iter().map(Into::into).collect();
+        let created = self.catalog.create(drafts).await?;
+        Ok(ProductsCreated::Created(Json(ProductList {
+            items: created.into_iter().map(Into::into).collect(),
+        })))
+    }
+
+    /// Change a product (admin)
+    #[oai(path = "/products/:id", method = "patch")]
+    async fn update(
+        &self,
+        auth: Auth,
+        id: Path<i64>,
+        body: Json<ProductUpdate>,
+    ) -> ApiResult<Json<ProductView>> {
+        auth.admin()?;
+        let b = body.0;
+        let patch = ProductPatch {
+            name: b.name,
+            description: b.description,
+            category: b.category,
+            price: b.price.as_ref().map(|m| m.amount),
+            currency: b.price.map(|m| m.currency),
+            stock: b.stock,
+            image_url: b.image_url,
+        };
+        Ok(Json(self.catalog.update(id.0, patch).await?.into()))
+    }
+
+    /// Archive a product (admin)
+    ///
+    /// It leaves the catalog at once; orders that hold it still show it.
+    #[oai(path = "/products/:id", method = "delete")]
+    async fn archive(&self, auth: Auth, id: Path<i64>) -> ApiResult<NoContent> {
+        auth.admin()?;
+        self.catalog.archive(id.0).await?;
+        Ok(NoContent::Done)
+    }
+}

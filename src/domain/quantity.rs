@@ -1,0 +1,36 @@
+use crate::error::Error;
+
+pub const MAX_QUANTITY: i64 = 999;
+/// Largest stock level a product may have.
+pub const MAX_STOCK: i64 = 1_000_000_000;
+
+/// How many of one product a cart line or order line holds: 1-999.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quantity(i64);
+
+impl Quantity {
+    pub fn parse(field: &'static str, value: i64) -> Result<Self, Error> {
+        if !(1..=MAX_QUANTITY).contains(&value) {
+            return Err(Error::validation(
+                field,
+                format!("must be between 1 and {MAX_QUANTITY}"),
+            ));
+        }
+        Ok(Self(value))
+    }
+
+    pub fn get(self) -> i64 {
+        self.0
+    }
+}
+
+/// A stock level: 0 up to `MAX_STOCK`.
+pub fn parse_stock(field: &'static str, value: i64) -> Result<i64, Error> {
+    if !(0..=MAX_STOCK).contains(&value) {
+        return Err(Error::validation(
+            field,
+            format!("must be between 0 and {MAX_STOCK}"),
+        ));
+    }
+    Ok(value)
+}

@@ -1,0 +1,448 @@
+//! The catalog: browsing (cached) and the admin's product writes (which invalidate that cache).
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sha2::{Digest, Sha256};
+
+use crate::cache::Cache;
+use crate::domain::{Price, parse_currency, parse_stock};
+use crate::error::{Error, Result};
+use crate::store::Store;
+use crate::store::products::{
+    NewProduct, ProductChanges, ProductQuery, ProductRecord, ProductSort, SortKey,
+};
+
+pub const MAX_PAGE: u32 = 100;
+pub const DEFAULT_PAGE: u32 = 20;
+pub const MAX_BULK: usize = 1000;
+/// A cached page lives at most this long even without a write (a safety net, not the mechanism).
+const PAGE_TTL: Duration = Duration::from_secs(300);
+const VERSION_KEY: &str = "catalog:version";
+
+/// What a caller may ask of the catalog, as received (validated by `Catalog::list`).
+#[derive(Debug, Clone, Default)]
+pub struct CatalogRequest {
+    pub search: Option<String>,
+    pub category: Option<String>,
+    pub min_price: Option<i64>,
+    pub max_price: Option<i64>,
+    pub sort: Option<String>,
+    pub cursor: Option<String>,
+    pub limit: Option<u32>,
+}
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct ProductPage {
+    pub items: Vec<ProductRecord>,
+    pub next_cursor: Option<String>,
+}
+
+/// A product as given by an admin, unvalidated.
+#[derive(Debug, Clone, Default)]
+pub struct ProductDraft {
+    pub name: String,
+    pub description: String,
+    pub category: String,
+    pub price: i64,
+    pub currency: Option<String>,
+    pub stock: i64,
+    pub image_url: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ProductPatch {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub category: Option<String>,
+    pub price: Option<i64>,
+    pub currency: Option<String>,
+    pub stock: Option<i64>,
+    pub image_url: Option<String>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Cursor {
+    /// Fingerprint of the query the cursor belongs to.
+    q: String,
+    k: SortKey,
+    id: i64,
+}
+
+pub struct Catalog {
+    store: Store,
+    cache: Cache,
+}
+
+impl Catalog {
+    pub fn new(store: Store, cache: Cache) -> Self {
+        Self { store, cache }
+    }
+
+    /// One page of the catalog. Pages are cached under the catalog's current version; any product
+    /// write moves the version on, so no reader sees a page older than the last write.
+    pub async fn list(&self, request: CatalogRequest) -> Result<ProductPage> {
+        let (mut query, fingerprint) = parse_query(&request)?;
+        if let Some(cursor) = &request.cursor {
+            query.after = Some(decode_cursor(cursor, &fingerprint)?);
+        }
+        let version = self.version().await;
+        let cache_key = version.as_ref().map(|v| {
+            let digest = Sha256::digest(format!(
+                "{fingerprint}|{:?}|{}",
+                request.cursor, query.limit
+            ));
+            format!("catalog:{v}:{}", URL_SAFE_NO_PAD.encode(&digest[..16]))
+        });
+        if let Some(key) = &cache_key
+            && let Some(bytes) = self.cache.get(key).await
+            && let Ok(page) = serde_json::from_slice::<ProductPage>(&bytes)
+        {
+            return Ok(page);
+        }
+
+        let mut items = self.store.list_products(&query).await?;
+        let next_cursor = if items.len() > query.limit as usize {
+            items.truncate(query.limit as usize);
+            items
+                .last()
+                .map(|last| encode_cursor(&fingerprint, query.sort, last))
+        } else {
+            None
+        };
+        let page = ProductPage { items, next_cursor };
+        if let Some(key) = &cache_key
+            && let Ok(bytes) = serde_json::to_vec(&page)
+        {
+            self.cache.set(key, &bytes, PAGE_TTL).await;
+        }
+        Ok(page)
+    }
+
+    /// A product of the catalog; archived ones are not found.
+    pub async fn product(&self, id: i64) -> Result<ProductRecord> {
+        self.store
+            .product(id)
+            .await?
+            .filter(|p| !p.archived)
+            .ok_or(Error::NotFound("product"))
+    }
+
+    #[tracing::instrument(skip_all)]
+    pub async fn create(&self, drafts: Vec<ProductDraft>) -> Result<Vec<ProductRecord>> {
+        if drafts.is_empty() || drafts.len() > MAX_BULK {
+            return Err(Error::validation(
+                "products",
+                format!("must hold 1 to {MAX_BULK} products"),
+            ));
+        }
+        let single = drafts.len() == 1;
+        let products = drafts
+            .into_iter()
+            .enumerate()
+            .map(|(i, d)| {
+                parse_draft(d).map_err(|e| {
+                    if single {
+                        e
+                    } else {
+                        e.within(&format!("products[{i}]"))
+                    }
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let created = self.store.create_products(products).await?;
+        self.invalidate().await;
+        Ok(created)
+    }
+
+    #[tracing::instrument(skip_all, fields(product.id = id))]
+    pub async fn update(&self, id: i64, patch: ProductPatch) -> Result<ProductRecord> {
+        if let Some(currency) = &patch.currency {
+            parse_currency("currency", currency)?;
+        }
+        let changes = ProductChanges {
+            name: patch.name.as_deref().map(parse_name).transpose()?,
+            description: patch
+                .description
+                .as_deref()
+                .map(parse_description)
+                .transpose()?,
+            category: patch.category.as_deref().map(parse_category).transpose()?,
+            price: patch
+                .price
+                .map(|p| Price::parse("price", p).map(Price::minor))
+                .transpose()?,
+            stock: patch.stock.map(|s| parse_stock("stock", s)).transpose()?,
+            image_url: patch
+                .image_url
+                .as_deref()
+                .map(parse_image_url)
+                .transpose()?,
+        };
+        let updated = self
+            .store
+            .update_product(id, changes)
+            .await?
+            .ok_or(Error::NotFound("product"))?;
+        self.invalidate().await;
+        Ok(updated)
+    }
+
+    #[tracing::instrument(skip_all, fields(product.id = id))]
+    pub async fn archive(&self, id: i64) -> Result<()> {
+        if !self.store.archive_product(id).await? {
+            return Err(Error::NotFound("product"));
+        }
+        self.invalidate().await;
+        Ok(())
+    }
+
+    /// The catalog's cache version, made if missing; `None` when the cache is unavailable.
+    async fn version(&self) -> Option<String> {
+        if let Some(v) = self.cache.get(VERSION_KEY).await {
+            return String::from_utf8(v).ok();
+        }
+        let fresh = uuid::Uuid::new_v4().simple().to_string();
+        self.cache
+            .set_if_absent(
+                VERSION_KEY,
+                fresh.as_bytes(),
+                Duration::from_secs(7 * 86_400),
+            )
+            .await;
+        // Read back: another instance may have set it first; a failed read means no caching now.
+        self.cache
+            .get(VERSION_KEY)
+            .await
+            .and_then(|v| String::from_utf8(v).ok())
+    }
+
+    async fn invalidate(&self) {
+        let fresh = uuid::Uuid::new_v4().simple().to_string();
+        self.cache
+            .set(
+                VERSION_KEY,
+                fresh.as_bytes(),
+                Duration::from_secs(7 * 86_400),
+            )
+            .await;
+    }
+}
+
+fn parse_query(request: &CatalogRequest) -> Result<(ProductQuery, String)> {
+    let limit = request.limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(Error::validation(
+            "limit",
+            format!("must be between 1 and {MAX_PAGE}"),
+        ));
+    }
+    let sort = match request.sort.as_deref() {
+        None | Some("newest") => ProductSort::Newest,
+        Some("price_asc") => ProductSort::PriceAsc,
+        Some("price_desc") => ProductSort::PriceDesc,
+        Some("name") => ProductSort::Name,
+        Some(_) => {
+            return Err(Error::validation(
+                "sort",
+                "must be one of newest, price_asc, price_desc, name",
+            ));
+        }
+    };
+    for (field, value) in [
+        ("min_price", request.min_price),
+        ("max_price", request.max_price),
+    ] {
+        if let Some(v) = value {
+            Price::parse(field, v)?;
+        }
+    }
+    if let (Some(min), Some(max)) = (request.min_price, request.max_price)
+        && min > max
+    {
+        return Err(Error::validation("min_price", "must not exceed max_price"));
+    }
+    let search = request
+        .search
+        .as_deref()
+        .map(|q| q.trim().to_lowercase())
+        .filter(|q| !q.is_empty());
+    if search.as_ref().is_some_and(|q| q.chars().count() > 200) {
+        return Err(Error::validation("q", "must be at most 200 characters"));
+    }
+    let category = request
+        .category
+        .as_deref()
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .map(str::to_string);
+    let fingerprint = format!(
+        "{sort:?}|{search:?}|{category:?}|{:?}|{:?}",
+        request.min_price, request.max_price
+    );
+    let query = ProductQuery {
+        search,
+        category,
+        min_price: request.min_price,
+        max_price: request.max_price,
+        sort,
+        after: None,
+        limit,
+    };
+    Ok((query, fingerprint))
+}
+
+fn encode_cursor(fingerprint: &str, sort: ProductSort, last: &ProductRecord) -> String {
+    let key = match sort {
+        ProductSort::Newest => SortKey::Time(last.created_at),
+        ProductSort::PriceAsc | ProductSort::PriceDesc => SortKey::Price(last.price),
+        ProductSort::Name => SortKey::Name(last.name.clone()),
+    };
+    let cursor = Cursor {
+        q: fingerprint.to_string(),
+        k: key,
+        id: last.id,
+    };
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(&cursor).unwrap_or_default())
+}
+
+fn decode_cursor(text: &str, fingerprint: &str) -> Result<(SortKey, i64)> {
+    let invalid = || Error::validation("cursor", "is not a cursor this listing gave out");
+    let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| invalid())?;
+    let cursor: Cursor = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
+    if cursor.q != fingerprint {
+        return Err(Error::validation(
+            "cursor",
+            "belongs to a listing with other filters or sort",
+        ));
+    }
+    Ok((cursor.k, cursor.id))
+}
+
+fn parse_draft(draft: ProductDraft) -> Result<NewProduct> {
+    Ok(NewProduct {
+        name: parse_name(&draft.name)?,
+        description: parse_description(&draft.description)?,
+        category: parse_category(&draft.category)?,
+        price: Price::parse("price", draft.price)?.minor(),
+        currency: parse_currency("currency", draft.currency.as_deref().unwrap_or("GBP"))?
+            .to_string(),
+        stock: parse_stock("stock", draft.stock)?,
+        image_url: parse_image_url(&draft.image_url)?,
+    })
+}
+
+fn bounded(field: &'static str, text: &str, min: usize, max: usize) -> Result<String> {
+    let text = text.trim();
+    let chars = text.chars().count();
+    if chars < min || chars > max {
+        return Err(Error::validation(
+            field,
+            format!("must be {min} to {max} characters"),
+        ));
+    }
+    if text.chars().any(|c| c.is_control() && c != '\n') {
+        return Err(Error::validation(
+            field,
+            "must not contain control characters",
+        ));
+    }
+    Ok(text.to_string())
+}
+
+fn parse_name(text: &str) -> Result<String> {
+    bounded("name", text, 1, 200)
+}
+
+fn parse_description(text: &str) -> Result<String> {
+    bounded("description", text, 0, 5000)
+}
+
+fn parse_category(text: &str) -> Result<String> {
+    Ok(bounded("category", text, 0, 100)?.to_lowercase())
+}
+
+/// An absolute http(s) URL or a path on the front-end's host (`/compressedImages/x.jpg`).
+fn parse_image_url(text: &str) -> Result<String> {
+    let url = bounded("image_url", text, 0, 2048)?;
+    let ok = url.is_empty()
+        || (url.starts_with('/') && !url.starts_with("//"))
+        || url
+            .strip_prefix("https://")
+            .or_else(|| url.strip_prefix("http://"))
+            .is_some_and(|rest| !rest.is_empty() && !rest.starts_with('/'));
+    if !ok || url.contains(char::is_whitespace) {
+        return Err(Error::validation(
+            "image_url",
+            "must be an absolute http(s) URL or a path starting with /",
+        ));
+    }
+    Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn image_urls_are_absolute_or_paths() {
+        for ok in [
+            "",
+            "/compressedImages/white-shirt-4.jpg",
+            "https://cdn.example.com/a.jpg",
+        ] {
+            assert!(parse_image_url(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "javascript:alert(1)",
+            "//evil.com/x",
+            "relative/x.jpg",
+            "https://",
+            "/a b.jpg",
+        ] {
+            assert!(parse_image_url(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn queries_are_validated() {
+        let bad = |r: CatalogRequest| parse_query(&r).unwrap_err().to_string();
+        assert!(
+            bad(CatalogRequest {
+                limit: Some(0),
+                ..Default::default()
+            })
+            .starts_with("limit")
+        );
+        assert!(
+            bad(CatalogRequest {
+                limit: Some(101),
+                ..Default::default()
+            })
+            .starts_with("limit")
+        );
+        assert!(
+            bad(CatalogRequest {
+                sort: Some("best".into()),
+                ..Default::default()
+            })
+            .starts_with("sort")
+        );
+        assert!(
+            bad(CatalogRequest {
+                min_price: Some(-1),
+                ..Default::default()
+            })
+            .starts_with("min_price")
+        );
+        assert!(
+            bad(CatalogRequest {
+                min_price: Some(10),
+                max_price: Some(5),
+                ..Default::default()
+            })
+            .starts_with("min_price")
+        );
+    }
+}

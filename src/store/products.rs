@@ -1,0 +1,227 @@
+//! The `product` table: integer keys (the NextBuy catalog's 1-20, then the next free number).
+
+use chrono::{DateTime, Utc};
+use surrealdb::types::SurrealValue;
+
+use super::{Store, StoreError};
+
+#[derive(Debug, Clone, SurrealValue, serde::Serialize, serde::Deserialize)]
+pub struct ProductRecord {
+    pub id: i64,
+    pub name: String,
+    pub description: String,
+    pub category: String,
+    pub price: i64,
+    pub currency: String,
+    pub stock: i64,
+    pub image_url: String,
+    pub archived: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// A product to create; values already validated.
+#[derive(Debug, Clone, SurrealValue)]
+pub struct NewProduct {
+    pub name: String,
+    pub description: String,
+    pub category: String,
+    pub price: i64,
+    pub currency: String,
+    pub stock: i64,
+    pub image_url: String,
+}
+
+/// Fields to change; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct ProductChanges {
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub category: Option<String>,
+    pub price: Option<i64>,
+    pub stock: Option<i64>,
+    pub image_url: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProductSort {
+    Newest,
+    PriceAsc,
+    PriceDesc,
+    Name,
+}
+
+/// Where the previous page ended: the sort key of its last product, and that product's id.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub enum SortKey {
+    Time(DateTime<Utc>),
+    Price(i64),
+    Name(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct ProductQuery {
+    /// Lower-cased text to find in name or description.
+    pub search: Option<String>,
+    pub category: Option<String>,
+    pub min_price: Option<i64>,
+    pub max_price: Option<i64>,
+    pub sort: ProductSort,
+    pub after: Option<(SortKey, i64)>,
+    pub limit: u32,
+}
+
+const COLUMNS: &str = "record::id(id) AS id, name, description, category, price, currency, stock,
+     image_url, archived, created_at, updated_at";
+
+impl Store {
+    /// Creates all of `products` or none of them, with consecutive ids after the highest in use.
+    pub async fn create_products(
+        &self,
+        products: Vec<NewProduct>,
+    ) -> Result<Vec<ProductRecord>, StoreError> {
+        let count = products.len() as i64;
+        // Two concurrent creates pick the same ids; the loser's transaction fails and is retried.
+        let start: i64 = self.retry_on_conflict(|| async {
+            let mut response = self
+                .db()
+                .query(
+                    "{
+                        LET $start = (array::max((SELECT VALUE record::id(id) FROM product)) ?? 0) + 1;
+                        INSERT INTO product $items.map(|$p, $i| {
+                            id: type::record('product', $start + $i),
+                            name: $p.name, description: $p.description, category: $p.category,
+                            price: $p.price, currency: $p.currency, stock: $p.stock,
+                            image_url: $p.image_url
+                        });
+                        RETURN $start;
+                     }",
+                )
+                .bind(("items", products.clone()))
+                .await?;
+            Ok(response.take::<Option<i64>>(0)?.unwrap_or(1))
+        })
+        .await?;
+        let mut response = self
+            .db()
+            .query(format!(
+                "SELECT {COLUMNS} FROM product WHERE id >= type::record('product', $start)
+                     AND id < type::record('product', $end) ORDER BY id"
+            ))
+            .bind(("start", start))
+            .bind(("end", start + count))
+            .await?;
+        Ok(response.take(0)?)
+    }
+
+    /// A product by id, archived or not.
+    pub async fn product(&self, id: i64) -> Result<Option<ProductRecord>, StoreError> {
+        let mut response = self
+            .db()
+            .query(format!(
+                "SELECT {COLUMNS} FROM ONLY type::record('product', $id)"
+            ))
+            .bind(("id", id))
+            .await?;
+        Ok(response.take(0)?)
+    }
+
+    /// Applies `changes` to a product that is not archived; `None` when there is no such product.
+    pub async fn update_product(
+        &self,
+        id: i64,
+        changes: ProductChanges,
+    ) -> Result<Option<ProductRecord>, StoreError> {
+        let mut response = self
+            .db()
+            .query(format!(
+                "UPDATE type::record('product', $id) SET
+                     name = $name ?? name, description = $description ?? description,
+                     category = $category ?? category, price = $price ?? price,
+                     stock = $stock ?? stock, image_url = $image_url ?? image_url
+                 WHERE archived = false RETURN {COLUMNS}"
+            ))
+            .bind(("id", id))
+            .bind(("name", changes.name))
+            .bind(("description", changes.description))
+            .bind(("category", changes.category))
+            .bind(("price", changes.price))
+            .bind(("stock", changes.stock))
+            .bind(("image_url", changes.image_url))
+            .await?;
+        let mut updated: Vec<ProductRecord> = response.take(0)?;
+        Ok(updated.pop())
+    }
+
+    /// Hides a product from the catalog; orders keep showing it. False when there was no such product.
+    pub async fn archive_product(&self, id: i64) -> Result<bool, StoreError> {
+        let mut response = self
+            .db()
+            .query(
+                "UPDATE type::record('product', $id) SET archived = true WHERE archived = false
+                 RETURN VALUE record::id(id)",
+            )
+            .bind(("id", id))
+            .await?;
+        let archived: Vec<i64> = response.take(0)?;
+        Ok(!archived.is_empty())
+    }
+
+    /// One page of the catalog (archived products left out), plus one extra row when more follow.
+    pub async fn list_products(
+        &self,
+        query: &ProductQuery,
+    ) -> Result<Vec<ProductRecord>, StoreError> {
+        let mut conditions = vec!["archived = false".to_string()];
+        if query.search.is_some() {
+            conditions.push(
+                "(string::contains(string::lowercase(name), $search)
+                  OR string::contains(string::lowercase(description), $search))"
+                    .into(),
+            );
+        }
+        if query.category.is_some() {
+            conditions.push("category = $category".into());
+        }
+        if query.min_price.is_some() {
+            conditions.push("price >= $min_price".into());
+        }
+        if query.max_price.is_some() {
+            conditions.push("price <= $max_price".into());
+        }
+        let (field, descending) = match query.sort {
+            ProductSort::Newest => ("created_at", true),
+            ProductSort::PriceAsc => ("price", false),
+            ProductSort::PriceDesc => ("price", true),
+            ProductSort::Name => ("name", false),
+        };
+        let direction = if descending { "DESC" } else { "ASC" };
+        let beyond = if descending { "<" } else { ">" };
+        if query.after.is_some() {
+            conditions.push(format!(
+                "({field} {beyond} $after OR ({field} = $after AND record::id(id) {beyond} $after_id))"
+            ));
+        }
+        let sql = format!(
+            "SELECT {COLUMNS} FROM product WHERE {} ORDER BY {field} {direction}, id {direction} LIMIT $limit",
+            conditions.join(" AND ")
+        );
+        let mut request = self
+            .db()
+            .query(sql)
+            .bind(("search", query.search.clone()))
+            .bind(("category", query.category.clone()))
+            .bind(("min_price", query.min_price))
+            .bind(("max_price", query.max_price))
+            .bind(("limit", i64::from(query.limit) + 1));
+        if let Some((key, id)) = &query.after {
+            request = match key.clone() {
+                SortKey::Time(t) => request.bind(("after", t)),
+                SortKey::Price(p) => request.bind(("after", p)),
+                SortKey::Name(n) => request.bind(("after", n)),
+            }
+            .bind(("after_id", *id));
+        }
+        Ok(request.await?.take(0)?)
+    }
+}

@@ -1,0 +1,317 @@
+//! The catalog: browsing with cursors, filters and sorts; admin-only writes; the cache never stale.
+
+mod common;
+
+use std::collections::HashSet;
+
+use common::TestApp;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+fn product(name: &str, price: i64, category: &str) -> Value {
+    json!({"name": name, "description": format!("About {name}"), "category": category,
+           "price": {"amount": price, "currency": "GBP"}, "stock": 5, "image_url": "/img/x.jpg"})
+}
+
+#[tokio::test]
+async fn admins_write_products_and_everyone_reads_them() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let customer = app.customer().await;
+
+    let created = admin
+        .post("/api/v1/products", product("White Shirt", 1599, "Shirts"))
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
+    let id = created.json["id"].as_i64().unwrap();
+    assert_eq!(
+        created.json["price"],
+        json!({"amount": 1599, "currency": "GBP"})
+    );
+    assert_eq!(created.json["category"], "shirts");
+
+    let got = app.client().get(&format!("/api/v1/products/{id}")).await;
+    assert_eq!(got.status, StatusCode::OK);
+    assert_eq!(got.json["name"], "White Shirt");
+
+    // Writes need the admin role: 403 for a customer, 401 for nobody; nothing changes.
+    let body = product("Sneaky", 1, "x");
+    customer
+        .api
+        .post("/api/v1/products", body.clone())
+        .await
+        .assert_problem(StatusCode::FORBIDDEN, "forbidden");
+    app.client()
+        .post("/api/v1/products", body.clone())
+        .await
+        .assert_problem(StatusCode::UNAUTHORIZED, "unauthenticated");
+    customer
+        .api
+        .post("/api/v1/products/bulk", json!({"products": [body]}))
+        .await
+        .assert_problem(StatusCode::FORBIDDEN, "forbidden");
+    customer
+        .api
+        .patch(&format!("/api/v1/products/{id}"), json!({"stock": 0}))
+        .await
+        .assert_problem(StatusCode::FORBIDDEN, "forbidden");
+    customer
+        .api
+        .delete(&format!("/api/v1/products/{id}"))
+        .await
+        .assert_problem(StatusCode::FORBIDDEN, "forbidden");
+    let list = app.client().get("/api/v1/products").await;
+    assert_eq!(list.json["items"].as_array().unwrap().len(), 1);
+    assert_eq!(list.json["items"][0]["stock"], 5);
+}
+
+#[tokio::test]
+async fn listing_pages_with_cursors_filters_and_sorts() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let products: Vec<Value> = (0..25)
+        .map(|i| {
+            product(
+                &format!("Item {i:02} {}", if i % 5 == 0 { "Blue" } else { "Plain" }),
+                100 + (i * 37) % 500,
+                if i % 2 == 0 { "hats" } else { "shirts" },
+            )
+        })
+        .collect();
+    let res = admin
+        .post("/api/v1/products/bulk", json!({"products": products}))
+        .await;
+    assert_eq!(res.status, StatusCode::CREATED, "{}", res.text);
+    assert_eq!(res.json["items"].as_array().unwrap().len(), 25);
+
+    for sort in ["newest", "price_asc", "price_desc", "name"] {
+        let mut seen = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut path = format!("/api/v1/products?limit=10&sort={sort}");
+            if let Some(c) = &cursor {
+                path.push_str(&format!("&cursor={c}"));
+            }
+            let page = app.client().get(&path).await;
+            assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+            seen.extend(page.json["items"].as_array().unwrap().iter().cloned());
+            match page.json["next_cursor"].as_str() {
+                Some(c) => cursor = Some(c.to_string()),
+                None => break,
+            }
+        }
+        let ids: HashSet<i64> = seen.iter().map(|p| p["id"].as_i64().unwrap()).collect();
+        assert_eq!(
+            (seen.len(), ids.len()),
+            (25, 25),
+            "{sort}: every product exactly once"
+        );
+        let prices: Vec<i64> = seen
+            .iter()
+            .map(|p| p["price"]["amount"].as_i64().unwrap())
+            .collect();
+        let names: Vec<&str> = seen.iter().map(|p| p["name"].as_str().unwrap()).collect();
+        match sort {
+            "price_asc" => assert!(prices.windows(2).all(|w| w[0] <= w[1]), "{prices:?}"),
+            "price_desc" => assert!(prices.windows(2).all(|w| w[0] >= w[1]), "{prices:?}"),
+            "name" => assert!(names.windows(2).all(|w| w[0] <= w[1]), "{names:?}"),
+            _ => {}
+        }
+    }
+
+    let search = app.client().get("/api/v1/products?q=bLuE&limit=100").await;
+    assert_eq!(
+        search.json["items"].as_array().unwrap().len(),
+        5,
+        "{}",
+        search.text
+    );
+    let hats = app
+        .client()
+        .get("/api/v1/products?category=hats&limit=100")
+        .await;
+    assert_eq!(hats.json["items"].as_array().unwrap().len(), 13);
+    let range = app
+        .client()
+        .get("/api/v1/products?min_price=200&max_price=300&limit=100")
+        .await;
+    for p in range.json["items"].as_array().unwrap() {
+        let amount = p["price"]["amount"].as_i64().unwrap();
+        assert!((200..=300).contains(&amount), "{amount}");
+    }
+
+    let first = app.client().get("/api/v1/products?limit=5&sort=name").await;
+    let cursor = first.json["next_cursor"].as_str().unwrap();
+    app.client()
+        .get(&format!(
+            "/api/v1/products?limit=5&sort=price_asc&cursor={cursor}"
+        ))
+        .await
+        .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    for (query, field) in [
+        ("limit=0", "limit"),
+        ("limit=101", "limit"),
+        ("sort=best", "sort"),
+        ("cursor=zzz", "cursor"),
+        ("min_price=-1", "min_price"),
+    ] {
+        let res = app.client().get(&format!("/api/v1/products?{query}")).await;
+        assert_eq!(
+            res.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")["field"],
+            field,
+            "{query}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn bulk_creation_is_all_or_nothing() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let res = admin
+        .post("/api/v1/products/bulk", json!({"products": [product("Good", 100, "a"), product("Bad", -5, "a"), product("Good 2", 100, "a")]}))
+        .await;
+    assert_eq!(
+        res.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")["field"],
+        "products[1].price"
+    );
+    let list = app.client().get("/api/v1/products").await;
+    assert_eq!(list.json["items"], json!([]), "a partial write happened");
+
+    admin
+        .post("/api/v1/products/bulk", json!({"products": []}))
+        .await
+        .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    let many: Vec<Value> = (0..1000)
+        .map(|i| product(&format!("P{i}"), i, "bulk"))
+        .collect();
+    let res = admin
+        .post("/api/v1/products/bulk", json!({"products": many}))
+        .await;
+    assert_eq!(
+        res.status,
+        StatusCode::CREATED,
+        "{}",
+        &res.text[..res.text.len().min(300)]
+    );
+    let ids: HashSet<i64> = res.json["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 1000);
+}
+
+#[tokio::test]
+async fn product_writes_are_validated_and_change_nothing_when_refused() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let id = app.product(&admin, "Hat", 999, 3).await;
+    for (body, field) in [
+        (
+            json!({"name": "", "price": {"amount": 1, "currency": "GBP"}, "stock": 1}),
+            "name",
+        ),
+        (
+            json!({"name": "x".repeat(201), "price": {"amount": 1, "currency": "GBP"}, "stock": 1}),
+            "name",
+        ),
+        (
+            json!({"name": "A", "price": {"amount": -1, "currency": "GBP"}, "stock": 1}),
+            "price",
+        ),
+        (
+            json!({"name": "A", "price": {"amount": 1, "currency": "EUR"}, "stock": 1}),
+            "currency",
+        ),
+        (
+            json!({"name": "A", "price": {"amount": 1, "currency": "GBP"}, "stock": -1}),
+            "stock",
+        ),
+        (
+            json!({"name": "A", "price": {"amount": 1, "currency": "GBP"}, "stock": 1, "image_url": "javascript:x"}),
+            "image_url",
+        ),
+    ] {
+        let res = admin.post("/api/v1/products", body).await;
+        assert_eq!(
+            res.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")["field"],
+            field
+        );
+    }
+    let huge = admin.post("/api/v1/products", json!({"name": "A", "price": {"amount": 9_223_372_036_854_775_807i64, "currency": "GBP"}, "stock": 1})).await;
+    huge.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    admin.post("/api/v1/products", json!({"name": "A", "price": {"amount": 1, "currency": "GBP"}, "stock": 1, "archived": true}))
+        .await
+        .assert_problem(StatusCode::BAD_REQUEST, "bad_request");
+    admin
+        .patch(&format!("/api/v1/products/{id}"), json!({"stock": -3}))
+        .await
+        .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    let list = app.client().get("/api/v1/products").await;
+    assert_eq!(list.json["items"].as_array().unwrap().len(), 1);
+    assert_eq!(list.json["items"][0]["stock"], 3);
+}
+
+#[tokio::test]
+async fn writes_show_in_the_catalog_at_once_and_archiving_hides() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let id = app.product(&admin, "Cap", 1000, 4).await;
+    let other = app.product(&admin, "Scarf", 2000, 4).await;
+    // Warm the cache.
+    assert_eq!(
+        app.client().get("/api/v1/products").await.json["items"][1]["price"]["amount"],
+        1000
+    );
+
+    let res = admin
+        .patch(
+            &format!("/api/v1/products/{id}"),
+            json!({"price": {"amount": 1250, "currency": "GBP"}, "name": "Red Cap"}),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text);
+    let list = app.client().get("/api/v1/products").await;
+    let cap = list.json["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == id)
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (cap["name"].as_str(), cap["price"]["amount"].as_i64()),
+        (Some("Red Cap"), Some(1250))
+    );
+
+    assert_eq!(
+        admin.delete(&format!("/api/v1/products/{id}")).await.status,
+        StatusCode::NO_CONTENT
+    );
+    app.client()
+        .get(&format!("/api/v1/products/{id}"))
+        .await
+        .assert_problem(StatusCode::NOT_FOUND, "not_found");
+    let list = app.client().get("/api/v1/products").await;
+    let ids: Vec<i64> = list.json["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids, vec![other]);
+    admin
+        .patch(&format!("/api/v1/products/{id}"), json!({"stock": 1}))
+        .await
+        .assert_problem(StatusCode::NOT_FOUND, "not_found");
+    admin
+        .delete(&format!("/api/v1/products/{id}"))
+        .await
+        .assert_problem(StatusCode::NOT_FOUND, "not_found");
+    admin
+        .delete("/api/v1/products/424242")
+        .await
+        .assert_problem(StatusCode::NOT_FOUND, "not_found");
+}
