@@ -14,7 +14,9 @@ use crate::cache::Cache;
 use crate::config::Settings;
 use crate::metrics::Metrics;
 use crate::services::accounts::Accounts;
+use crate::services::cart::Carts;
 use crate::services::catalog::Catalog;
+use crate::services::orders::Orders;
 use crate::store::{self, Store};
 
 /// How long a shutdown waits for in-flight requests.
@@ -29,6 +31,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub accounts: Arc<Accounts>,
     pub catalog: Arc<Catalog>,
+    pub carts: Arc<Carts>,
+    pub orders: Arc<Orders>,
 }
 
 impl AppState {
@@ -72,6 +76,8 @@ impl AppState {
             LoginLimiter::new(cache.clone()),
         ));
         let catalog = Arc::new(Catalog::new(store.clone(), cache.clone()));
+        let carts = Arc::new(Carts::new(store.clone(), cache.clone()));
+        let orders = Arc::new(Orders::new(store.clone(), carts.clone()));
         Ok(Self {
             settings: Arc::new(settings),
             store,
@@ -79,6 +85,8 @@ impl AppState {
             metrics,
             accounts,
             catalog,
+            carts,
+            orders,
         })
     }
 }

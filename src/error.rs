@@ -24,6 +24,9 @@ pub enum Error {
     /// The request clashes with the current state (e.g. the email is taken).
     #[error("{message}")]
     Conflict { code: &'static str, message: String },
+    /// Checkout could not fill these lines; nothing was changed.
+    #[error("not enough stock for {} line(s) of the cart", .0.len())]
+    InsufficientStock(Vec<crate::store::orders::Shortage>),
     #[error("too many attempts, try again later")]
     RateLimited { retry_after: Duration },
     /// Something this service depends on is unavailable; nothing was changed.

@@ -20,6 +20,12 @@ pub enum ApiTags {
     Users,
     /// The catalog; writes need the admin role.
     Products,
+    /// Your cart.
+    Cart,
+    /// Checkout and your orders.
+    Orders,
+    /// Store administration: needs the admin role.
+    Admin,
     /// Health, readiness and metrics.
     Operations,
 }
@@ -37,6 +43,8 @@ pub type Apis = (
     v1::auth::AuthApi,
     v1::users::UsersApi,
     v1::products::ProductsApi,
+    v1::cart::CartApi,
+    v1::orders::OrdersApi,
     ops::OpsApi,
 );
 
@@ -53,6 +61,12 @@ pub fn openapi(state: &AppState) -> OpenApiService<Apis, ()> {
         },
         v1::products::ProductsApi {
             catalog: state.catalog.clone(),
+        },
+        v1::cart::CartApi {
+            carts: state.carts.clone(),
+        },
+        v1::orders::OrdersApi {
+            orders: state.orders.clone(),
         },
         ops::OpsApi {
             store: state.store.clone(),

@@ -33,6 +33,10 @@ pub struct Problem {
     #[oai(skip_serializing_if_is_none)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// For `insufficient_stock`: each cart line that could not be filled.
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub shortages: Option<Vec<Shortage>>,
     /// The request id (also in the `X-Request-Id` header), to quote when reporting a problem.
     #[oai(skip_serializing_if_is_none)]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -48,9 +52,21 @@ impl Problem {
             detail: detail.into(),
             code: code.to_string(),
             field: None,
+            shortages: None,
             request_id: None,
         }
     }
+}
+
+/// A cart line checkout could not fill.
+#[derive(Debug, Clone, Object, serde::Serialize)]
+pub struct Shortage {
+    pub product_id: i64,
+    pub name: String,
+    /// Units the cart asks for.
+    pub requested: i64,
+    /// Units in stock (0 for an archived product).
+    pub available: i64,
 }
 
 /// Every error status an operation can answer with, each a problem document.
@@ -109,6 +125,21 @@ impl From<Error> for ApiError {
             Error::Forbidden => ApiError::Forbidden(problem(StatusCode::FORBIDDEN, "forbidden")),
             Error::NotFound(_) => ApiError::NotFound(problem(StatusCode::NOT_FOUND, "not_found")),
             Error::Conflict { code, .. } => ApiError::Conflict(problem(StatusCode::CONFLICT, code)),
+            Error::InsufficientStock(lines) => {
+                let mut p = problem(StatusCode::CONFLICT, "insufficient_stock");
+                p.0.shortages = Some(
+                    lines
+                        .iter()
+                        .map(|l| Shortage {
+                            product_id: l.product_id,
+                            name: l.name.clone(),
+                            requested: l.requested,
+                            available: l.available,
+                        })
+                        .collect(),
+                );
+                ApiError::Conflict(p)
+            }
             Error::RateLimited { retry_after } => ApiError::TooManyRequests(
                 problem(StatusCode::TOO_MANY_REQUESTS, "rate_limited"),
                 retry_after_seconds(*retry_after),

@@ -2,4 +2,6 @@
 //! calls one function, and shapes the answer.
 
 pub mod accounts;
+pub mod cart;
 pub mod catalog;
+pub mod orders;

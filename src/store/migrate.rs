@@ -22,6 +22,10 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0002_catalog.surql",
         sql: include_str!("../../schema/0002_catalog.surql"),
     },
+    Migration {
+        name: "0003_carts_orders.surql",
+        sql: include_str!("../../schema/0003_carts_orders.surql"),
+    },
 ];
 
 #[derive(SurrealValue)]

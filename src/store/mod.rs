@@ -2,7 +2,9 @@
 //!
 //! Nothing outside this module sees SurrealQL or the database's error messages.
 
+pub mod carts;
 mod migrate;
+pub mod orders;
 pub mod products;
 pub mod sessions;
 pub mod users;

@@ -1,5 +1,7 @@
 //! The `/api/v1` operations, one file per resource.
 
 pub mod auth;
+pub mod cart;
+pub mod orders;
 pub mod products;
 pub mod users;

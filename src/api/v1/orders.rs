@@ -1,0 +1,221 @@
+//! `/api/v1/orders` (the caller's) and `/api/v1/admin/orders` (everyone's, for admins).
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use poem_openapi::param::{Header, Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+
+use super::products::Money;
+use crate::api::ApiTags;
+use crate::api::problem::ApiResult;
+use crate::api::session_http::Auth;
+use crate::services::orders::{IdempotencyKey, OrderPage, Orders, ShippingAddress};
+use crate::store::orders::OrderRecord;
+
+#[derive(Debug, Object)]
+pub struct OrderLineView {
+    pub product_id: i64,
+    /// The product's name when it was bought.
+    pub name: String,
+    pub image_url: String,
+    /// The price when it was bought.
+    pub unit_price: Money,
+    pub quantity: i64,
+    pub line_total: Money,
+}
+
+#[derive(Debug, Object)]
+pub struct OrderView {
+    pub id: String,
+    /// `pending`, `paid`, `shipped`, `delivered` or `cancelled`.
+    pub status: String,
+    pub items: Vec<OrderLineView>,
+    pub subtotal: Money,
+    pub item_count: i64,
+    pub shipping_address: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<OrderRecord> for OrderView {
+    fn from(o: OrderRecord) -> Self {
+        let currency = o.currency;
+        Self {
+            items: o
+                .lines
+                .into_iter()
+                .map(|l| OrderLineView {
+                    product_id: l.product_id,
+                    name: l.name,
+                    image_url: l.image_url,
+                    unit_price: Money::new(l.unit_price, &currency),
+                    quantity: l.quantity,
+                    line_total: Money::new(l.line_total, &currency),
+                })
+                .collect(),
+            subtotal: Money::new(o.subtotal, &currency),
+            id: o.id,
+            status: o.status,
+            item_count: o.item_count,
+            shipping_address: o.shipping_address,
+            created_at: o.created_at,
+            updated_at: o.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+pub struct OrderPageView {
+    pub items: Vec<OrderView>,
+    /// Pass as `cursor` for the next (older) page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+impl From<OrderPage> for OrderPageView {
+    fn from(page: OrderPage) -> Self {
+        Self {
+            items: page.items.into_iter().map(Into::into).collect(),
+            next_cursor: page.next_cursor,
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct CheckoutRequest {
+    /// 1-500 characters.
+    pub shipping_address: String,
+}
+
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct StatusMove {
+    /// The status to move to.
+    pub status: String,
+}
+
+#[derive(ApiResponse)]
+pub enum OrderPlaced {
+    /// The order was placed (or, for a repeated `Idempotency-Key`, had been placed: see
+    /// `Idempotency-Replayed`).
+    #[oai(status = 201)]
+    Created(
+        Json<OrderView>,
+        #[oai(header = "Idempotency-Replayed")] Option<String>,
+    ),
+}
+
+pub struct OrdersApi {
+    pub orders: Arc<Orders>,
+}
+
+#[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Orders")]
+impl OrdersApi {
+    /// Check out your cart
+    ///
+    /// One transaction takes the stock of every line, creates the order and its lines (prices and
+    /// names as they are now) and empties the cart, or changes nothing. Not enough stock: 409 with
+    /// `shortages`. Empty cart: 422. Send an `Idempotency-Key` to retry safely: a repeat returns the
+    /// first order, never a second one.
+    #[oai(path = "/orders", method = "post")]
+    async fn checkout(
+        &self,
+        auth: Auth,
+        body: Json<CheckoutRequest>,
+        /// 1-255 visible ASCII characters, unique per checkout you mean to make; remembered 24 hours.
+        #[oai(name = "Idempotency-Key")]
+        idempotency_key: Header<Option<String>>,
+    ) -> ApiResult<OrderPlaced> {
+        let address = ShippingAddress::parse(&body.0.shipping_address)?;
+        let key = idempotency_key
+            .0
+            .as_deref()
+            .map(IdempotencyKey::parse)
+            .transpose()?;
+        let placed = self.orders.checkout(auth.principal(), address, key).await?;
+        let replayed = placed.replayed.then(|| "true".to_string());
+        Ok(OrderPlaced::Created(Json(placed.order.into()), replayed))
+    }
+
+    /// Your orders, newest first
+    #[oai(path = "/orders", method = "get")]
+    async fn list(
+        &self,
+        auth: Auth,
+        cursor: Query<Option<String>>,
+        limit: Query<Option<u32>>,
+    ) -> ApiResult<Json<OrderPageView>> {
+        let page = self
+            .orders
+            .list(auth.principal(), false, None, cursor.0.as_deref(), limit.0)
+            .await?;
+        Ok(Json(page.into()))
+    }
+
+    /// One of your orders
+    ///
+    /// Admins may read any order. Anyone else's order is not found.
+    #[oai(path = "/orders/:id", method = "get")]
+    async fn get(&self, auth: Auth, id: Path<String>) -> ApiResult<Json<OrderView>> {
+        Ok(Json(
+            self.orders.order_of(auth.principal(), &id.0).await?.into(),
+        ))
+    }
+
+    /// Cancel your order
+    ///
+    /// Only while `pending` or `paid`; the stock goes back in the same transaction. Otherwise 409.
+    #[oai(path = "/orders/:id/cancel", method = "post")]
+    async fn cancel(&self, auth: Auth, id: Path<String>) -> ApiResult<Json<OrderView>> {
+        Ok(Json(
+            self.orders.cancel(auth.principal(), &id.0).await?.into(),
+        ))
+    }
+
+    /// Every order, newest first (admin)
+    #[oai(path = "/admin/orders", method = "get", tag = "ApiTags::Admin")]
+    async fn list_all(
+        &self,
+        auth: Auth,
+        /// Only orders in this status.
+        status: Query<Option<String>>,
+        cursor: Query<Option<String>>,
+        limit: Query<Option<u32>>,
+    ) -> ApiResult<Json<OrderPageView>> {
+        let page = self
+            .orders
+            .list(
+                auth.admin()?,
+                true,
+                status.0.as_deref(),
+                cursor.0.as_deref(),
+                limit.0,
+            )
+            .await?;
+        Ok(Json(page.into()))
+    }
+
+    /// Move an order along its life (admin)
+    ///
+    /// `pending → paid → shipped → delivered`; `pending` or `paid` → `cancelled` (stock goes back).
+    /// Any other move: 409 naming the current status.
+    #[oai(
+        path = "/admin/orders/:id/status",
+        method = "post",
+        tag = "ApiTags::Admin"
+    )]
+    async fn set_status(
+        &self,
+        auth: Auth,
+        id: Path<String>,
+        body: Json<StatusMove>,
+    ) -> ApiResult<Json<OrderView>> {
+        let order = self
+            .orders
+            .set_status(auth.admin()?, &id.0, &body.0.status)
+            .await?;
+        Ok(Json(order.into()))
+    }
+}

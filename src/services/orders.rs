@@ -1,0 +1,280 @@
+//! Orders: checkout (idempotent), history, cancellation and the admin's status moves.
+
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+
+use crate::auth::Principal;
+use crate::domain::OrderStatus;
+use crate::error::{Error, Result};
+use crate::services::cart::Carts;
+use crate::store::Store;
+use crate::store::orders::{CheckoutOutcome, MoveOutcome, OrderRecord};
+
+pub const MAX_PAGE: u32 = 100;
+pub const DEFAULT_PAGE: u32 = 20;
+/// How long an `Idempotency-Key` is remembered.
+const KEY_TTL_SECS: i64 = 24 * 3600;
+/// A claim still pending after this long belongs to a request that died; a retry may take it over.
+const STALE_CLAIM_SECS: i64 = 120;
+
+/// A validated `Idempotency-Key`: 1-255 visible ASCII characters.
+#[derive(Debug, Clone)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    pub fn parse(raw: &str) -> Result<Self> {
+        let ok = !raw.is_empty() && raw.len() <= 255 && raw.bytes().all(|b| b.is_ascii_graphic());
+        if !ok {
+            return Err(Error::validation(
+                "Idempotency-Key",
+                "must be 1-255 visible ASCII characters",
+            ));
+        }
+        Ok(Self(raw.to_string()))
+    }
+}
+
+/// A shipping address: 1-500 characters.
+#[derive(Debug, Clone)]
+pub struct ShippingAddress(String);
+
+impl ShippingAddress {
+    pub fn parse(raw: &str) -> Result<Self> {
+        let text = raw.trim();
+        let chars = text.chars().count();
+        if chars == 0 || chars > 500 {
+            return Err(Error::validation(
+                "shipping_address",
+                "must be 1 to 500 characters",
+            ));
+        }
+        if text.chars().any(|c| c.is_control() && c != '\n') {
+            return Err(Error::validation(
+                "shipping_address",
+                "must not contain control characters",
+            ));
+        }
+        Ok(Self(text.to_string()))
+    }
+}
+
+pub struct OrderPage {
+    pub items: Vec<OrderRecord>,
+    pub next_cursor: Option<String>,
+}
+
+/// The result of a checkout: the order, and whether it is a replay of an earlier request.
+pub struct Placed {
+    pub order: OrderRecord,
+    pub replayed: bool,
+}
+
+pub struct Orders {
+    store: Store,
+    carts: Arc<Carts>,
+}
+
+impl Orders {
+    pub fn new(store: Store, carts: Arc<Carts>) -> Self {
+        Self { store, carts }
+    }
+
+    /// Checks out the caller's cart. With a key, a repeat of the same request returns the first
+    /// order; the same key with another body is refused; a repeat while the first runs gets 409.
+    #[tracing::instrument(skip_all, fields(user.id = %principal.user_id))]
+    pub async fn checkout(
+        &self,
+        principal: &Principal,
+        address: ShippingAddress,
+        key: Option<IdempotencyKey>,
+    ) -> Result<Placed> {
+        let user = principal.user_id.as_str();
+        if let Some(key) = &key {
+            let hash = hex(&Sha256::digest(address.0.as_bytes()));
+            if let Some(existing) = self
+                .store
+                .claim_idempotency_key(user, &key.0, &hash, KEY_TTL_SECS)
+                .await?
+            {
+                if existing.request_hash != hash {
+                    return Err(Error::validation(
+                        "Idempotency-Key",
+                        "was already used with a different request body",
+                    ));
+                }
+                match existing.order_id {
+                    Some(order_id) if existing.state == "done" => {
+                        let order = self.order_of(principal, &order_id).await?;
+                        return Ok(Placed {
+                            order,
+                            replayed: true,
+                        });
+                    }
+                    _ if existing.age_secs < STALE_CLAIM_SECS => {
+                        return Err(Error::Conflict {
+                            code: "idempotency_in_progress",
+                            message: "a request with this Idempotency-Key is still running".into(),
+                        });
+                    }
+                    _ => self.store.reclaim_idempotency_key(user, &key.0).await?,
+                }
+            }
+        }
+
+        let order_id = uuid::Uuid::now_v7().to_string();
+        let outcome = self
+            .store
+            .checkout(
+                user,
+                &order_id,
+                &address.0,
+                key.as_ref().map(|k| k.0.as_str()),
+            )
+            .await;
+        if !matches!(outcome, Ok(CheckoutOutcome::Placed { .. }))
+            && let Some(key) = &key
+        {
+            // Nothing was ordered: let a retry with this key run again.
+            self.store.release_idempotency_key(user, &key.0).await?;
+        }
+        match outcome? {
+            CheckoutOutcome::Placed { order_id } => {
+                self.carts.forget(user).await;
+                let order = self.order_of(principal, &order_id).await?;
+                tracing::info!(order.id = %order.id, subtotal = order.subtotal, "order placed");
+                Ok(Placed {
+                    order,
+                    replayed: false,
+                })
+            }
+            CheckoutOutcome::EmptyCart => Err(Error::validation("cart", "is empty")),
+            CheckoutOutcome::Short(lines) => Err(Error::InsufficientStock(lines)),
+        }
+    }
+
+    /// One order, to its owner or an admin; anyone else learns nothing (404).
+    pub async fn order_of(&self, principal: &Principal, order_id: &str) -> Result<OrderRecord> {
+        self.store
+            .order(order_id)
+            .await?
+            .filter(|o| o.user_id == principal.user_id || principal.is_admin())
+            .ok_or(Error::NotFound("order"))
+    }
+
+    /// The caller's orders (or, for `all` by an admin, everyone's), newest first.
+    pub async fn list(
+        &self,
+        principal: &Principal,
+        all: bool,
+        status: Option<&str>,
+        cursor: Option<&str>,
+        limit: Option<u32>,
+    ) -> Result<OrderPage> {
+        if all && !principal.is_admin() {
+            return Err(Error::Forbidden);
+        }
+        let limit = limit.unwrap_or(DEFAULT_PAGE);
+        if !(1..=MAX_PAGE).contains(&limit) {
+            return Err(Error::validation(
+                "limit",
+                format!("must be between 1 and {MAX_PAGE}"),
+            ));
+        }
+        let status = status
+            .map(|s| {
+                OrderStatus::parse(s).ok_or_else(|| {
+                    Error::validation(
+                        "status",
+                        "must be pending, paid, shipped, delivered or cancelled",
+                    )
+                })
+            })
+            .transpose()?;
+        if let Some(c) = cursor
+            && uuid::Uuid::parse_str(c).is_err()
+        {
+            return Err(Error::validation(
+                "cursor",
+                "is not a cursor this listing gave out",
+            ));
+        }
+        let owner = (!all).then_some(principal.user_id.as_str());
+        let mut items = self
+            .store
+            .list_orders(owner, status.map(OrderStatus::as_str), cursor, limit)
+            .await?;
+        let next_cursor = if items.len() > limit as usize {
+            items.truncate(limit as usize);
+            items.last().map(|o| o.id.clone())
+        } else {
+            None
+        };
+        Ok(OrderPage { items, next_cursor })
+    }
+
+    /// Cancels the caller's own order while it is pending or paid, putting its stock back.
+    #[tracing::instrument(skip_all, fields(user.id = %principal.user_id, order.id = order_id))]
+    pub async fn cancel(&self, principal: &Principal, order_id: &str) -> Result<OrderRecord> {
+        self.apply_move(
+            principal,
+            order_id,
+            Some(&principal.user_id),
+            OrderStatus::Cancelled,
+        )
+        .await
+    }
+
+    /// Moves any order along its state machine (admin).
+    #[tracing::instrument(skip_all, fields(order.id = order_id))]
+    pub async fn set_status(
+        &self,
+        principal: &Principal,
+        order_id: &str,
+        to: &str,
+    ) -> Result<OrderRecord> {
+        if !principal.is_admin() {
+            return Err(Error::Forbidden);
+        }
+        let to = OrderStatus::parse(to).ok_or_else(|| {
+            Error::validation(
+                "status",
+                "must be pending, paid, shipped, delivered or cancelled",
+            )
+        })?;
+        self.apply_move(principal, order_id, None, to).await
+    }
+
+    async fn apply_move(
+        &self,
+        principal: &Principal,
+        order_id: &str,
+        owner: Option<&str>,
+        to: OrderStatus,
+    ) -> Result<OrderRecord> {
+        if uuid::Uuid::parse_str(order_id).is_err() {
+            return Err(Error::NotFound("order"));
+        }
+        let from: Vec<&str> = OrderStatus::ALL
+            .into_iter()
+            .filter(|s| s.can_move_to(to))
+            .map(OrderStatus::as_str)
+            .collect();
+        match self
+            .store
+            .move_order(order_id, owner, &from, to.as_str())
+            .await?
+        {
+            MoveOutcome::Moved => self.order_of(principal, order_id).await,
+            MoveOutcome::Missing => Err(Error::NotFound("order")),
+            MoveOutcome::WrongStatus(current) => Err(Error::Conflict {
+                code: "invalid_status_transition",
+                message: format!("the order is {current}; it cannot move to {}", to.as_str()),
+            }),
+        }
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -1,0 +1,334 @@
+//! `order`, `order_line` and `idempotency`: checkout, order history, cancellation and status moves.
+//!
+//! Checkout's invariants live in one SurrealQL block, which SurrealDB runs as one transaction: the stock
+//! check, every stock decrement, the order and its lines, emptying the cart and marking the idempotency
+//! record done commit together or not at all. A concurrent checkout that touched the same products
+//! makes one of the two fail at commit; `retry_on_conflict` runs it again on the new state.
+
+use chrono::{DateTime, Utc};
+use surrealdb::types::SurrealValue;
+
+use super::{Store, StoreError};
+
+#[derive(Debug, Clone, SurrealValue)]
+pub struct OrderLineRecord {
+    pub product_id: i64,
+    pub name: String,
+    pub image_url: String,
+    pub unit_price: i64,
+    pub quantity: i64,
+    pub line_total: i64,
+}
+
+#[derive(Debug, Clone, SurrealValue)]
+pub struct OrderRecord {
+    pub id: String,
+    pub user_id: String,
+    pub status: String,
+    pub shipping_address: String,
+    pub currency: String,
+    pub subtotal: i64,
+    pub item_count: i64,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub lines: Vec<OrderLineRecord>,
+}
+
+/// A cart line checkout could not fill.
+#[derive(Debug, Clone, SurrealValue)]
+pub struct Shortage {
+    pub product_id: i64,
+    pub name: String,
+    pub requested: i64,
+    pub available: i64,
+}
+
+#[derive(Debug, Clone, SurrealValue)]
+struct CheckoutResult {
+    outcome: String,
+    order_id: Option<String>,
+    lines: Option<Vec<Shortage>>,
+}
+
+#[derive(Debug)]
+pub enum CheckoutOutcome {
+    Placed { order_id: String },
+    EmptyCart,
+    Short(Vec<Shortage>),
+}
+
+/// What an `Idempotency-Key` already stands for.
+#[derive(Debug, Clone, SurrealValue)]
+pub struct IdempotencyRecord {
+    pub request_hash: String,
+    pub state: String,
+    pub order_id: Option<String>,
+    /// Seconds since the first request claimed the key.
+    pub age_secs: i64,
+}
+
+#[derive(Debug, Clone, SurrealValue)]
+struct MoveResult {
+    outcome: String,
+    status: Option<String>,
+}
+
+#[derive(Debug)]
+pub enum MoveOutcome {
+    Moved,
+    /// No such order (or not the given owner's).
+    Missing,
+    /// The order is not in the status the move starts from.
+    WrongStatus(String),
+}
+
+const ORDER_COLUMNS: &str = "record::id(id) AS id, record::id(user) AS user_id, status,
+     shipping_address, currency, subtotal, item_count, created_at, updated_at,
+     (SELECT record::id(product) AS product_id, name, image_url, unit_price, quantity, line_total
+        FROM order_line WHERE `order` = $parent.id ORDER BY product_id) AS lines";
+
+impl Store {
+    /// Turns the user's cart into an order, atomically (see the module comment).
+    pub async fn checkout(
+        &self,
+        user_id: &str,
+        order_id: &str,
+        shipping_address: &str,
+        idempotency_key: Option<&str>,
+    ) -> Result<CheckoutOutcome, StoreError> {
+        let result: CheckoutResult = self
+            .retry_on_conflict(|| async {
+                let mut response = self
+                    .db()
+                    .query(
+                        "{
+                            LET $cart = type::record('cart', $user);
+                            LET $lines = (SELECT record::id(product) AS product_id, product,
+                                    quantity, product.name AS name, product.price AS price,
+                                    product.stock AS stock, product.archived AS archived,
+                                    product.image_url AS image_url
+                                FROM cart_line WHERE cart = $cart ORDER BY product_id);
+                            IF array::len($lines) = 0 { RETURN { outcome: 'empty' } };
+                            LET $short = array::filter($lines, |$l| $l.archived OR $l.stock < $l.quantity);
+                            IF array::len($short) > 0 {
+                                RETURN { outcome: 'short', lines: array::map($short, |$l| {
+                                    product_id: $l.product_id, name: $l.name, requested: $l.quantity,
+                                    available: IF $l.archived { 0 } ELSE { $l.stock }
+                                }) }
+                            };
+                            FOR $l IN $lines {
+                                LET $taken = (UPDATE $l.product SET stock -= $l.quantity
+                                    WHERE stock >= $l.quantity RETURN VALUE stock);
+                                IF array::len($taken) = 0 { THROW 'stock changed during checkout' };
+                            };
+                            LET $order = type::record('order', $order_id);
+                            CREATE $order CONTENT {
+                                user: type::record('user', $user),
+                                status: 'pending',
+                                shipping_address: $address,
+                                currency: 'GBP',
+                                subtotal: <int> math::sum(array::map($lines, |$l| $l.price * $l.quantity)),
+                                item_count: <int> math::sum(array::map($lines, |$l| $l.quantity))
+                            };
+                            FOR $l IN $lines {
+                                CREATE type::record('order_line', [$order_id, $l.product_id]) CONTENT {
+                                    `order`: $order, product: $l.product, name: $l.name,
+                                    image_url: $l.image_url, unit_price: $l.price,
+                                    quantity: $l.quantity, line_total: $l.price * $l.quantity
+                                };
+                            };
+                            DELETE cart_line WHERE cart = $cart;
+                            IF $key != NONE {
+                                UPDATE type::record('idempotency', [$user, $key])
+                                    SET state = 'done', `order` = $order;
+                            };
+                            RETURN { outcome: 'placed', order_id: $order_id };
+                         }",
+                    )
+                    .bind(("user", user_id.to_string()))
+                    .bind(("order_id", order_id.to_string()))
+                    .bind(("address", shipping_address.to_string()))
+                    .bind(("key", idempotency_key.map(str::to_string)))
+                    .await?;
+                let result: Option<CheckoutResult> = response.take(0)?;
+                result.ok_or_else(|| {
+                    StoreError::Database(surrealdb::Error::internal("checkout returned nothing".into()))
+                })
+            })
+            .await?;
+        Ok(match result.outcome.as_str() {
+            "placed" => CheckoutOutcome::Placed {
+                order_id: result.order_id.unwrap_or_else(|| order_id.to_string()),
+            },
+            "short" => CheckoutOutcome::Short(result.lines.unwrap_or_default()),
+            _ => CheckoutOutcome::EmptyCart,
+        })
+    }
+
+    /// Claims an idempotency key for a new request. `None` when claimed now; otherwise what the key
+    /// already stands for. Expired keys are replaced.
+    pub async fn claim_idempotency_key(
+        &self,
+        user_id: &str,
+        key: &str,
+        request_hash: &str,
+        ttl_secs: i64,
+    ) -> Result<Option<IdempotencyRecord>, StoreError> {
+        let mut response = self
+            .db()
+            .query(
+                "{
+                    LET $id = type::record('idempotency', [$user, $key]);
+                    DELETE $id WHERE expires_at < time::now();
+                    LET $existing = (SELECT request_hash, state,
+                            (IF `order` != NONE { record::id(`order`) }) AS order_id,
+                            duration::secs(time::now() - created_at) AS age_secs
+                        FROM ONLY $id);
+                    IF $existing != NONE { RETURN $existing };
+                    CREATE $id SET request_hash = $hash, state = 'pending',
+                        expires_at = time::now() + duration::from_secs($ttl);
+                    RETURN NONE;
+                 }",
+            )
+            .bind(("user", user_id.to_string()))
+            .bind(("key", key.to_string()))
+            .bind(("hash", request_hash.to_string()))
+            .bind(("ttl", ttl_secs))
+            .await?;
+        match response.take::<Option<IdempotencyRecord>>(0) {
+            Ok(existing) => Ok(existing),
+            // Two first requests at once: the loser sees the winner's pending claim.
+            Err(e) if matches!(StoreError::from(e.clone()), StoreError::Conflict) => {
+                Ok(Some(IdempotencyRecord {
+                    request_hash: request_hash.to_string(),
+                    state: "pending".into(),
+                    order_id: None,
+                    age_secs: 0,
+                }))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Takes over a pending claim whose request died before finishing.
+    pub async fn reclaim_idempotency_key(
+        &self,
+        user_id: &str,
+        key: &str,
+    ) -> Result<(), StoreError> {
+        self.db()
+            .query("UPDATE type::record('idempotency', [$user, $key]) SET created_at = time::now() WHERE state = 'pending'")
+            .bind(("user", user_id.to_string()))
+            .bind(("key", key.to_string()))
+            .await?
+            .check()?;
+        Ok(())
+    }
+
+    /// Lets a key go after its request failed without effect, so a retry runs again.
+    pub async fn release_idempotency_key(
+        &self,
+        user_id: &str,
+        key: &str,
+    ) -> Result<(), StoreError> {
+        self.db()
+            .query("DELETE type::record('idempotency', [$user, $key]) WHERE state = 'pending'")
+            .bind(("user", user_id.to_string()))
+            .bind(("key", key.to_string()))
+            .await?
+            .check()?;
+        Ok(())
+    }
+
+    pub async fn order(&self, order_id: &str) -> Result<Option<OrderRecord>, StoreError> {
+        let mut response = self
+            .db()
+            .query(format!(
+                "SELECT {ORDER_COLUMNS} FROM ONLY type::record('order', $id)"
+            ))
+            .bind(("id", order_id.to_string()))
+            .await?;
+        Ok(response.take(0)?)
+    }
+
+    /// Orders newest first, optionally of one user and in one status, after the cursor's order.
+    pub async fn list_orders(
+        &self,
+        user_id: Option<&str>,
+        status: Option<&str>,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<OrderRecord>, StoreError> {
+        let mut conditions = vec!["true"];
+        if user_id.is_some() {
+            conditions.push("user = type::record('user', $user)");
+        }
+        if status.is_some() {
+            conditions.push("status = $status");
+        }
+        if after.is_some() {
+            conditions.push("id < type::record('order', $after)");
+        }
+        let mut response = self
+            .db()
+            .query(format!(
+                "SELECT {ORDER_COLUMNS} FROM `order` WHERE {} ORDER BY id DESC LIMIT $limit",
+                conditions.join(" AND ")
+            ))
+            .bind(("user", user_id.map(str::to_string)))
+            .bind(("status", status.map(str::to_string)))
+            .bind(("after", after.map(str::to_string)))
+            .bind(("limit", i64::from(limit) + 1))
+            .await?;
+        Ok(response.take(0)?)
+    }
+
+    /// Moves an order from `from` to `to` in one transaction; a move to `cancelled` puts the stock of
+    /// every line back. With `owner`, only that user's order is touched.
+    pub async fn move_order(
+        &self,
+        order_id: &str,
+        owner: Option<&str>,
+        from: &[&str],
+        to: &str,
+    ) -> Result<MoveOutcome, StoreError> {
+        let from: Vec<String> = from.iter().map(|s| s.to_string()).collect();
+        let result: MoveResult = self
+            .retry_on_conflict(|| async {
+                let mut response = self
+                    .db()
+                    .query(
+                        "{
+                            LET $order = type::record('order', $id);
+                            LET $current = (SELECT status, user FROM ONLY $order);
+                            IF $current = NONE OR ($owner != NONE AND $current.user != type::record('user', $owner)) {
+                                RETURN { outcome: 'missing' }
+                            };
+                            IF $current.status NOT IN $from { RETURN { outcome: 'wrong_status', status: $current.status } };
+                            UPDATE $order SET status = $to;
+                            IF $to = 'cancelled' {
+                                FOR $l IN (SELECT product, quantity FROM order_line WHERE `order` = $order) {
+                                    UPDATE $l.product SET stock += $l.quantity;
+                                };
+                            };
+                            RETURN { outcome: 'moved' };
+                         }",
+                    )
+                    .bind(("id", order_id.to_string()))
+                    .bind(("owner", owner.map(str::to_string)))
+                    .bind(("from", from.clone()))
+                    .bind(("to", to.to_string()))
+                    .await?;
+                let result: Option<MoveResult> = response.take(0)?;
+                result.ok_or_else(|| {
+                    StoreError::Database(surrealdb::Error::internal("move returned nothing".into()))
+                })
+            })
+            .await?;
+        Ok(match result.outcome.as_str() {
+            "moved" => MoveOutcome::Moved,
+            "wrong_status" => MoveOutcome::WrongStatus(result.status.unwrap_or_default()),
+            _ => MoveOutcome::Missing,
+        })
+    }
+}
