@@ -76,6 +76,15 @@ impl AppState {
             LoginLimiter::new(cache.clone()),
         ));
         let catalog = Arc::new(Catalog::new(store.clone(), cache.clone()));
+        if settings.seed_catalog {
+            let added = catalog.seed_if_empty().await?;
+            if added > 0 {
+                tracing::info!(
+                    products = added,
+                    "loaded the starter catalog (SEED_CATALOG)"
+                );
+            }
+        }
         let carts = Arc::new(Carts::new(store.clone(), cache.clone()));
         let orders = Arc::new(Orders::new(store.clone(), carts.clone()));
         Ok(Self {

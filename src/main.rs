@@ -11,12 +11,14 @@ use storefront::{AppState, Application, store, telemetry};
 const USAGE: &str = "usage:
   storefront [serve]                 serve the API (configured by environment variables; see README)
   storefront migrate                 apply schema/ to the database and exit
+  storefront seed                    load the starter catalog (seed/); running it twice changes nothing
   storefront create-admin --email E  make E an admin (a new account takes its password from
                                      STOREFRONT_ADMIN_PASSWORD or the first line of standard input)";
 
 enum Command {
     Serve,
     Migrate,
+    Seed,
     CreateAdmin { email: String },
 }
 
@@ -25,6 +27,7 @@ fn parse_args(args: &[String]) -> Result<Command, String> {
         [] => Ok(Command::Serve),
         [cmd] if cmd == "serve" => Ok(Command::Serve),
         [cmd] if cmd == "migrate" => Ok(Command::Migrate),
+        [cmd] if cmd == "seed" => Ok(Command::Seed),
         [cmd, flag, email] if cmd == "create-admin" && flag == "--email" => {
             Ok(Command::CreateAdmin {
                 email: email.clone(),
@@ -68,6 +71,7 @@ async fn main() -> ExitCode {
     let result = match command {
         Command::Serve => serve(settings).await,
         Command::Migrate => migrate(settings).await,
+        Command::Seed => seed(settings).await,
         Command::CreateAdmin { email } => create_admin(settings, &email).await,
     };
     match result {
@@ -94,6 +98,15 @@ async fn migrate(settings: Settings) -> anyhow::Result<()> {
         applied.len(),
         applied.join(", ")
     );
+    Ok(())
+}
+
+async fn seed(mut settings: Settings) -> anyhow::Result<()> {
+    // Seed exactly once, here, whatever SEED_CATALOG says.
+    settings.seed_catalog = false;
+    let state = AppState::build(settings).await?;
+    let added = state.catalog.seed().await?;
+    println!("starter catalog: {added} product(s) added");
     Ok(())
 }
 

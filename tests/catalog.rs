@@ -315,3 +315,37 @@ async fn writes_show_in_the_catalog_at_once_and_archiving_hides() {
         .await
         .assert_problem(StatusCode::NOT_FOUND, "not_found");
 }
+
+#[tokio::test]
+async fn the_starter_catalog_loads_once_with_the_nextbuy_ids() {
+    let app = TestApp::spawn_with(common::settings(&[("SEED_CATALOG", "true")])).await;
+    let page = app
+        .client()
+        .get("/api/v1/products?limit=100&sort=price_asc")
+        .await;
+    let items = page.json["items"].as_array().unwrap();
+    let mut ids: Vec<i64> = items.iter().map(|p| p["id"].as_i64().unwrap()).collect();
+    ids.sort();
+    assert_eq!(ids, (1..=20).collect::<Vec<i64>>());
+    let white = app.client().get("/api/v1/products/1").await;
+    assert_eq!(white.json["name"], "White Shirt");
+    assert_eq!(
+        white.json["image_url"],
+        "/compressedImages/white-shirt-4.jpg"
+    );
+    assert_eq!(white.json["price"]["currency"], "GBP");
+    assert!(items.iter().all(
+        |p| p["stock"].as_i64().unwrap() > 0 && !p["description"].as_str().unwrap().is_empty()
+    ));
+
+    // Seeding again adds nothing and leaves an admin's changes alone.
+    let admin = app.admin().await;
+    admin.patch("/api/v1/products/1", json!({"stock": 3})).await;
+    assert_eq!(app.state.catalog.seed().await.unwrap(), 0);
+    assert_eq!(
+        app.client().get("/api/v1/products/1").await.json["stock"],
+        3
+    );
+    // New products continue after the seeded ids.
+    assert_eq!(app.product(&admin, "New", 100, 1).await, 21);
+}

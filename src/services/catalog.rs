@@ -62,6 +62,35 @@ pub struct ProductPatch {
     pub image_url: Option<String>,
 }
 
+/// The NextBuy starter catalog, with its original integer ids.
+const SEED_CATALOG: &str = include_str!("../../seed/products.json");
+
+#[derive(serde::Deserialize)]
+struct SeedProduct {
+    id: i64,
+    name: String,
+    description: String,
+    category: String,
+    price_minor: i64,
+    currency: String,
+    stock: i64,
+    image_url: String,
+}
+
+impl From<SeedProduct> for ProductDraft {
+    fn from(s: SeedProduct) -> Self {
+        Self {
+            name: s.name,
+            description: s.description,
+            category: s.category,
+            price: s.price_minor,
+            currency: Some(s.currency),
+            stock: s.stock,
+            image_url: s.image_url,
+        }
+    }
+}
+
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Cursor {
     /// Fingerprint of the query the cursor belongs to.
@@ -196,6 +225,35 @@ impl Catalog {
         }
         self.invalidate().await;
         Ok(())
+    }
+
+    /// Loads the starter catalog (`seed/products.json`, compiled in), adding only the products whose
+    /// ids are not taken: running it twice changes nothing. Returns how many were added.
+    pub async fn seed(&self) -> Result<usize> {
+        let seeds: Vec<SeedProduct> = serde_json::from_str(SEED_CATALOG)
+            .map_err(|e| Error::Internal(anyhow::anyhow!("seed/products.json: {e}")))?;
+        let products = seeds
+            .into_iter()
+            .map(|s| {
+                let id = s.id;
+                parse_draft(s.into())
+                    .map(|p| (id, p))
+                    .map_err(|e| Error::Internal(anyhow::anyhow!("seed product {id}: {e}")))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let added = self.store.insert_missing_products(products).await?;
+        if added > 0 {
+            self.invalidate().await;
+        }
+        Ok(added)
+    }
+
+    /// Seeds the catalog only when it has no product at all (start-up with `SEED_CATALOG`).
+    pub async fn seed_if_empty(&self) -> Result<usize> {
+        if self.store.has_products().await? {
+            return Ok(0);
+        }
+        self.seed().await
     }
 
     /// The catalog's cache version, made if missing; `None` when the cache is unavailable.

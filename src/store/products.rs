@@ -114,6 +114,40 @@ impl Store {
         Ok(response.take(0)?)
     }
 
+    /// Inserts products with their own ids, leaving any id already present untouched; returns how many
+    /// were new.
+    pub async fn insert_missing_products(
+        &self,
+        products: Vec<(i64, NewProduct)>,
+    ) -> Result<usize, StoreError> {
+        let rows: Vec<surrealdb::types::Value> = products
+            .into_iter()
+            .map(|(id, p)| {
+                let mut row = p.into_value();
+                if let surrealdb::types::Value::Object(fields) = &mut row {
+                    fields.insert("id", surrealdb::types::RecordId::new("product", id));
+                }
+                row
+            })
+            .collect();
+        let mut response = self
+            .db()
+            .query("INSERT IGNORE INTO product $rows RETURN VALUE record::id(id)")
+            .bind(("rows", rows))
+            .await?;
+        let inserted: Vec<i64> = response.take(0)?;
+        Ok(inserted.len())
+    }
+
+    pub async fn has_products(&self) -> Result<bool, StoreError> {
+        let mut response = self
+            .db()
+            .query("SELECT VALUE record::id(id) FROM product LIMIT 1")
+            .await?;
+        let any: Vec<i64> = response.take(0)?;
+        Ok(!any.is_empty())
+    }
+
     /// A product by id, archived or not.
     pub async fn product(&self, id: i64) -> Result<Option<ProductRecord>, StoreError> {
         let mut response = self

@@ -45,6 +45,7 @@ pub fn settings(vars: &[(&str, &str)]) -> Settings {
         ("SURREAL_DB".into(), "test".into()),
         ("REDIS_URL".into(), redis_url()),
         ("JWT_SECRET".into(), JWT_SECRET.into()),
+        ("SEED_CATALOG".into(), "false".into()),
         (
             "RUST_LOG".into(),
             std::env::var("TEST_LOG").unwrap_or_else(|_| "warn".into()),
@@ -400,6 +401,7 @@ impl ServerProcess {
             .env("SURREAL_DB", "test")
             .env("REDIS_URL", redis_url())
             .env("JWT_SECRET", JWT_SECRET)
+            .env("SEED_CATALOG", "false")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit());
