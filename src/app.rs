@@ -86,7 +86,7 @@ impl AppState {
             }
         }
         let carts = Arc::new(Carts::new(store.clone(), cache.clone()));
-        let orders = Arc::new(Orders::new(store.clone(), carts.clone()));
+        let orders = Arc::new(Orders::new(store.clone(), carts.clone(), catalog.clone()));
         Ok(Self {
             settings: Arc::new(settings),
             store,

@@ -312,8 +312,17 @@ async fn checkout_places_an_order_from_the_cart_and_empties_it() {
         .await
         .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
 
+    // Warm the catalog page cache, so the stock shown afterwards proves checkout dropped it.
+    assert_eq!(
+        app.client().get("/api/v1/products").await.json["items"][0]["stock"],
+        10
+    );
     let res = checkout(&customer.api).await;
     assert_eq!(res.status, StatusCode::CREATED, "{}", res.text);
+    assert_eq!(
+        app.client().get("/api/v1/products").await.json["items"][0]["stock"],
+        7
+    );
     let order = &res.json;
     assert_eq!(order["status"], "pending");
     assert_eq!(

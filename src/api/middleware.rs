@@ -18,7 +18,7 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 pub const BULK_BODY_LIMIT: usize = 1024 * 1024;
 
 fn body_limit(path: &str) -> usize {
-    if path == "/api/v1/products/bulk" {
+    if path.ends_with("/products/bulk") {
         BULK_BODY_LIMIT
     } else {
         BODY_LIMIT
@@ -151,10 +151,16 @@ async fn problems(response: Response, request_id: &str) -> Response {
     if !status.is_client_error() && !status.is_server_error() {
         return response;
     }
-    let is_problem = response
+    let content_type = response
         .headers()
         .get(header::CONTENT_TYPE)
-        .is_some_and(|v| v.as_bytes().starts_with(CONTENT_TYPE.as_bytes()));
+        .map(|v| v.as_bytes().to_vec())
+        .unwrap_or_default();
+    // The legacy routes answer errors in the NextBuy front-end's own JSON shapes: leave those be.
+    if content_type.starts_with(b"application/json") {
+        return response;
+    }
+    let is_problem = content_type.starts_with(CONTENT_TYPE.as_bytes());
     let (mut parts, body) = response.into_parts();
     let text = body.into_string().await.unwrap_or_default();
 

@@ -1,12 +1,14 @@
 //! HTTP: the OpenAPI operations, Swagger UI, and the middleware around them.
 
+pub mod legacy;
 pub mod middleware;
 pub mod ops;
 pub mod problem;
 pub mod session_http;
 pub mod v1;
 
-use poem::middleware::{CatchPanic, CookieJarManager};
+use poem::http::Method;
+use poem::middleware::{CatchPanic, CookieJarManager, Cors};
 use poem::{Endpoint, EndpointExt, Route};
 use poem_openapi::{ApiResponse, OpenApiService, Tags};
 
@@ -26,6 +28,9 @@ pub enum ApiTags {
     Orders,
     /// Store administration: needs the admin role.
     Admin,
+    /// Compatibility surface: the original NextBuy backend's routes, shapes and messages, kept so its
+    /// React front-end works unchanged. New clients should use `/api/v1`.
+    Legacy,
     /// Health, readiness and metrics.
     Operations,
 }
@@ -46,6 +51,7 @@ pub type Apis = (
     v1::cart::CartApi,
     v1::orders::OrdersApi,
     ops::OpsApi,
+    legacy::LegacyApi,
 );
 
 pub fn openapi(state: &AppState) -> OpenApiService<Apis, ()> {
@@ -57,7 +63,7 @@ pub fn openapi(state: &AppState) -> OpenApiService<Apis, ()> {
         },
         v1::users::UsersApi {
             accounts: state.accounts.clone(),
-            cookies,
+            cookies: cookies.clone(),
         },
         v1::products::ProductsApi {
             catalog: state.catalog.clone(),
@@ -73,12 +79,42 @@ pub fn openapi(state: &AppState) -> OpenApiService<Apis, ()> {
             cache: state.cache.clone(),
             metrics: state.metrics.clone(),
         },
+        legacy::LegacyApi {
+            accounts: state.accounts.clone(),
+            catalog: state.catalog.clone(),
+            carts: state.carts.clone(),
+            orders: state.orders.clone(),
+            cookies: cookies.clone(),
+        },
     );
     OpenApiService::new(apis, "Storefront", env!("CARGO_PKG_VERSION")).description(
         "Accounts, catalog, carts and orders for an online store. Authenticate with \
              `Authorization: Bearer <access token>` or the HttpOnly cookies set at login. \
              Every error is an RFC 9457 problem document (`application/problem+json`).",
     )
+}
+
+/// Cross-site access for the listed origins only, with credentials (cookies). Never `*`: with an empty
+/// list this layer is not installed at all, and unlisted origins get no grant.
+fn cors(origins: &[String]) -> Cors {
+    Cors::new()
+        .allow_origins(origins.iter().map(String::as_str))
+        .allow_credentials(true)
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
+        .allow_headers([
+            "content-type",
+            "authorization",
+            "idempotency-key",
+            "x-request-id",
+        ])
+        .expose_headers(["x-request-id", "retry-after", "idempotency-replayed"])
+        .max_age(600)
 }
 
 /// The whole HTTP application: API, docs, and middleware.
@@ -92,6 +128,10 @@ pub fn routes(state: &AppState) -> impl Endpoint + 'static {
         .at("/openapi.json", spec)
         .with(CatchPanic::new())
         .with(CookieJarManager::new())
+        .with_if(
+            !state.settings.cors_origins.is_empty(),
+            cors(&state.settings.cors_origins),
+        )
         .data(state.accounts.sessions().clone())
         .data(session_http::ClientIpHeader(
             state.settings.client_ip_header.clone(),

@@ -276,7 +276,9 @@ impl Catalog {
             .and_then(|v| String::from_utf8(v).ok())
     }
 
-    async fn invalidate(&self) {
+    /// Moves the catalog version on: every cached page is dropped, on every instance sharing the cache.
+    /// Called after product writes and after anything that changes stock (checkout, cancellation).
+    pub async fn invalidate(&self) {
         let fresh = uuid::Uuid::new_v4().simple().to_string();
         self.cache
             .set(

@@ -8,8 +8,9 @@ use crate::auth::Principal;
 use crate::domain::OrderStatus;
 use crate::error::{Error, Result};
 use crate::services::cart::Carts;
+use crate::services::catalog::Catalog;
 use crate::store::Store;
-use crate::store::orders::{CheckoutOutcome, MoveOutcome, OrderRecord};
+use crate::store::orders::{AddToOrder, CheckoutOutcome, MoveOutcome, OrderRecord};
 
 pub const MAX_PAGE: u32 = 100;
 pub const DEFAULT_PAGE: u32 = 20;
@@ -73,11 +74,17 @@ pub struct Placed {
 pub struct Orders {
     store: Store,
     carts: Arc<Carts>,
+    /// Stock shows in catalog pages: anything that moves stock drops them.
+    catalog: Arc<Catalog>,
 }
 
 impl Orders {
-    pub fn new(store: Store, carts: Arc<Carts>) -> Self {
-        Self { store, carts }
+    pub fn new(store: Store, carts: Arc<Carts>, catalog: Arc<Catalog>) -> Self {
+        Self {
+            store,
+            carts,
+            catalog,
+        }
     }
 
     /// Checks out the caller's cart. With a key, a repeat of the same request returns the first
@@ -141,6 +148,7 @@ impl Orders {
         match outcome? {
             CheckoutOutcome::Placed { order_id } => {
                 self.carts.forget(user).await;
+                self.catalog.invalidate().await;
                 let order = self.order_of(principal, &order_id).await?;
                 tracing::info!(order.id = %order.id, subtotal = order.subtotal, "order placed");
                 Ok(Placed {
@@ -150,6 +158,40 @@ impl Orders {
             }
             CheckoutOutcome::EmptyCart => Err(Error::validation("cart", "is empty")),
             CheckoutOutcome::Short(lines) => Err(Error::InsufficientStock(lines)),
+        }
+    }
+
+    /// Adds units of a product to the caller's own pending order; stock rules hold as at checkout.
+    #[tracing::instrument(skip_all, fields(user.id = %principal.user_id, order.id = order_id))]
+    pub async fn add_item(
+        &self,
+        principal: &Principal,
+        order_id: &str,
+        product_id: i64,
+        quantity: crate::domain::Quantity,
+    ) -> Result<OrderRecord> {
+        if uuid::Uuid::parse_str(order_id).is_err() {
+            return Err(Error::NotFound("order"));
+        }
+        match self
+            .store
+            .add_to_order(order_id, &principal.user_id, product_id, quantity.get())
+            .await?
+        {
+            AddToOrder::Added => {
+                self.catalog.invalidate().await;
+                self.order_of(principal, order_id).await
+            }
+            AddToOrder::Missing => Err(Error::NotFound("order")),
+            AddToOrder::NoProduct => Err(Error::NotFound("product")),
+            AddToOrder::NotPending => Err(Error::Conflict {
+                code: "order_not_pending",
+                message: "items can only be added to a pending order".into(),
+            }),
+            AddToOrder::Short => Err(Error::Conflict {
+                code: "insufficient_stock",
+                message: "not enough stock for that quantity".into(),
+            }),
         }
     }
 
@@ -265,7 +307,12 @@ impl Orders {
             .move_order(order_id, owner, &from, to.as_str())
             .await?
         {
-            MoveOutcome::Moved => self.order_of(principal, order_id).await,
+            MoveOutcome::Moved => {
+                if to == OrderStatus::Cancelled {
+                    self.catalog.invalidate().await;
+                }
+                self.order_of(principal, order_id).await
+            }
             MoveOutcome::Missing => Err(Error::NotFound("order")),
             MoveOutcome::WrongStatus(current) => Err(Error::Conflict {
                 code: "invalid_status_transition",

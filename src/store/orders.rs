@@ -73,6 +73,15 @@ struct MoveResult {
     status: Option<String>,
 }
 
+#[derive(Debug, PartialEq, Eq)]
+pub enum AddToOrder {
+    Added,
+    Missing,
+    NotPending,
+    NoProduct,
+    Short,
+}
+
 #[derive(Debug)]
 pub enum MoveOutcome {
     Moved,
@@ -238,6 +247,63 @@ impl Store {
             .await?
             .check()?;
         Ok(())
+    }
+
+    /// Adds units of a product to the user's own pending order, taking the stock in the same
+    /// transaction (the NextBuy front-end's "add item to order").
+    pub async fn add_to_order(
+        &self,
+        order_id: &str,
+        user_id: &str,
+        product_id: i64,
+        quantity: i64,
+    ) -> Result<AddToOrder, StoreError> {
+        let outcome: String = self
+            .retry_on_conflict(|| async {
+                let mut response = self
+                    .db()
+                    .query(
+                        "{
+                            LET $order = type::record('order', $id);
+                            LET $o = (SELECT status, user FROM ONLY $order);
+                            IF $o = NONE OR $o.user != type::record('user', $user) { RETURN 'missing' };
+                            IF $o.status != 'pending' { RETURN 'not_pending' };
+                            LET $product = type::record('product', $product_id);
+                            LET $p = (SELECT price, name, image_url, archived, stock FROM ONLY $product);
+                            IF $p = NONE OR $p.archived { RETURN 'no_product' };
+                            IF $p.stock < $quantity { RETURN 'short' };
+                            UPDATE $product SET stock -= $quantity;
+                            LET $line = type::record('order_line', [$id, $product_id]);
+                            LET $existing = (SELECT unit_price FROM ONLY $line);
+                            LET $unit = IF $existing = NONE { $p.price } ELSE { $existing.unit_price };
+                            IF $existing = NONE {
+                                CREATE $line CONTENT {
+                                    `order`: $order, product: $product, name: $p.name,
+                                    image_url: $p.image_url, unit_price: $unit,
+                                    quantity: $quantity, line_total: $unit * $quantity
+                                };
+                            } ELSE {
+                                UPDATE $line SET quantity += $quantity, line_total += $unit * $quantity;
+                            };
+                            UPDATE $order SET subtotal += $unit * $quantity, item_count += $quantity;
+                            RETURN 'added';
+                         }",
+                    )
+                    .bind(("id", order_id.to_string()))
+                    .bind(("user", user_id.to_string()))
+                    .bind(("product_id", product_id))
+                    .bind(("quantity", quantity))
+                    .await?;
+                Ok(response.take::<Option<String>>(0)?.unwrap_or_default())
+            })
+            .await?;
+        Ok(match outcome.as_str() {
+            "added" => AddToOrder::Added,
+            "not_pending" => AddToOrder::NotPending,
+            "no_product" => AddToOrder::NoProduct,
+            "short" => AddToOrder::Short,
+            _ => AddToOrder::Missing,
+        })
     }
 
     pub async fn order(&self, order_id: &str) -> Result<Option<OrderRecord>, StoreError> {

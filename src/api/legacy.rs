@@ -1,0 +1,647 @@
+//! The NextBuy front-end's routes, at the root, in the original backend's shapes and messages.
+//!
+//! Thin adapters only: each parses the old shape, calls the same service as `/api/v1`, and answers in
+//! the old shape. The original's defects are not reproduced (no hashes, one login failure message,
+//! admin-only product writes, a real checkout).
+
+use std::sync::Arc;
+
+use poem::Request;
+use poem::web::cookie::CookieJar;
+use poem_openapi::param::Path;
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, OpenApi};
+use serde_json::{Value, json};
+
+use crate::api::ApiTags;
+use crate::api::session_http::{ACCESS_COOKIE, Client, REFRESH_COOKIE, SessionCookies};
+use crate::auth::Principal;
+use crate::domain::{Address, DisplayName, Email, MAX_PRICE_MINOR, Password, Quantity};
+use crate::error::Error;
+use crate::services::accounts::{Account, Accounts, ProfileUpdate, Registration};
+use crate::services::cart::{Cart, Carts};
+use crate::services::catalog::{Catalog, CatalogRequest, MAX_PAGE, ProductDraft, ProductPatch};
+use crate::services::orders::{Orders, ShippingAddress};
+use crate::store::orders::OrderRecord;
+use crate::store::products::ProductRecord;
+
+const CART_UNAUTHORIZED: &str = "Unauthorized, Please Login to access cart";
+
+/// Every answer of a legacy route: a status and a JSON body in the original's shape.
+#[derive(ApiResponse)]
+pub enum Legacy {
+    #[oai(status = 200)]
+    Ok(Json<Value>),
+    #[oai(status = 201)]
+    Created(Json<Value>),
+    #[oai(status = 400)]
+    BadRequest(Json<Value>),
+    #[oai(status = 401)]
+    Unauthorized(Json<Value>),
+    #[oai(status = 403)]
+    Forbidden(Json<Value>),
+    #[oai(status = 404)]
+    NotFound(Json<Value>),
+    #[oai(status = 409)]
+    Conflict(Json<Value>),
+    #[oai(status = 429)]
+    TooManyRequests(Json<Value>, #[oai(header = "Retry-After")] u64),
+    #[oai(status = 500)]
+    Internal(Json<Value>),
+}
+
+impl Legacy {
+    /// The original's error shape: `{"message": ...}`, plus `"success": false` on the auth routes.
+    fn from_error(err: Error, with_success: bool) -> Self {
+        let body = |message: String| {
+            if with_success {
+                Json(json!({"success": false, "message": message}))
+            } else {
+                Json(json!({"message": message}))
+            }
+        };
+        match err {
+            Error::Validation { field, message } => {
+                Legacy::BadRequest(body(format!("{field} {message}")))
+            }
+            Error::InvalidCredentials => {
+                Legacy::Unauthorized(body("invalid email or password".into()))
+            }
+            Error::Unauthenticated | Error::InvalidToken => {
+                Legacy::Unauthorized(body("Unauthorized, Please Login".into()))
+            }
+            Error::Forbidden => Legacy::Forbidden(body("Forbidden: admin only".into())),
+            Error::NotFound(what) => {
+                Legacy::NotFound(body(format!("{} not found", capitalised(what))))
+            }
+            Error::Conflict {
+                code: "email_taken",
+                ..
+            } if with_success => Legacy::BadRequest(body("Email already in use".into())),
+            Error::Conflict { message, .. } => Legacy::Conflict(body(message)),
+            Error::InsufficientStock(lines) => {
+                let names: Vec<String> = lines.iter().map(|l| l.name.clone()).collect();
+                Legacy::Conflict(body(format!("Not enough stock for: {}", names.join(", "))))
+            }
+            Error::RateLimited { retry_after } => Legacy::TooManyRequests(
+                body("Too many attempts, please try again later".into()),
+                retry_after.as_secs().max(1),
+            ),
+            Error::Unavailable(_) | Error::Internal(_) => {
+                if let Error::Internal(cause) = &err {
+                    tracing::error!(error = ?cause, "internal error (legacy route)");
+                }
+                Legacy::Internal(body("Internal server error".into()))
+            }
+        }
+    }
+}
+
+fn capitalised(word: &str) -> String {
+    let mut chars = word.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
+/// Shorthand: the handler's work, its success answer, and which error shape applies.
+type Reply = Result<Legacy, Legacy>;
+
+fn product_json(p: &ProductRecord) -> Value {
+    json!({
+        "id": p.id,
+        "name": p.name,
+        "description": p.description,
+        "price": major_units(p.price),
+        "stock_quantity": p.stock,
+        "image_url": p.image_url,
+    })
+}
+
+/// Minor units as the original's decimal number of pounds (display only: money is never a float here).
+fn major_units(minor: i64) -> f64 {
+    minor as f64 / 100.0
+}
+
+/// The original sent prices as pounds, as a number or a numeric string; converted to pence once, here.
+fn price_from_major(value: &Value) -> Result<i64, Error> {
+    let pounds = match value {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse::<f64>().ok(),
+        _ => None,
+    };
+    match pounds {
+        Some(p) if p.is_finite() && p >= 0.0 && p * 100.0 <= MAX_PRICE_MINOR as f64 => {
+            Ok((p * 100.0).round() as i64)
+        }
+        _ => Err(Error::validation(
+            "price",
+            "must be a number of pounds, e.g. 15.99",
+        )),
+    }
+}
+
+fn int_field(body: &Value, field: &'static str) -> Result<i64, Error> {
+    match &body[field] {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+    .ok_or_else(|| Error::validation(field, "must be a whole number"))
+}
+
+fn str_field<'a>(body: &'a Value, field: &'static str) -> Result<&'a str, Error> {
+    body[field]
+        .as_str()
+        .ok_or_else(|| Error::validation(field, "is required"))
+}
+
+fn draft_from(body: &Value) -> Result<ProductDraft, Error> {
+    Ok(ProductDraft {
+        name: str_field(body, "name")?.to_string(),
+        description: body["description"].as_str().unwrap_or_default().to_string(),
+        category: body["category"].as_str().unwrap_or_default().to_string(),
+        price: price_from_major(&body["price"])?,
+        currency: None,
+        stock: int_field(body, "stock_quantity")?,
+        image_url: body["image_url"].as_str().unwrap_or_default().to_string(),
+    })
+}
+
+fn user_json(account: &Account) -> Value {
+    json!({
+        "id": account.id,
+        "email": account.email,
+        "name": account.name,
+        "address": account.address,
+        "role": account.role.as_str(),
+        "created_at": account.created_at,
+    })
+}
+
+fn cart_items_json(cart: &Cart, cart_id: &str) -> Value {
+    Value::Array(
+        cart.lines
+            .iter()
+            .map(|l| {
+                json!({
+                    "id": l.product_id,
+                    "cartId": cart_id,
+                    "productId": l.product_id,
+                    "quantity": l.quantity,
+                    "product": {"name": l.name, "price": major_units(l.unit_price), "image_url": l.image_url},
+                })
+            })
+            .collect(),
+    )
+}
+
+fn cart_json(cart: &Cart, principal: &Principal) -> Value {
+    json!({
+        "id": principal.user_id,
+        "userId": principal.user_id,
+        "items": cart_items_json(cart, &principal.user_id),
+        "total": major_units(cart.subtotal),
+    })
+}
+
+fn order_json(order: &OrderRecord) -> Value {
+    json!({
+        "id": order.id,
+        "user_id": order.user_id,
+        "status": order.status,
+        "total_amount": major_units(order.subtotal),
+        "shipping_address": order.shipping_address,
+        "created_at": order.created_at,
+        "items": order.lines.iter().map(|l| json!({
+            "product_id": l.product_id,
+            "name": l.name,
+            "quantity": l.quantity,
+            "price": major_units(l.unit_price),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+pub struct LegacyApi {
+    pub accounts: Arc<Accounts>,
+    pub catalog: Arc<Catalog>,
+    pub carts: Arc<Carts>,
+    pub orders: Arc<Orders>,
+    pub cookies: SessionCookies,
+}
+
+impl LegacyApi {
+    /// The caller's session from the bearer header or the session cookie. An expired access cookie is
+    /// renewed from the refresh cookie, since the NextBuy front-end never calls a refresh route.
+    async fn session(&self, req: &Request, jar: &CookieJar) -> Result<Principal, Error> {
+        let sessions = self.accounts.sessions();
+        let bearer = req
+            .headers()
+            .get(poem::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::to_string);
+        let token = bearer.or_else(|| jar.get(ACCESS_COOKIE).map(|c| c.value_str().to_string()));
+        if let Some(token) = token.filter(|t| !t.is_empty())
+            && let Ok(principal) = sessions.authenticate(&token).await
+        {
+            return Ok(principal);
+        }
+        let refresh = jar
+            .get(REFRESH_COOKIE)
+            .map(|c| c.value_str().to_string())
+            .filter(|t| !t.is_empty())
+            .ok_or(Error::Unauthenticated)?;
+        let pair = sessions.refresh(&refresh).await?;
+        self.cookies.set(jar, &pair);
+        sessions.authenticate(&pair.access_token).await
+    }
+
+    async fn cart_session(&self, req: &Request, jar: &CookieJar) -> Result<Principal, Legacy> {
+        self.session(req, jar)
+            .await
+            .map_err(|_| Legacy::Unauthorized(Json(json!({"message": CART_UNAUTHORIZED}))))
+    }
+
+    async fn admin_session(&self, req: &Request, jar: &CookieJar) -> Result<Principal, Legacy> {
+        let principal = self
+            .session(req, jar)
+            .await
+            .map_err(|e| Legacy::from_error(e, false))?;
+        if principal.is_admin() {
+            Ok(principal)
+        } else {
+            Err(Legacy::from_error(Error::Forbidden, false))
+        }
+    }
+}
+
+fn plain<T>(result: Result<T, Error>) -> Result<T, Legacy> {
+    result.map_err(|e| Legacy::from_error(e, false))
+}
+
+fn with_success<T>(result: Result<T, Error>) -> Result<T, Legacy> {
+    result.map_err(|e| Legacy::from_error(e, true))
+}
+
+fn unwrap(reply: Reply) -> Legacy {
+    reply.unwrap_or_else(|e| e)
+}
+
+#[OpenApi(tag = "ApiTags::Legacy")]
+impl LegacyApi {
+    /// Register (NextBuy)
+    #[oai(path = "/authentication/register", method = "post")]
+    async fn register(&self, body: Json<Value>) -> Legacy {
+        unwrap(
+            async {
+                let b = &body.0;
+                let registration = with_success((|| {
+                    Ok(Registration {
+                        email: Email::parse(str_field(b, "email")?)?,
+                        password: Password::parse(
+                            "password",
+                            str_field(b, "password")?.to_string(),
+                        )?,
+                        name: DisplayName::parse(str_field(b, "name")?)?,
+                        address: Address::parse(b["address"].as_str().unwrap_or_default())?,
+                    })
+                })())?;
+                with_success(self.accounts.register(registration).await)?;
+                Ok(Legacy::Ok(Json(
+                    json!({"success": true, "message": "User registered successfully!"}),
+                )))
+            }
+            .await,
+        )
+    }
+
+    /// Sign in (NextBuy): sets the session cookies
+    #[oai(path = "/authentication/login", method = "post")]
+    async fn login(&self, body: Json<Value>, client: Client, jar: &CookieJar) -> Legacy {
+        unwrap(
+            async {
+                let email = body.0["email"].as_str().unwrap_or_default();
+                let password = body.0["password"].as_str().unwrap_or_default();
+                let (_, pair) =
+                    with_success(self.accounts.login(email, password, &client.0).await)?;
+                self.cookies.set(jar, &pair);
+                Ok(Legacy::Ok(Json(
+                    json!({"success": true, "message": "Successfully logged in!"}),
+                )))
+            }
+            .await,
+        )
+    }
+
+    /// Sign out (NextBuy): clears the cookies and ends the session
+    #[oai(path = "/authentication/logout", method = "post")]
+    async fn logout(&self, req: &Request, jar: &CookieJar) -> Legacy {
+        if let Ok(principal) = self.session(req, jar).await {
+            let revoked = self
+                .accounts
+                .sessions()
+                .revoke(&principal.session_id, &principal.user_id)
+                .await;
+            if let Err(e) = revoked {
+                return Legacy::from_error(e, true);
+            }
+        }
+        self.cookies.clear(jar);
+        Legacy::Ok(Json(
+            json!({"success": true, "message": "Successfully logged out!"}),
+        ))
+    }
+
+    /// Sign out (NextBuy, GET form)
+    #[oai(path = "/authentication/logout", method = "get")]
+    async fn logout_get(&self, req: &Request, jar: &CookieJar) -> Legacy {
+        self.logout(req, jar).await
+    }
+
+    /// Your profile (NextBuy)
+    #[oai(path = "/user/profile", method = "get")]
+    async fn profile(&self, req: &Request, jar: &CookieJar) -> Legacy {
+        unwrap(
+            async {
+                let principal = plain(self.session(req, jar).await)?;
+                let account = plain(self.accounts.account(&principal).await)?;
+                Ok(Legacy::Ok(Json(user_json(&account))))
+            }
+            .await,
+        )
+    }
+
+    /// Update your profile (NextBuy)
+    #[oai(path = "/user/profile", method = "put")]
+    async fn update_profile(&self, req: &Request, jar: &CookieJar, body: Json<Value>) -> Legacy {
+        unwrap(
+            async {
+                let principal = plain(self.session(req, jar).await)?;
+                let b = &body.0;
+                let update = plain((|| {
+                    Ok(ProfileUpdate {
+                        email: b["email"].as_str().map(Email::parse).transpose()?,
+                        name: b["name"].as_str().map(DisplayName::parse).transpose()?,
+                        address: b["address"].as_str().map(Address::parse).transpose()?,
+                    })
+                })())?;
+                let account = plain(self.accounts.update_profile(&principal, update).await)?;
+                Ok(Legacy::Ok(Json(
+                    json!({"message": "Profile updated successfully", "user": user_json(&account)}),
+                )))
+            }
+            .await,
+        )
+    }
+
+    /// Delete your account (NextBuy)
+    #[oai(path = "/user/profile", method = "delete")]
+    async fn delete_profile(&self, req: &Request, jar: &CookieJar) -> Legacy {
+        unwrap(
+            async {
+                let principal = plain(self.session(req, jar).await)?;
+                plain(self.accounts.delete(&principal).await)?;
+                self.cookies.clear(jar);
+                Ok(Legacy::Ok(Json(
+                    json!({"message": "User deleted successfully"}),
+                )))
+            }
+            .await,
+        )
+    }
+
+    /// The whole catalog (NextBuy): prices in pounds
+    #[oai(path = "/products", method = "get")]
+    async fn products(&self) -> Legacy {
+        unwrap(
+            async {
+                let mut all = Vec::new();
+                let mut cursor = None;
+                loop {
+                    let request = CatalogRequest {
+                        sort: Some("newest".into()),
+                        cursor: cursor.take(),
+                        limit: Some(MAX_PAGE),
+                        ..Default::default()
+                    };
+                    let page = plain(self.catalog.list(request).await)?;
+                    all.extend(page.items.iter().map(product_json));
+                    match page.next_cursor {
+                        Some(next) if all.len() < 10_000 => cursor = Some(next),
+                        _ => break,
+                    }
+                }
+                all.sort_by_key(|p| p["id"].as_i64());
+                Ok(Legacy::Ok(Json(Value::Array(all))))
+            }
+            .await,
+        )
+    }
+
+    /// Add a product (NextBuy, admin)
+    #[oai(path = "/products/create", method = "post")]
+    async fn create_product(&self, req: &Request, jar: &CookieJar, body: Json<Value>) -> Legacy {
+        unwrap(
+            async {
+                self.admin_session(req, jar).await?;
+                let draft = plain(draft_from(&body.0))?;
+                let created = plain(self.catalog.create(vec![draft]).await)?;
+                Ok(Legacy::Created(Json(
+                    created.first().map(product_json).unwrap_or(Value::Null),
+                )))
+            }
+            .await,
+        )
+    }
+
+    /// Change a product's description (NextBuy, admin)
+    #[oai(path = "/products/update", method = "put")]
+    async fn update_product(&self, req: &Request, jar: &CookieJar, body: Json<Value>) -> Legacy {
+        unwrap(
+            async {
+                self.admin_session(req, jar).await?;
+                let id = plain(int_field(&body.0, "id"))?;
+                let description = plain(str_field(&body.0, "newDescription"))?.to_string();
+                let patch = ProductPatch {
+                    description: Some(description),
+                    ..Default::default()
+                };
+                let updated = plain(self.catalog.update(id, patch).await)?;
+                Ok(Legacy::Ok(Json(product_json(&updated))))
+            }
+            .await,
+        )
+    }
+
+    /// Add many products (NextBuy, admin): all or nothing
+    #[oai(path = "/products/bulk", method = "post")]
+    async fn bulk_products(&self, req: &Request, jar: &CookieJar, body: Json<Value>) -> Legacy {
+        unwrap(
+            async {
+                self.admin_session(req, jar).await?;
+                let items = plain(
+                    body.0["products"]
+                        .as_array()
+                        .ok_or_else(|| Error::validation("products", "must be an array")),
+                )?;
+                let drafts = plain(
+                    items
+                        .iter()
+                        .enumerate()
+                        .map(|(i, p)| {
+                            draft_from(p).map_err(|e| e.within(&format!("products[{i}]")))
+                        })
+                        .collect::<Result<Vec<_>, _>>(),
+                )?;
+                let created = plain(self.catalog.create(drafts).await)?;
+                Ok(Legacy::Created(Json(Value::Array(
+                    created.iter().map(product_json).collect(),
+                ))))
+            }
+            .await,
+        )
+    }
+
+    /// Add to cart (NextBuy)
+    #[oai(path = "/cart_items/add-item", method = "post")]
+    async fn add_item(&self, req: &Request, jar: &CookieJar, body: Json<Value>) -> Legacy {
+        unwrap(
+            async {
+                let principal = self.cart_session(req, jar).await?;
+                let product_id = plain(int_field(&body.0, "product_id"))?;
+                let quantity = plain(
+                    int_field(&body.0, "quantity").and_then(|q| Quantity::parse("quantity", q)),
+                )?;
+                plain(self.carts.add(&principal, product_id, quantity).await)?;
+                Ok(Legacy::Created(Json(
+                    json!({"message": "Item added to cart"}),
+                )))
+            }
+            .await,
+        )
+    }
+
+    /// Cart items (NextBuy): prices in pounds
+    #[oai(path = "/cart_items/items", method = "get")]
+    async fn items(&self, req: &Request, jar: &CookieJar) -> Legacy {
+        unwrap(
+            async {
+                let principal = self.cart_session(req, jar).await?;
+                let cart = plain(self.carts.cart(&principal).await)?;
+                Ok(Legacy::Ok(Json(cart_items_json(&cart, &principal.user_id))))
+            }
+            .await,
+        )
+    }
+
+    /// Remove a cart item (NextBuy): `{id}` in the body
+    #[oai(path = "/cart_items/remove-item", method = "delete")]
+    async fn remove_item(&self, req: &Request, jar: &CookieJar, body: Json<Value>) -> Legacy {
+        unwrap(
+            async {
+                let principal = self.cart_session(req, jar).await?;
+                let id = plain(int_field(&body.0, "id"))?;
+                plain(self.carts.remove(&principal, id).await)?;
+                Ok(Legacy::Ok(Json(
+                    json!({"message": "Item removed from cart"}),
+                )))
+            }
+            .await,
+        )
+    }
+
+    /// Your cart (NextBuy)
+    #[oai(path = "/cart", method = "get")]
+    async fn cart(&self, req: &Request, jar: &CookieJar) -> Legacy {
+        unwrap(
+            async {
+                let principal = self.cart_session(req, jar).await?;
+                let cart = plain(self.carts.cart(&principal).await)?;
+                Ok(Legacy::Ok(Json(cart_json(&cart, &principal))))
+            }
+            .await,
+        )
+    }
+
+    /// Create your cart (NextBuy): carts exist on demand, so this returns it
+    #[oai(path = "/cart", method = "post")]
+    async fn create_cart(&self, req: &Request, jar: &CookieJar) -> Legacy {
+        unwrap(async {
+            let principal = self.cart_session(req, jar).await?;
+            let cart = plain(self.carts.cart(&principal).await)?;
+            Ok(Legacy::Created(Json(json!({"message": "Cart created successfully", "cart": cart_json(&cart, &principal)}))))
+        }
+        .await)
+    }
+
+    /// Update your cart (NextBuy): returns it
+    #[oai(path = "/cart", method = "put")]
+    async fn update_cart(&self, req: &Request, jar: &CookieJar) -> Legacy {
+        unwrap(async {
+            let principal = self.cart_session(req, jar).await?;
+            let cart = plain(self.carts.cart(&principal).await)?;
+            Ok(Legacy::Ok(Json(json!({"message": "Cart updated successfully", "cart": cart_json(&cart, &principal)}))))
+        }
+        .await)
+    }
+
+    /// Empty your cart (NextBuy)
+    #[oai(path = "/cart", method = "delete")]
+    async fn delete_cart(&self, req: &Request, jar: &CookieJar) -> Legacy {
+        unwrap(
+            async {
+                let principal = self.cart_session(req, jar).await?;
+                plain(self.carts.clear(&principal).await)?;
+                Ok(Legacy::Ok(Json(
+                    json!({"message": "Cart deleted successfully"}),
+                )))
+            }
+            .await,
+        )
+    }
+
+    /// Place an order from your cart (NextBuy): a real, atomic checkout
+    #[oai(path = "/cart/place-order", method = "post")]
+    async fn place_order(&self, req: &Request, jar: &CookieJar, body: Json<Value>) -> Legacy {
+        unwrap(async {
+            let principal = self.cart_session(req, jar).await?;
+            let address = plain(
+                str_field(&body.0, "shipping_address").and_then(ShippingAddress::parse),
+            )?;
+            let placed = plain(self.orders.checkout(&principal, address, None).await)?;
+            Ok(Legacy::Created(Json(json!({"message": "Order placed successfully", "newOrder": order_json(&placed.order)}))))
+        }
+        .await)
+    }
+
+    /// Add an item to your pending order (NextBuy)
+    #[oai(path = "/cart/add-item-to-order/:order_id", method = "post")]
+    async fn add_item_to_order(
+        &self,
+        req: &Request,
+        jar: &CookieJar,
+        order_id: Path<String>,
+        body: Json<Value>,
+    ) -> Legacy {
+        unwrap(
+            async {
+                let principal = self.cart_session(req, jar).await?;
+                let product_id = plain(int_field(&body.0, "product_id"))?;
+                let quantity = plain(
+                    int_field(&body.0, "quantity").and_then(|q| Quantity::parse("quantity", q)),
+                )?;
+                plain(
+                    self.orders
+                        .add_item(&principal, &order_id.0, product_id, quantity)
+                        .await,
+                )?;
+                Ok(Legacy::Created(Json(
+                    json!({"message": "Item added to order"}),
+                )))
+            }
+            .await,
+        )
+    }
+}
