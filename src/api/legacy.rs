@@ -105,7 +105,7 @@ fn capitalised(word: &str) -> String {
         .unwrap_or_default()
 }
 
-/// Shorthand: the handler's work, its success answer, and which error shape applies.
+/// A legacy handler's answer: success and failure are both in the original's shapes.
 type Reply = Result<Legacy, Legacy>;
 
 fn product_json(p: &ProductRecord) -> Value {
@@ -285,335 +285,248 @@ fn with_success<T>(result: Result<T, Error>) -> Result<T, Legacy> {
     result.map_err(|e| Legacy::from_error(e, true))
 }
 
-fn unwrap(reply: Reply) -> Legacy {
-    reply.unwrap_or_else(|e| e)
-}
-
 #[OpenApi(tag = "ApiTags::Legacy")]
 impl LegacyApi {
     /// Register (NextBuy)
     #[oai(path = "/authentication/register", method = "post")]
-    async fn register(&self, body: Json<Value>) -> Legacy {
-        unwrap(
-            async {
-                let b = &body.0;
-                let registration = with_success((|| {
-                    Ok(Registration {
-                        email: Email::parse(str_field(b, "email")?)?,
-                        password: Password::parse(
-                            "password",
-                            str_field(b, "password")?.to_string(),
-                        )?,
-                        name: DisplayName::parse(str_field(b, "name")?)?,
-                        address: Address::parse(b["address"].as_str().unwrap_or_default())?,
-                    })
-                })())?;
-                with_success(self.accounts.register(registration).await)?;
-                Ok(Legacy::Ok(Json(
-                    json!({"success": true, "message": "User registered successfully!"}),
-                )))
-            }
-            .await,
-        )
+    async fn register(&self, body: Json<Value>) -> Reply {
+        let b = &body.0;
+        let registration = with_success((|| {
+            Ok(Registration {
+                email: Email::parse(str_field(b, "email")?)?,
+                password: Password::parse("password", str_field(b, "password")?.to_string())?,
+                name: DisplayName::parse(str_field(b, "name")?)?,
+                address: Address::parse(b["address"].as_str().unwrap_or_default())?,
+            })
+        })())?;
+        with_success(self.accounts.register(registration).await)?;
+        Ok(Legacy::Ok(Json(
+            json!({"success": true, "message": "User registered successfully!"}),
+        )))
     }
 
     /// Sign in (NextBuy): sets the session cookies
     #[oai(path = "/authentication/login", method = "post")]
-    async fn login(&self, body: Json<Value>, client: Client, jar: &CookieJar) -> Legacy {
-        unwrap(
-            async {
-                let email = body.0["email"].as_str().unwrap_or_default();
-                let password = body.0["password"].as_str().unwrap_or_default();
-                let (_, pair) =
-                    with_success(self.accounts.login(email, password, &client.0).await)?;
-                self.cookies.set(jar, &pair);
-                Ok(Legacy::Ok(Json(
-                    json!({"success": true, "message": "Successfully logged in!"}),
-                )))
-            }
-            .await,
-        )
+    async fn login(&self, body: Json<Value>, client: Client, jar: &CookieJar) -> Reply {
+        let email = body.0["email"].as_str().unwrap_or_default();
+        let password = body.0["password"].as_str().unwrap_or_default();
+        let (_, pair) = with_success(self.accounts.login(email, password, &client.0).await)?;
+        self.cookies.set(jar, &pair);
+        Ok(Legacy::Ok(Json(
+            json!({"success": true, "message": "Successfully logged in!"}),
+        )))
     }
 
     /// Sign out (NextBuy): clears the cookies and ends the session
     #[oai(path = "/authentication/logout", method = "post")]
-    async fn logout(&self, req: &Request, jar: &CookieJar) -> Legacy {
+    async fn logout(&self, req: &Request, jar: &CookieJar) -> Reply {
         if let Ok(principal) = self.session(req, jar).await {
-            let revoked = self
-                .accounts
-                .sessions()
-                .revoke(&principal.session_id, &principal.user_id)
-                .await;
-            if let Err(e) = revoked {
-                return Legacy::from_error(e, true);
-            }
+            let sessions = self.accounts.sessions();
+            with_success(
+                sessions
+                    .revoke(&principal.session_id, &principal.user_id)
+                    .await,
+            )?;
         }
         self.cookies.clear(jar);
-        Legacy::Ok(Json(
+        Ok(Legacy::Ok(Json(
             json!({"success": true, "message": "Successfully logged out!"}),
-        ))
+        )))
     }
 
     /// Sign out (NextBuy, GET form)
     #[oai(path = "/authentication/logout", method = "get")]
-    async fn logout_get(&self, req: &Request, jar: &CookieJar) -> Legacy {
+    async fn logout_get(&self, req: &Request, jar: &CookieJar) -> Reply {
         self.logout(req, jar).await
     }
 
     /// Your profile (NextBuy)
     #[oai(path = "/user/profile", method = "get")]
-    async fn profile(&self, req: &Request, jar: &CookieJar) -> Legacy {
-        unwrap(
-            async {
-                let principal = plain(self.session(req, jar).await)?;
-                let account = plain(self.accounts.account(&principal).await)?;
-                Ok(Legacy::Ok(Json(user_json(&account))))
-            }
-            .await,
-        )
+    async fn profile(&self, req: &Request, jar: &CookieJar) -> Reply {
+        let principal = plain(self.session(req, jar).await)?;
+        let account = plain(self.accounts.account(&principal).await)?;
+        Ok(Legacy::Ok(Json(user_json(&account))))
     }
 
     /// Update your profile (NextBuy)
     #[oai(path = "/user/profile", method = "put")]
-    async fn update_profile(&self, req: &Request, jar: &CookieJar, body: Json<Value>) -> Legacy {
-        unwrap(
-            async {
-                let principal = plain(self.session(req, jar).await)?;
-                let b = &body.0;
-                let update = plain((|| {
-                    Ok(ProfileUpdate {
-                        email: b["email"].as_str().map(Email::parse).transpose()?,
-                        name: b["name"].as_str().map(DisplayName::parse).transpose()?,
-                        address: b["address"].as_str().map(Address::parse).transpose()?,
-                    })
-                })())?;
-                let account = plain(self.accounts.update_profile(&principal, update).await)?;
-                Ok(Legacy::Ok(Json(
-                    json!({"message": "Profile updated successfully", "user": user_json(&account)}),
-                )))
-            }
-            .await,
-        )
+    async fn update_profile(&self, req: &Request, jar: &CookieJar, body: Json<Value>) -> Reply {
+        let principal = plain(self.session(req, jar).await)?;
+        let b = &body.0;
+        let update = plain((|| {
+            Ok(ProfileUpdate {
+                email: b["email"].as_str().map(Email::parse).transpose()?,
+                name: b["name"].as_str().map(DisplayName::parse).transpose()?,
+                address: b["address"].as_str().map(Address::parse).transpose()?,
+            })
+        })())?;
+        let account = plain(self.accounts.update_profile(&principal, update).await)?;
+        Ok(Legacy::Ok(Json(
+            json!({"message": "Profile updated successfully", "user": user_json(&account)}),
+        )))
     }
 
     /// Delete your account (NextBuy)
     #[oai(path = "/user/profile", method = "delete")]
-    async fn delete_profile(&self, req: &Request, jar: &CookieJar) -> Legacy {
-        unwrap(
-            async {
-                let principal = plain(self.session(req, jar).await)?;
-                plain(self.accounts.delete(&principal).await)?;
-                self.cookies.clear(jar);
-                Ok(Legacy::Ok(Json(
-                    json!({"message": "User deleted successfully"}),
-                )))
-            }
-            .await,
-        )
+    async fn delete_profile(&self, req: &Request, jar: &CookieJar) -> Reply {
+        let principal = plain(self.session(req, jar).await)?;
+        plain(self.accounts.delete(&principal).await)?;
+        self.cookies.clear(jar);
+        Ok(Legacy::Ok(Json(
+            json!({"message": "User deleted successfully"}),
+        )))
     }
 
     /// The whole catalog (NextBuy): prices in pounds
     #[oai(path = "/products", method = "get")]
-    async fn products(&self) -> Legacy {
-        unwrap(
-            async {
-                let mut all = Vec::new();
-                let mut cursor = None;
-                loop {
-                    let request = CatalogRequest {
-                        sort: Some("newest".into()),
-                        cursor: cursor.take(),
-                        limit: Some(MAX_PAGE),
-                        ..Default::default()
-                    };
-                    let page = plain(self.catalog.list(request).await)?;
-                    all.extend(page.items.iter().map(product_json));
-                    match page.next_cursor {
-                        Some(next) if all.len() < 10_000 => cursor = Some(next),
-                        _ => break,
-                    }
-                }
-                all.sort_by_key(|p| p["id"].as_i64());
-                Ok(Legacy::Ok(Json(Value::Array(all))))
+    async fn products(&self) -> Reply {
+        let mut all = Vec::new();
+        let mut cursor = None;
+        loop {
+            let request = CatalogRequest {
+                sort: Some("newest".into()),
+                cursor: cursor.take(),
+                limit: Some(MAX_PAGE),
+                ..Default::default()
+            };
+            let page = plain(self.catalog.list(request).await)?;
+            all.extend(page.items.iter().map(product_json));
+            match page.next_cursor {
+                Some(next) if all.len() < 10_000 => cursor = Some(next),
+                _ => break,
             }
-            .await,
-        )
+        }
+        all.sort_by_key(|p| p["id"].as_i64());
+        Ok(Legacy::Ok(Json(Value::Array(all))))
     }
 
     /// Add a product (NextBuy, admin)
     #[oai(path = "/products/create", method = "post")]
-    async fn create_product(&self, req: &Request, jar: &CookieJar, body: Json<Value>) -> Legacy {
-        unwrap(
-            async {
-                self.admin_session(req, jar).await?;
-                let draft = plain(draft_from(&body.0))?;
-                let created = plain(self.catalog.create(vec![draft]).await)?;
-                Ok(Legacy::Created(Json(
-                    created.first().map(product_json).unwrap_or(Value::Null),
-                )))
-            }
-            .await,
-        )
+    async fn create_product(&self, req: &Request, jar: &CookieJar, body: Json<Value>) -> Reply {
+        self.admin_session(req, jar).await?;
+        let draft = plain(draft_from(&body.0))?;
+        let created = plain(self.catalog.create(vec![draft]).await)?;
+        Ok(Legacy::Created(Json(
+            created.first().map(product_json).unwrap_or(Value::Null),
+        )))
     }
 
     /// Change a product's description (NextBuy, admin)
     #[oai(path = "/products/update", method = "put")]
-    async fn update_product(&self, req: &Request, jar: &CookieJar, body: Json<Value>) -> Legacy {
-        unwrap(
-            async {
-                self.admin_session(req, jar).await?;
-                let id = plain(int_field(&body.0, "id"))?;
-                let description = plain(str_field(&body.0, "newDescription"))?.to_string();
-                let patch = ProductPatch {
-                    description: Some(description),
-                    ..Default::default()
-                };
-                let updated = plain(self.catalog.update(id, patch).await)?;
-                Ok(Legacy::Ok(Json(product_json(&updated))))
-            }
-            .await,
-        )
+    async fn update_product(&self, req: &Request, jar: &CookieJar, body: Json<Value>) -> Reply {
+        self.admin_session(req, jar).await?;
+        let id = plain(int_field(&body.0, "id"))?;
+        let description = plain(str_field(&body.0, "newDescription"))?.to_string();
+        let patch = ProductPatch {
+            description: Some(description),
+            ..Default::default()
+        };
+        let updated = plain(self.catalog.update(id, patch).await)?;
+        Ok(Legacy::Ok(Json(product_json(&updated))))
     }
 
     /// Add many products (NextBuy, admin): all or nothing
     #[oai(path = "/products/bulk", method = "post")]
-    async fn bulk_products(&self, req: &Request, jar: &CookieJar, body: Json<Value>) -> Legacy {
-        unwrap(
-            async {
-                self.admin_session(req, jar).await?;
-                let items = plain(
-                    body.0["products"]
-                        .as_array()
-                        .ok_or_else(|| Error::validation("products", "must be an array")),
-                )?;
-                let drafts = plain(
-                    items
-                        .iter()
-                        .enumerate()
-                        .map(|(i, p)| {
-                            draft_from(p).map_err(|e| e.within(&format!("products[{i}]")))
-                        })
-                        .collect::<Result<Vec<_>, _>>(),
-                )?;
-                let created = plain(self.catalog.create(drafts).await)?;
-                Ok(Legacy::Created(Json(Value::Array(
-                    created.iter().map(product_json).collect(),
-                ))))
-            }
-            .await,
-        )
+    async fn bulk_products(&self, req: &Request, jar: &CookieJar, body: Json<Value>) -> Reply {
+        self.admin_session(req, jar).await?;
+        let items = plain(
+            body.0["products"]
+                .as_array()
+                .ok_or_else(|| Error::validation("products", "must be an array")),
+        )?;
+        let drafts = plain(
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, p)| draft_from(p).map_err(|e| e.within(&format!("products[{i}]"))))
+                .collect::<Result<Vec<_>, _>>(),
+        )?;
+        let created = plain(self.catalog.create(drafts).await)?;
+        Ok(Legacy::Created(Json(Value::Array(
+            created.iter().map(product_json).collect(),
+        ))))
     }
 
     /// Add to cart (NextBuy)
     #[oai(path = "/cart_items/add-item", method = "post")]
-    async fn add_item(&self, req: &Request, jar: &CookieJar, body: Json<Value>) -> Legacy {
-        unwrap(
-            async {
-                let principal = self.cart_session(req, jar).await?;
-                let product_id = plain(int_field(&body.0, "product_id"))?;
-                let quantity = plain(
-                    int_field(&body.0, "quantity").and_then(|q| Quantity::parse("quantity", q)),
-                )?;
-                plain(self.carts.add(&principal, product_id, quantity).await)?;
-                Ok(Legacy::Created(Json(
-                    json!({"message": "Item added to cart"}),
-                )))
-            }
-            .await,
-        )
+    async fn add_item(&self, req: &Request, jar: &CookieJar, body: Json<Value>) -> Reply {
+        let principal = self.cart_session(req, jar).await?;
+        let product_id = plain(int_field(&body.0, "product_id"))?;
+        let quantity =
+            plain(int_field(&body.0, "quantity").and_then(|q| Quantity::parse("quantity", q)))?;
+        plain(self.carts.add(&principal, product_id, quantity).await)?;
+        Ok(Legacy::Created(Json(
+            json!({"message": "Item added to cart"}),
+        )))
     }
 
     /// Cart items (NextBuy): prices in pounds
     #[oai(path = "/cart_items/items", method = "get")]
-    async fn items(&self, req: &Request, jar: &CookieJar) -> Legacy {
-        unwrap(
-            async {
-                let principal = self.cart_session(req, jar).await?;
-                let cart = plain(self.carts.cart(&principal).await)?;
-                Ok(Legacy::Ok(Json(cart_items_json(&cart, &principal.user_id))))
-            }
-            .await,
-        )
+    async fn items(&self, req: &Request, jar: &CookieJar) -> Reply {
+        let principal = self.cart_session(req, jar).await?;
+        let cart = plain(self.carts.cart(&principal).await)?;
+        Ok(Legacy::Ok(Json(cart_items_json(&cart, &principal.user_id))))
     }
 
     /// Remove a cart item (NextBuy): `{id}` in the body
     #[oai(path = "/cart_items/remove-item", method = "delete")]
-    async fn remove_item(&self, req: &Request, jar: &CookieJar, body: Json<Value>) -> Legacy {
-        unwrap(
-            async {
-                let principal = self.cart_session(req, jar).await?;
-                let id = plain(int_field(&body.0, "id"))?;
-                plain(self.carts.remove(&principal, id).await)?;
-                Ok(Legacy::Ok(Json(
-                    json!({"message": "Item removed from cart"}),
-                )))
-            }
-            .await,
-        )
+    async fn remove_item(&self, req: &Request, jar: &CookieJar, body: Json<Value>) -> Reply {
+        let principal = self.cart_session(req, jar).await?;
+        let id = plain(int_field(&body.0, "id"))?;
+        plain(self.carts.remove(&principal, id).await)?;
+        Ok(Legacy::Ok(Json(
+            json!({"message": "Item removed from cart"}),
+        )))
     }
 
     /// Your cart (NextBuy)
     #[oai(path = "/cart", method = "get")]
-    async fn cart(&self, req: &Request, jar: &CookieJar) -> Legacy {
-        unwrap(
-            async {
-                let principal = self.cart_session(req, jar).await?;
-                let cart = plain(self.carts.cart(&principal).await)?;
-                Ok(Legacy::Ok(Json(cart_json(&cart, &principal))))
-            }
-            .await,
-        )
+    async fn cart(&self, req: &Request, jar: &CookieJar) -> Reply {
+        let principal = self.cart_session(req, jar).await?;
+        let cart = plain(self.carts.cart(&principal).await)?;
+        Ok(Legacy::Ok(Json(cart_json(&cart, &principal))))
     }
 
     /// Create your cart (NextBuy): carts exist on demand, so this returns it
     #[oai(path = "/cart", method = "post")]
-    async fn create_cart(&self, req: &Request, jar: &CookieJar) -> Legacy {
-        unwrap(async {
-            let principal = self.cart_session(req, jar).await?;
-            let cart = plain(self.carts.cart(&principal).await)?;
-            Ok(Legacy::Created(Json(json!({"message": "Cart created successfully", "cart": cart_json(&cart, &principal)}))))
-        }
-        .await)
+    async fn create_cart(&self, req: &Request, jar: &CookieJar) -> Reply {
+        let principal = self.cart_session(req, jar).await?;
+        let cart = plain(self.carts.cart(&principal).await)?;
+        Ok(Legacy::Created(Json(
+            json!({"message": "Cart created successfully", "cart": cart_json(&cart, &principal)}),
+        )))
     }
 
     /// Update your cart (NextBuy): returns it
     #[oai(path = "/cart", method = "put")]
-    async fn update_cart(&self, req: &Request, jar: &CookieJar) -> Legacy {
-        unwrap(async {
-            let principal = self.cart_session(req, jar).await?;
-            let cart = plain(self.carts.cart(&principal).await)?;
-            Ok(Legacy::Ok(Json(json!({"message": "Cart updated successfully", "cart": cart_json(&cart, &principal)}))))
-        }
-        .await)
+    async fn update_cart(&self, req: &Request, jar: &CookieJar) -> Reply {
+        let principal = self.cart_session(req, jar).await?;
+        let cart = plain(self.carts.cart(&principal).await)?;
+        Ok(Legacy::Ok(Json(
+            json!({"message": "Cart updated successfully", "cart": cart_json(&cart, &principal)}),
+        )))
     }
 
     /// Empty your cart (NextBuy)
     #[oai(path = "/cart", method = "delete")]
-    async fn delete_cart(&self, req: &Request, jar: &CookieJar) -> Legacy {
-        unwrap(
-            async {
-                let principal = self.cart_session(req, jar).await?;
-                plain(self.carts.clear(&principal).await)?;
-                Ok(Legacy::Ok(Json(
-                    json!({"message": "Cart deleted successfully"}),
-                )))
-            }
-            .await,
-        )
+    async fn delete_cart(&self, req: &Request, jar: &CookieJar) -> Reply {
+        let principal = self.cart_session(req, jar).await?;
+        plain(self.carts.clear(&principal).await)?;
+        Ok(Legacy::Ok(Json(
+            json!({"message": "Cart deleted successfully"}),
+        )))
     }
 
     /// Place an order from your cart (NextBuy): a real, atomic checkout
     #[oai(path = "/cart/place-order", method = "post")]
-    async fn place_order(&self, req: &Request, jar: &CookieJar, body: Json<Value>) -> Legacy {
-        unwrap(async {
-            let principal = self.cart_session(req, jar).await?;
-            let address = plain(
-                str_field(&body.0, "shipping_address").and_then(ShippingAddress::parse),
-            )?;
-            let placed = plain(self.orders.checkout(&principal, address, None).await)?;
-            Ok(Legacy::Created(Json(json!({"message": "Order placed successfully", "newOrder": order_json(&placed.order)}))))
-        }
-        .await)
+    async fn place_order(&self, req: &Request, jar: &CookieJar, body: Json<Value>) -> Reply {
+        let principal = self.cart_session(req, jar).await?;
+        let address =
+            plain(str_field(&body.0, "shipping_address").and_then(ShippingAddress::parse))?;
+        let placed = plain(self.orders.checkout(&principal, address, None).await)?;
+        Ok(Legacy::Created(Json(
+            json!({"message": "Order placed successfully", "newOrder": order_json(&placed.order)}),
+        )))
     }
 
     /// Add an item to your pending order (NextBuy)
@@ -624,24 +537,18 @@ impl LegacyApi {
         jar: &CookieJar,
         order_id: Path<String>,
         body: Json<Value>,
-    ) -> Legacy {
-        unwrap(
-            async {
-                let principal = self.cart_session(req, jar).await?;
-                let product_id = plain(int_field(&body.0, "product_id"))?;
-                let quantity = plain(
-                    int_field(&body.0, "quantity").and_then(|q| Quantity::parse("quantity", q)),
-                )?;
-                plain(
-                    self.orders
-                        .add_item(&principal, &order_id.0, product_id, quantity)
-                        .await,
-                )?;
-                Ok(Legacy::Created(Json(
-                    json!({"message": "Item added to order"}),
-                )))
-            }
-            .await,
-        )
+    ) -> Reply {
+        let principal = self.cart_session(req, jar).await?;
+        let product_id = plain(int_field(&body.0, "product_id"))?;
+        let quantity =
+            plain(int_field(&body.0, "quantity").and_then(|q| Quantity::parse("quantity", q)))?;
+        plain(
+            self.orders
+                .add_item(&principal, &order_id.0, product_id, quantity)
+                .await,
+        )?;
+        Ok(Legacy::Created(Json(
+            json!({"message": "Item added to order"}),
+        )))
     }
 }
