@@ -322,3 +322,82 @@ async fn bad_configuration_stops_start_up_naming_the_variable() {
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("invalid PORT"));
 }
+
+#[tokio::test]
+async fn sigterm_stops_gracefully_and_json_logs_carry_the_request_id() {
+    use std::io::BufRead as _;
+    let port = common::free_port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_storefront"))
+        .env_clear()
+        .env("HOST", "127.0.0.1")
+        .env("PORT", port.to_string())
+        .env("SURREAL_URL", "mem://")
+        .env("SEED_CATALOG", "false")
+        .env("LOG_FORMAT", "json")
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let mut ready = false;
+    for _ in 0..200 {
+        if http
+            .get(format!("{base}/ready"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(ready);
+    let res = http
+        .get(format!("{base}/health"))
+        .header("x-request-id", "json-log-probe")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::OK);
+
+    let pid = child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        status.status.success(),
+        "exit status after SIGTERM: {:?}",
+        status.status
+    );
+    let lines: Vec<serde_json::Value> = status
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(&l.unwrap()).expect("every log line is JSON"))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.to_string().contains("json-log-probe")),
+        "no log line carries the request id: {lines:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["message"] == "shutting down: finishing in-flight requests")
+    );
+    assert!(
+        http.get(format!("{base}/health")).send().await.is_err(),
+        "still serving after SIGTERM"
+    );
+}
