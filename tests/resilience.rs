@@ -327,7 +327,7 @@ async fn bad_configuration_stops_start_up_naming_the_variable() {
 async fn sigterm_stops_gracefully_and_json_logs_carry_the_request_id() {
     use std::io::BufRead as _;
     let port = common::free_port();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_storefront"))
+    let child = Command::new(env!("CARGO_BIN_EXE_storefront"))
         .env_clear()
         .env("HOST", "127.0.0.1")
         .env("PORT", port.to_string())
