@@ -21,8 +21,36 @@ async fn seeded() -> TestApp {
 
 #[tokio::test]
 async fn the_front_ends_whole_journey_works_with_cookies() {
-    let app = seeded().await;
-    let browser = app.browser();
+    journey(&seeded().await, None).await;
+}
+
+#[tokio::test]
+async fn the_same_journey_works_cross_site_from_a_listed_origin() {
+    let origin = "https://shop.example.com";
+    let app = TestApp::spawn_with(settings(&[
+        ("SEED_CATALOG", "true"),
+        ("CORS_ORIGINS", origin),
+        ("COOKIE_SECURE", "true"),
+        ("COOKIE_SAMESITE", "none"),
+    ]))
+    .await;
+    journey(&app, Some(origin)).await;
+}
+
+/// The NextBuy front-end's sequence; with `origin`, every answer must grant that origin credentials.
+async fn journey(app: &TestApp, origin: Option<&str>) {
+    let browser = app.browser_at(origin);
+    let granted = |res: &common::Res| {
+        if let Some(origin) = origin {
+            assert_eq!(
+                res.header("access-control-allow-origin"),
+                Some(origin),
+                "{}",
+                res.text
+            );
+            assert_eq!(res.header("access-control-allow-credentials"), Some("true"));
+        }
+    };
     let email = format!("{}@example.com", unique("shopper"));
 
     let res = browser
@@ -195,6 +223,7 @@ async fn the_front_ends_whole_journey_works_with_cookies() {
         .post("/cart/place-order", json!({"shipping_address": "2 Low St"}))
         .await;
     assert_eq!(order.status, StatusCode::CREATED, "{}", order.text);
+    granted(&order);
     assert_eq!(order.json["message"], "Order placed successfully");
     assert_eq!(order.json["newOrder"]["total_amount"], json!(49.98));
     let order_id = order.json["newOrder"]["id"].as_str().unwrap().to_string();

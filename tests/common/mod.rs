@@ -115,10 +115,20 @@ impl TestApp {
 
     /// A client that keeps cookies, like a browser.
     pub fn browser(&self) -> Api {
+        self.browser_at(None)
+    }
+
+    /// A browser on a page served from `origin` (cross-site): every request carries `Origin`.
+    pub fn browser_at(&self, origin: Option<&str>) -> Api {
+        let mut headers = reqwest::header::HeaderMap::new();
+        if let Some(origin) = origin {
+            headers.insert("origin", origin.parse().unwrap());
+        }
         Api {
             base: self.base.clone(),
             http: reqwest::Client::builder()
                 .cookie_store(true)
+                .default_headers(headers)
                 .build()
                 .unwrap(),
             token: None,
