@@ -73,7 +73,11 @@ impl AppState {
             store.clone(),
             PasswordHasher::default(),
             sessions,
-            LoginLimiter::new(cache.clone()),
+            LoginLimiter::new(
+                cache.clone(),
+                settings.login_limit_per_ip,
+                settings.login_limit_per_email,
+            ),
         ));
         let catalog = Arc::new(Catalog::new(store.clone(), cache.clone()));
         if settings.seed_catalog {

@@ -79,6 +79,10 @@ pub struct Settings {
     pub log_filter: String,
     /// Header holding the client's address when a trusted proxy sits in front (e.g. `Fly-Client-IP`).
     pub client_ip_header: Option<String>,
+    /// Login attempts allowed per client address per minute.
+    pub login_limit_per_ip: u64,
+    /// Login attempts allowed per email per minute.
+    pub login_limit_per_email: u64,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -262,6 +266,8 @@ impl Settings {
             log_format,
             log_filter,
             client_ip_header: var("CLIENT_IP_HEADER"),
+            login_limit_per_ip: count_var(&var, "LOGIN_LIMIT_PER_IP", 30)?,
+            login_limit_per_email: count_var(&var, "LOGIN_LIMIT_PER_EMAIL", 10)?,
         })
     }
 
@@ -336,6 +342,21 @@ fn bool_var(
         Some("true" | "1" | "yes" | "on") => Ok(true),
         Some("false" | "0" | "no" | "off") => Ok(false),
         Some(other) => Err(invalid(name, format!("`{other}` is not true or false"))),
+    }
+}
+
+fn count_var(
+    var: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: u64,
+) -> Result<u64, ConfigError> {
+    match var(name) {
+        None => Ok(default),
+        Some(v) => v
+            .parse()
+            .ok()
+            .filter(|n| *n > 0)
+            .ok_or_else(|| invalid(name, format!("`{v}` is not a positive whole number"))),
     }
 }
 
@@ -425,6 +446,8 @@ mod tests {
             ("COOKIE_SAMESITE", "none"),
             ("LOG_FORMAT", "xml"),
             ("SEED_CATALOG", "2"),
+            ("LOGIN_LIMIT_PER_IP", "0"),
+            ("LOGIN_LIMIT_PER_EMAIL", "many"),
         ] {
             let err = settings(&[(name, value)]).unwrap_err();
             assert_eq!(err.variable, name, "{name}={value} gave {err}");

@@ -302,3 +302,26 @@ async fn login_floods_get_429_with_retry_after() {
         .await;
     assert_eq!(res.status, StatusCode::OK);
 }
+
+#[tokio::test]
+async fn the_per_address_login_limit_engages_across_emails() {
+    let app = TestApp::spawn_with(common::settings(&[("LOGIN_LIMIT_PER_IP", "3")])).await;
+    let api = app.client();
+    for i in 0..3 {
+        let res = api
+            .post(
+                "/api/v1/auth/login",
+                json!({"email": format!("guess{i}@example.com"), "password": PASSWORD}),
+            )
+            .await;
+        res.assert_problem(StatusCode::UNAUTHORIZED, "invalid_credentials");
+    }
+    let res = api
+        .post(
+            "/api/v1/auth/login",
+            json!({"email": "guess9@example.com", "password": PASSWORD}),
+        )
+        .await;
+    res.assert_problem(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
+    assert!(res.header("retry-after").is_some());
+}

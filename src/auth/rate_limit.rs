@@ -6,19 +6,23 @@ use crate::cache::Cache;
 use crate::error::{Error, Result};
 
 const WINDOW: Duration = Duration::from_secs(60);
-/// Attempts per address per window: generous, since many shoppers can share one address.
-pub const PER_IP: u64 = 30;
-/// Attempts per email per window: few, since one account is the target of a guessing attack.
-pub const PER_EMAIL: u64 = 10;
 
+/// Limits per window: generous per address, since many shoppers can share one; few per email, since
+/// one account is the target of a guessing attack (`LOGIN_LIMIT_PER_IP`, `LOGIN_LIMIT_PER_EMAIL`).
 #[derive(Clone)]
 pub struct LoginLimiter {
     cache: Cache,
+    per_ip: u64,
+    per_email: u64,
 }
 
 impl LoginLimiter {
-    pub fn new(cache: Cache) -> Self {
-        Self { cache }
+    pub fn new(cache: Cache, per_ip: u64, per_email: u64) -> Self {
+        Self {
+            cache,
+            per_ip,
+            per_email,
+        }
     }
 
     /// Counts an attempt; refuses it with the time to wait once either limit is passed.
@@ -33,10 +37,10 @@ impl LoginLimiter {
             None => (0, Duration::ZERO),
         };
         let mut wait = Duration::ZERO;
-        if by_email.0 > PER_EMAIL {
+        if by_email.0 > self.per_email {
             wait = wait.max(by_email.1);
         }
-        if by_ip.0 > PER_IP {
+        if by_ip.0 > self.per_ip {
             wait = wait.max(by_ip.1);
         }
         if wait.is_zero() {
