@@ -83,7 +83,8 @@ async fn run_step(http: &Client, base: &str, step: &Step) -> StatusCode {
         }
         Step::Login { email } => {
             http.post(format!("{base}/api/v1/auth/login"))
-                .json(&json!({"email": email, "password": PASSWORD}))
+                .header("content-type", "application/json")
+                .body(json!({"email": email, "password": PASSWORD}).to_string())
                 .send()
                 .await
         }
@@ -91,14 +92,16 @@ async fn run_step(http: &Client, base: &str, step: &Step) -> StatusCode {
             let added = http
                 .post(format!("{base}/api/v1/cart/items"))
                 .bearer_auth(token)
-                .json(&json!({"product_id": product, "quantity": 1}))
+                .header("content-type", "application/json")
+                .body(json!({"product_id": product, "quantity": 1}).to_string())
                 .send()
                 .await;
             match added {
                 Ok(r) if r.status().is_success() => {
                     http.post(format!("{base}/api/v1/orders"))
                         .bearer_auth(token)
-                        .json(&json!({"shipping_address": "1 Load Street"}))
+                        .header("content-type", "application/json")
+                        .body(json!({"shipping_address": "1 Load Street"}).to_string())
                         .send()
                         .await
                 }
@@ -187,11 +190,13 @@ fn percentile(sorted: &[Duration], p: f64) -> f64 {
 async fn register(http: &Client, base: &str, email: &str) -> String {
     let res = http
         .post(format!("{base}/api/v1/auth/register"))
-        .json(&json!({"email": email, "password": PASSWORD, "name": "Load"}))
+        .header("content-type", "application/json")
+        .body(json!({"email": email, "password": PASSWORD, "name": "Load"}).to_string())
         .send()
         .await
         .expect("register");
-    let body: Value = res.json().await.expect("register body");
+    let body: Value =
+        serde_json::from_slice(&res.bytes().await.expect("register body")).expect("register json");
     body["tokens"]["access_token"]
         .as_str()
         .expect("access token")
@@ -206,11 +211,13 @@ async fn admin_token(http: &Client, base: &str, o: &Options) -> String {
     };
     let res = http
         .post(format!("{base}/api/v1/auth/login"))
-        .json(&json!({"email": email, "password": password}))
+        .header("content-type", "application/json")
+        .body(json!({"email": email, "password": password}).to_string())
         .send()
         .await
         .expect("admin login");
-    let body: Value = res.json().await.expect("admin login body");
+    let body: Value = serde_json::from_slice(&res.bytes().await.expect("admin login body"))
+        .expect("admin login json");
     body["tokens"]["access_token"]
         .as_str()
         .expect("admin token")
@@ -253,11 +260,13 @@ async fn main() {
                 let res = http
                     .post(format!("{base}/api/v1/products"))
                     .bearer_auth(&admin)
-                    .json(&json!({"name": format!("Load {run_id}"), "price": {"amount": 100, "currency": "GBP"}, "stock": 1_000_000_000}))
+                    .header("content-type", "application/json")
+                .body(json!({"name": format!("Load {run_id}"), "price": {"amount": 100, "currency": "GBP"}, "stock": 1_000_000_000}).to_string())
                     .send()
                     .await
                     .expect("create product");
-                let product: Value = res.json().await.expect("product");
+                let product: Value = serde_json::from_slice(&res.bytes().await.expect("product"))
+                    .expect("product json");
                 let product = product["id"].as_i64().expect("product id");
                 let mut steps = Vec::new();
                 for i in 0..o.connections {

@@ -129,6 +129,11 @@ impl Metrics {
                 "Redis calls that failed or timed out.",
                 &self.redis_errors,
             ),
+            (
+                "storefront_db_conflict_retries_total",
+                "Transactions run again after a write conflict.",
+                &self.conflict_retries,
+            ),
         ] {
             let _ = writeln!(
                 out,

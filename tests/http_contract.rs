@@ -183,6 +183,7 @@ async fn operations_report_health_readiness_and_metrics() {
         "storefront_cache_hits_total",
         "storefront_cache_misses_total",
         "storefront_redis_errors_total 0",
+        "storefront_db_conflict_retries_total",
     ] {
         assert!(
             metrics.text.contains(expected),

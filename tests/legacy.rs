@@ -469,7 +469,8 @@ async fn cross_site_front_ends_get_credentials_only_from_listed_origins() {
     let login = common::read(
         http.post(app.url("/authentication/login"))
             .header("origin", "https://shop.example.com")
-            .json(&json!({"email": customer.email, "password": PASSWORD}))
+            .header("content-type", "application/json")
+            .body(json!({"email": customer.email, "password": PASSWORD}).to_string())
             .send()
             .await
             .unwrap(),

@@ -106,7 +106,7 @@ impl Store {
         idempotency_key: Option<&str>,
     ) -> Result<CheckoutOutcome, StoreError> {
         let result: CheckoutResult = self
-            .retry_on_conflict(|| async {
+            .with_stock_gate(|| async {
                 let mut response = self
                     .db()
                     .query(
@@ -259,7 +259,7 @@ impl Store {
         quantity: i64,
     ) -> Result<AddToOrder, StoreError> {
         let outcome: String = self
-            .retry_on_conflict(|| async {
+            .with_stock_gate(|| async {
                 let mut response = self
                     .db()
                     .query(
@@ -360,7 +360,7 @@ impl Store {
     ) -> Result<MoveOutcome, StoreError> {
         let from: Vec<String> = from.iter().map(|s| s.to_string()).collect();
         let result: MoveResult = self
-            .retry_on_conflict(|| async {
+            .with_stock_gate(|| async {
                 let mut response = self
                     .db()
                     .query(

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
@@ -106,11 +107,7 @@ impl TestApp {
 
     /// A client with no cookie jar: credentials travel only as bearer tokens.
     pub fn client(&self) -> Api {
-        Api {
-            base: self.base.clone(),
-            http: reqwest::Client::builder().build().unwrap(),
-            token: None,
-        }
+        Api::new(&self.base)
     }
 
     /// A client that keeps cookies, like a browser.
@@ -120,18 +117,12 @@ impl TestApp {
 
     /// A browser on a page served from `origin` (cross-site): every request carries `Origin`.
     pub fn browser_at(&self, origin: Option<&str>) -> Api {
-        let mut headers = reqwest::header::HeaderMap::new();
-        if let Some(origin) = origin {
-            headers.insert("origin", origin.parse().unwrap());
-        }
         Api {
             base: self.base.clone(),
-            http: reqwest::Client::builder()
-                .cookie_store(true)
-                .default_headers(headers)
-                .build()
-                .unwrap(),
+            http: reqwest::Client::new(),
             token: None,
+            jar: Some(Arc::default()),
+            origin: origin.map(str::to_string),
         }
     }
 
@@ -225,6 +216,9 @@ pub struct Api {
     pub base: String,
     pub http: reqwest::Client,
     pub token: Option<String>,
+    /// Cookies as a browser keeps them (name → value), when this client is a browser.
+    jar: Option<Arc<Mutex<HashMap<String, String>>>>,
+    origin: Option<String>,
 }
 
 /// A response read whole: status, headers, raw text and (when JSON) the parsed body.
@@ -263,6 +257,16 @@ impl Res {
 }
 
 impl Api {
+    pub fn new(base: &str) -> Api {
+        Api {
+            base: base.to_string(),
+            http: reqwest::Client::new(),
+            token: None,
+            jar: None,
+            origin: None,
+        }
+    }
+
     pub fn with_token(&self, token: &str) -> Api {
         Api {
             token: Some(token.to_string()),
@@ -275,10 +279,38 @@ impl Api {
         if let Some(token) = &self.token {
             req = req.bearer_auth(token);
         }
-        if let Some(body) = body {
-            req = req.json(&body);
+        if let Some(origin) = &self.origin {
+            req = req.header("origin", origin);
         }
-        read(req.send().await.expect("request sent")).await
+        if let Some(jar) = &self.jar {
+            let cookies = jar.lock().unwrap();
+            if !cookies.is_empty() {
+                let header: Vec<String> = cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                req = req.header("cookie", header.join("; "));
+            }
+        }
+        if let Some(body) = body {
+            req = req
+                .header("content-type", "application/json")
+                .body(body.to_string());
+        }
+        let res = read(req.send().await.expect("request sent")).await;
+        if let Some(jar) = &self.jar {
+            let mut cookies = jar.lock().unwrap();
+            for set in res.headers.get_all("set-cookie") {
+                let Some((name, rest)) = set.to_str().unwrap_or_default().split_once('=') else {
+                    continue;
+                };
+                let value = rest.split(';').next().unwrap_or_default();
+                let expired = rest.to_ascii_lowercase().contains("max-age=0");
+                if value.is_empty() || expired {
+                    cookies.remove(name);
+                } else {
+                    cookies.insert(name.to_string(), value.to_string());
+                }
+            }
+        }
+        res
     }
 
     pub async fn get(&self, path: &str) -> Res {
@@ -436,11 +468,7 @@ impl ServerProcess {
     }
 
     pub fn client(&self) -> Api {
-        Api {
-            base: self.base.clone(),
-            http: reqwest::Client::new(),
-            token: None,
-        }
+        Api::new(&self.base)
     }
 
     /// Stops the process (SIGKILL: nothing gets a chance to flush) and waits for it to exit.
