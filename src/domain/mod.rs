@@ -12,6 +12,6 @@ pub use email::Email;
 pub use money::{MAX_PRICE_MINOR, Price, STORE_CURRENCY, parse_currency};
 pub use order_status::OrderStatus;
 pub use password::Password;
-pub use profile::{Address, DisplayName};
+pub use profile::{Address, DisplayName, bounded_text};
 pub use quantity::{MAX_QUANTITY, MAX_STOCK, Quantity, parse_stock};
 pub use role::Role;

@@ -32,7 +32,14 @@ impl Address {
     }
 }
 
-fn bounded_text(field: &'static str, raw: &str, min: usize, max: usize) -> Result<String, Error> {
+/// Trimmed text of `min` to `max` characters with no control characters but newlines: the rule every
+/// free-text field shares (names, addresses, descriptions).
+pub fn bounded_text(
+    field: &'static str,
+    raw: &str,
+    min: usize,
+    max: usize,
+) -> Result<String, Error> {
     let text = raw.trim();
     let chars = text.chars().count();
     if chars < min {

@@ -7,7 +7,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 
 use crate::cache::Cache;
-use crate::domain::{Price, parse_currency, parse_stock};
+use crate::domain::{Price, bounded_text, parse_currency, parse_stock};
 use crate::error::{Error, Result};
 use crate::store::Store;
 use crate::store::products::{
@@ -393,39 +393,21 @@ fn parse_draft(draft: ProductDraft) -> Result<NewProduct> {
     })
 }
 
-fn bounded(field: &'static str, text: &str, min: usize, max: usize) -> Result<String> {
-    let text = text.trim();
-    let chars = text.chars().count();
-    if chars < min || chars > max {
-        return Err(Error::validation(
-            field,
-            format!("must be {min} to {max} characters"),
-        ));
-    }
-    if text.chars().any(|c| c.is_control() && c != '\n') {
-        return Err(Error::validation(
-            field,
-            "must not contain control characters",
-        ));
-    }
-    Ok(text.to_string())
-}
-
 fn parse_name(text: &str) -> Result<String> {
-    bounded("name", text, 1, 200)
+    bounded_text("name", text, 1, 200)
 }
 
 fn parse_description(text: &str) -> Result<String> {
-    bounded("description", text, 0, 5000)
+    bounded_text("description", text, 0, 5000)
 }
 
 fn parse_category(text: &str) -> Result<String> {
-    Ok(bounded("category", text, 0, 100)?.to_lowercase())
+    Ok(bounded_text("category", text, 0, 100)?.to_lowercase())
 }
 
 /// An absolute http(s) URL or a path on the front-end's host (`/compressedImages/x.jpg`).
 fn parse_image_url(text: &str) -> Result<String> {
-    let url = bounded("image_url", text, 0, 2048)?;
+    let url = bounded_text("image_url", text, 0, 2048)?;
     let ok = url.is_empty()
         || (url.starts_with('/') && !url.starts_with("//"))
         || url

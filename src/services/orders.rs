@@ -5,7 +5,7 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 
 use crate::auth::Principal;
-use crate::domain::OrderStatus;
+use crate::domain::{OrderStatus, bounded_text};
 use crate::error::{Error, Result};
 use crate::services::cart::Carts;
 use crate::services::catalog::Catalog;
@@ -42,21 +42,7 @@ pub struct ShippingAddress(String);
 
 impl ShippingAddress {
     pub fn parse(raw: &str) -> Result<Self> {
-        let text = raw.trim();
-        let chars = text.chars().count();
-        if chars == 0 || chars > 500 {
-            return Err(Error::validation(
-                "shipping_address",
-                "must be 1 to 500 characters",
-            ));
-        }
-        if text.chars().any(|c| c.is_control() && c != '\n') {
-            return Err(Error::validation(
-                "shipping_address",
-                "must not contain control characters",
-            ));
-        }
-        Ok(Self(text.to_string()))
+        Ok(Self(bounded_text("shipping_address", raw, 1, 500)?))
     }
 }
 
