@@ -401,3 +401,62 @@ async fn sigterm_stops_gracefully_and_json_logs_carry_the_request_id() {
         "still serving after SIGTERM"
     );
 }
+
+#[tokio::test]
+async fn an_order_answered_201_survives_kill_9_of_the_server() {
+    let dir = temp_dir("durable");
+    let url = surrealkv_url(&dir);
+    let seeded = storefront(&url, &["seed"], None, None);
+    assert!(
+        seeded.status.success(),
+        "{}",
+        String::from_utf8_lossy(&seeded.stderr)
+    );
+    let vars = [("SURREAL_URL", url.as_str()), ("SURREAL_NS", "cli")];
+
+    let server = ServerProcess::start(&vars).await;
+    let email = format!("{}@example.com", common::unique("durable"));
+    let res = server
+        .client()
+        .post(
+            "/api/v1/auth/register",
+            json!({"email": email, "password": PASSWORD, "name": "Durable"}),
+        )
+        .await;
+    let api = server
+        .client()
+        .with_token(res.json["tokens"]["access_token"].as_str().unwrap());
+    let before = api.get("/api/v1/products/1").await.json["stock"]
+        .as_i64()
+        .unwrap();
+    let added = api
+        .post(
+            "/api/v1/cart/items",
+            json!({"product_id": 1, "quantity": 2}),
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::CREATED, "{}", added.text);
+    let order = api
+        .post(
+            "/api/v1/orders",
+            json!({"shipping_address": "1 High Street"}),
+        )
+        .await;
+    assert_eq!(order.status, StatusCode::CREATED, "{}", order.text);
+    let order_id = order.json["id"].as_str().unwrap().to_string();
+    // SIGKILL right after the 201: nothing gets to flush on its way out.
+    server.kill();
+
+    let server = ServerProcess::start(&vars).await;
+    let api = server.client().with_token(api.token.as_deref().unwrap());
+    let kept = api.get(&format!("/api/v1/orders/{order_id}")).await;
+    assert_eq!(kept.status, StatusCode::OK, "{}", kept.text);
+    assert_eq!(kept.json["items"][0]["quantity"], 2);
+    assert_eq!(
+        api.get("/api/v1/products/1").await.json["stock"],
+        before - 2
+    );
+    assert_eq!(api.get("/api/v1/cart").await.json["items"], json!([]));
+    server.kill();
+    let _ = std::fs::remove_dir_all(dir);
+}
