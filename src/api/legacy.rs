@@ -264,6 +264,13 @@ impl LegacyApi {
             .map_err(|_| Legacy::Unauthorized(Json(json!({"message": CART_UNAUTHORIZED}))))
     }
 
+    /// The caller's cart in the original's record shape (GET, POST and PUT `/cart` all answer it).
+    async fn cart_record(&self, req: &Request, jar: &CookieJar) -> Result<Value, Legacy> {
+        let principal = self.cart_session(req, jar).await?;
+        let cart = plain(self.carts.cart(&principal).await)?;
+        Ok(cart_json(&cart, &principal))
+    }
+
     async fn admin_session(&self, req: &Request, jar: &CookieJar) -> Result<Principal, Legacy> {
         let principal = self
             .session(req, jar)
@@ -482,28 +489,24 @@ impl LegacyApi {
     /// Your cart (NextBuy)
     #[oai(path = "/cart", method = "get")]
     async fn cart(&self, req: &Request, jar: &CookieJar) -> Reply {
-        let principal = self.cart_session(req, jar).await?;
-        let cart = plain(self.carts.cart(&principal).await)?;
-        Ok(Legacy::Ok(Json(cart_json(&cart, &principal))))
+        Ok(Legacy::Ok(Json(self.cart_record(req, jar).await?)))
     }
 
     /// Create your cart (NextBuy): carts exist on demand, so this returns it
     #[oai(path = "/cart", method = "post")]
     async fn create_cart(&self, req: &Request, jar: &CookieJar) -> Reply {
-        let principal = self.cart_session(req, jar).await?;
-        let cart = plain(self.carts.cart(&principal).await)?;
+        let cart = self.cart_record(req, jar).await?;
         Ok(Legacy::Created(Json(
-            json!({"message": "Cart created successfully", "cart": cart_json(&cart, &principal)}),
+            json!({"message": "Cart created successfully", "cart": cart}),
         )))
     }
 
     /// Update your cart (NextBuy): returns it
     #[oai(path = "/cart", method = "put")]
     async fn update_cart(&self, req: &Request, jar: &CookieJar) -> Reply {
-        let principal = self.cart_session(req, jar).await?;
-        let cart = plain(self.carts.cart(&principal).await)?;
+        let cart = self.cart_record(req, jar).await?;
         Ok(Legacy::Ok(Json(
-            json!({"message": "Cart updated successfully", "cart": cart_json(&cart, &principal)}),
+            json!({"message": "Cart updated successfully", "cart": cart}),
         )))
     }
 
