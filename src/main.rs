@@ -85,8 +85,9 @@ async fn main() -> ExitCode {
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let shutdown = storefront::app::shutdown_signal()?;
     let app = Application::build(settings).await?;
-    app.run_until(storefront::app::shutdown_signal()).await?;
+    app.run_until(shutdown).await?;
     Ok(())
 }
 
