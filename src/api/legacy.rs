@@ -14,6 +14,7 @@ use poem_openapi::{ApiResponse, OpenApi};
 use serde_json::{Value, json};
 
 use crate::api::ApiTags;
+use crate::api::problem::Problem;
 use crate::api::session_http::{ACCESS_COOKIE, Client, REFRESH_COOKIE, SessionCookies};
 use crate::auth::Principal;
 use crate::domain::{Address, DisplayName, Email, MAX_PRICE_MINOR, Password, Quantity};
@@ -44,6 +45,14 @@ pub enum Legacy {
     NotFound(Json<Value>),
     #[oai(status = 409)]
     Conflict(Json<Value>),
+    /// Refused before the route runs, as a problem document like `/api/v1`'s: the body is too large.
+    /// (Documented only: the middleware writes these, so the variants are never built and are boxed
+    /// to keep `Legacy` small.)
+    #[oai(status = 413, content_type = "application/problem+json")]
+    PayloadTooLarge(Json<Box<Problem>>),
+    /// Refused before the route runs, as a problem document: the body is missing or not JSON.
+    #[oai(status = 415, content_type = "application/problem+json")]
+    UnsupportedMediaType(Json<Box<Problem>>),
     #[oai(status = 429)]
     TooManyRequests(Json<Value>, #[oai(header = "Retry-After")] u64),
     #[oai(status = 500)]
