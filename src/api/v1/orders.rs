@@ -70,6 +70,7 @@ impl From<OrderRecord> for OrderView {
 pub struct OrderPageView {
     pub items: Vec<OrderView>,
     /// Pass as `cursor` for the next (older) page; absent on the last page.
+    #[oai(skip_serializing_if_is_none)]
     pub next_cursor: Option<String>,
 }
 

@@ -66,6 +66,7 @@ impl From<ProductRecord> for ProductView {
 pub struct ProductPageView {
     pub items: Vec<ProductView>,
     /// Pass as `cursor` to get the next page; absent on the last page.
+    #[oai(skip_serializing_if_is_none)]
     pub next_cursor: Option<String>,
 }
 
