@@ -24,15 +24,16 @@ const STALE_CLAIM_SECS: i64 = 120;
 pub struct IdempotencyKey(String);
 
 impl IdempotencyKey {
-    pub fn parse(raw: &str) -> Result<Self> {
-        let ok = !raw.is_empty() && raw.len() <= 255 && raw.bytes().all(|b| b.is_ascii_graphic());
+    /// From the header's raw bytes, which need not be UTF-8.
+    pub fn parse(raw: &[u8]) -> Result<Self> {
+        let ok = !raw.is_empty() && raw.len() <= 255 && raw.iter().all(|b| b.is_ascii_graphic());
         if !ok {
             return Err(Error::validation(
                 "Idempotency-Key",
                 "must be 1-255 visible ASCII characters",
             ));
         }
-        Ok(Self(raw.to_string()))
+        Ok(Self(String::from_utf8_lossy(raw).into_owned()))
     }
 }
 

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use poem::Request;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
@@ -127,13 +128,16 @@ impl OrdersApi {
         body: Json<CheckoutRequest>,
         /// 1-255 visible ASCII characters, unique per checkout you mean to make; remembered 24 hours.
         #[oai(name = "Idempotency-Key")]
-        idempotency_key: Header<Option<String>>,
+        _documented_key: Header<Option<String>>,
+        req: &Request,
     ) -> ApiResult<OrderPlaced> {
         let address = ShippingAddress::parse(&body.0.shipping_address)?;
-        let key = idempotency_key
-            .0
-            .as_deref()
-            .map(IdempotencyKey::parse)
+        // Read raw: a value that is not UTF-8 reaches the typed parameter as absent, which would
+        // turn a retry-safe checkout into an unprotected one.
+        let key = req
+            .headers()
+            .get("idempotency-key")
+            .map(|v| IdempotencyKey::parse(v.as_bytes()))
             .transpose()?;
         let placed = self.orders.checkout(auth.principal(), address, key).await?;
         let replayed = placed.replayed.then(|| "true".to_string());
