@@ -2,9 +2,7 @@
 
 mod common;
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use common::{JWT_SECRET, PASSWORD, TestApp};
+use common::{PASSWORD, TestApp};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -193,64 +191,6 @@ async fn cookies_and_bearer_tokens_are_both_accepted() {
     let out = browser.post("/api/v1/auth/logout", json!({})).await;
     assert_eq!(out.status, StatusCode::NO_CONTENT);
     browser
-        .get("/api/v1/users/me")
-        .await
-        .assert_problem(StatusCode::UNAUTHORIZED, "unauthenticated");
-}
-
-fn sign(claims: serde_json::Value, secret: &str) -> String {
-    let header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
-    jsonwebtoken::encode(
-        &header,
-        &claims,
-        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
-    )
-    .unwrap()
-}
-
-#[tokio::test]
-async fn forged_expired_and_unsigned_access_tokens_are_refused() {
-    let app = TestApp::spawn().await;
-    let customer = app.customer().await;
-    let token = customer.api.token.clone().unwrap();
-    let payload: serde_json::Value = serde_json::from_slice(
-        &URL_SAFE_NO_PAD
-            .decode(token.split('.').nth(1).unwrap())
-            .unwrap(),
-    )
-    .unwrap();
-    let now = payload["iat"].as_u64().unwrap();
-
-    let none_header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#);
-    let unsigned = format!("{none_header}.{}.", token.split('.').nth(1).unwrap());
-    let wrong_key = sign(payload.clone(), "another-secret-another-secret-12345");
-    let mut expired_claims = payload.clone();
-    expired_claims["iat"] = json!(now - 3600);
-    expired_claims["exp"] = json!(now - 1800);
-    let expired = sign(expired_claims, JWT_SECRET);
-    let mut admin_claims = payload.clone();
-    admin_claims["role"] = json!("admin");
-    let tampered = format!(
-        "{}.{}.{}",
-        token.split('.').next().unwrap(),
-        URL_SAFE_NO_PAD.encode(admin_claims.to_string()),
-        token.split('.').nth(2).unwrap()
-    );
-
-    for bad in [
-        unsigned,
-        wrong_key,
-        expired,
-        tampered,
-        "not.a.jwt".to_string(),
-    ] {
-        app.client()
-            .with_token(&bad)
-            .get("/api/v1/users/me")
-            .await
-            .assert_problem(StatusCode::UNAUTHORIZED, "invalid_token");
-    }
-    app.client()
         .get("/api/v1/users/me")
         .await
         .assert_problem(StatusCode::UNAUTHORIZED, "unauthenticated");

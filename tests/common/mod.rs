@@ -35,7 +35,20 @@ pub struct TestApp {
     server: Option<tokio::task::JoinHandle<()>>,
 }
 
-/// Builds settings for a test: `mem://` unless told otherwise, a fresh namespace, the test Redis.
+/// The SurrealDB server the run shares (`scripts/test` starts one for its second pass), as the
+/// variables that reach it; none when tests run on the embedded engines.
+pub fn remote_surreal() -> Option<[(&'static str, String); 3]> {
+    let url = std::env::var("STOREFRONT_TEST_SURREAL_URL").ok()?;
+    let var = |name: &str| std::env::var(name).unwrap_or_else(|_| "root".into());
+    Some([
+        ("SURREAL_URL", url),
+        ("SURREAL_USER", var("STOREFRONT_TEST_SURREAL_USER")),
+        ("SURREAL_PASS", var("STOREFRONT_TEST_SURREAL_PASS")),
+    ])
+}
+
+/// Builds settings for a test: `mem://` (or the shared server of a remote pass) unless told
+/// otherwise, a fresh namespace, the test Redis.
 pub fn settings(vars: &[(&str, &str)]) -> Settings {
     let namespace = unique("t");
     let mut map: HashMap<String, String> = HashMap::from([
@@ -52,6 +65,13 @@ pub fn settings(vars: &[(&str, &str)]) -> Settings {
             std::env::var("TEST_LOG").unwrap_or_else(|_| "warn".into()),
         ),
     ]);
+    // A test naming its own engine (SurrealKV, say) does not sign in to the shared server.
+    let own_engine = vars.iter().any(|(k, _)| *k == "SURREAL_URL");
+    for (k, v) in remote_surreal().into_iter().flatten() {
+        if !own_engine {
+            map.insert(k.to_string(), v);
+        }
+    }
     for (k, v) in vars {
         if v.is_empty() {
             map.remove(*k);
@@ -275,6 +295,18 @@ impl Api {
     }
 
     pub async fn send(&self, method: Method, path: &str, body: Option<Value>) -> Res {
+        self.try_send(method, path, body)
+            .await
+            .expect("request sent")
+    }
+
+    /// Like `send`, but a transport failure (server killed, connection refused) is an `Err`.
+    pub async fn try_send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Res, reqwest::Error> {
         let mut req = self.http.request(method, format!("{}{path}", self.base));
         if let Some(token) = &self.token {
             req = req.bearer_auth(token);
@@ -294,7 +326,7 @@ impl Api {
                 .header("content-type", "application/json")
                 .body(body.to_string());
         }
-        let res = read(req.send().await.expect("request sent")).await;
+        let res = read(req.send().await?).await;
         if let Some(jar) = &self.jar {
             let mut cookies = jar.lock().unwrap();
             for set in res.headers.get_all("set-cookie") {
@@ -310,7 +342,7 @@ impl Api {
                 }
             }
         }
-        res
+        Ok(res)
     }
 
     pub async fn get(&self, path: &str) -> Res {
@@ -479,6 +511,99 @@ impl ServerProcess {
 }
 
 impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs the real binary's command line (`migrate`, `seed`, `create-admin`) against `url`, namespace
+/// `cli`, with the admin password from the environment or `stdin` when given.
+pub fn cli(
+    url: &str,
+    args: &[&str],
+    password: Option<&str>,
+    stdin: Option<&str>,
+) -> std::process::Output {
+    use std::io::Write as _;
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_storefront"));
+    cmd.args(args)
+        .env_clear()
+        .env("SURREAL_URL", url)
+        .env("SURREAL_NS", "cli")
+        .env("SURREAL_DB", "test")
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(password) = password {
+        cmd.env("STOREFRONT_ADMIN_PASSWORD", password);
+    }
+    let mut child = cmd.spawn().unwrap();
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().unwrap()
+}
+
+/// A SurrealDB server of the test's own (the `surreal` binary that `scripts/surreal-server` builds
+/// from crates.io, named by `STOREFRONT_SURREAL_BIN`), in memory, on a free port, root/root.
+pub struct SurrealServer {
+    pub url: String,
+    child: Child,
+}
+
+impl SurrealServer {
+    pub async fn start() -> Self {
+        let bin = std::env::var("STOREFRONT_SURREAL_BIN").expect(
+            "STOREFRONT_SURREAL_BIN names the SurrealDB server binary: run scripts/test, which builds it",
+        );
+        let port = free_port();
+        let child = Command::new(bin)
+            .args(["start", "--bind", &format!("127.0.0.1:{port}")])
+            .args([
+                "--user", "root", "--pass", "root", "--log", "warn", "memory",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("the SurrealDB server starts");
+        let server = Self {
+            url: format!("ws://127.0.0.1:{port}"),
+            child,
+        };
+        let http = reqwest::Client::new();
+        for _ in 0..300 {
+            if let Ok(res) = http
+                .get(format!("http://127.0.0.1:{port}/health"))
+                .send()
+                .await
+                && res.status().is_success()
+            {
+                return server;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("SurrealDB did not become ready on port {port}");
+    }
+
+    /// The variables that point an instance at this server.
+    pub fn vars(&self) -> [(&'static str, &str); 3] {
+        [
+            ("SURREAL_URL", self.url.as_str()),
+            ("SURREAL_USER", "root"),
+            ("SURREAL_PASS", "root"),
+        ]
+    }
+}
+
+impl Drop for SurrealServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

@@ -1,0 +1,257 @@
+//! Crash durability: the real binary on a SurrealKV directory, under checkout load, is killed with
+//! SIGKILL at a random moment, restarted on the same directory and checked, several times over.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rand::Rng as _;
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+use crate::common::{Api, PASSWORD, ServerProcess, cli, surrealkv_url, temp_dir, unique};
+use crate::report::{Statuses, report};
+
+const KILLS: usize = 5;
+const BUYERS: usize = 12;
+const PRODUCTS: i64 = 20;
+
+/// An order the server answered 201 for: whose it is and what it holds.
+#[derive(Clone)]
+struct Acknowledged {
+    token: String,
+    id: String,
+    units: HashMap<i64, i64>,
+}
+
+fn units(order: &Value) -> HashMap<i64, i64> {
+    let mut out = HashMap::new();
+    for line in order["items"].as_array().expect("order items") {
+        *out.entry(line["product_id"].as_i64().unwrap()).or_default() +=
+            line["quantity"].as_i64().unwrap();
+    }
+    out
+}
+
+/// One buyer's loop: fill a cart with 1-3 random products, check out with an Idempotency-Key,
+/// record every 201; stops at the first transport error (the server was killed).
+async fn buy_until_killed(
+    api: Api,
+    token: String,
+    acknowledged: Arc<Mutex<Vec<Acknowledged>>>,
+) -> Statuses {
+    let mut statuses = Statuses::default();
+    loop {
+        let lines: Vec<i64> = {
+            let mut rng = rand::rng();
+            let n = rng.random_range(1..=3);
+            (0..n).map(|_| rng.random_range(1..=PRODUCTS)).collect()
+        };
+        for product_id in lines {
+            let body = json!({"product_id": product_id, "quantity": 1});
+            match api
+                .try_send(Method::POST, "/api/v1/cart/items", Some(body))
+                .await
+            {
+                Ok(res) => statuses.add(res.status),
+                Err(_) => return statuses,
+            }
+        }
+        let checkout = api
+            .http
+            .post(format!("{}/api/v1/orders", api.base))
+            .bearer_auth(&token)
+            .header("idempotency-key", unique("crash"))
+            .header("content-type", "application/json")
+            .body(json!({"shipping_address": "1 High Street, London"}).to_string())
+            .send()
+            .await;
+        let Ok(response) = checkout else {
+            return statuses;
+        };
+        let res = crate::common::read(response).await;
+        statuses.add(res.status);
+        match res.status {
+            StatusCode::CREATED => acknowledged.lock().unwrap().push(Acknowledged {
+                token: token.clone(),
+                id: res.json["id"].as_str().unwrap().to_string(),
+                units: units(&res.json),
+            }),
+            // Sold out: empty the cart and go on.
+            _ => {
+                if api
+                    .try_send(Method::DELETE, "/api/v1/cart", None)
+                    .await
+                    .is_err()
+                {
+                    return statuses;
+                }
+            }
+        }
+    }
+}
+
+/// Every unit in every stored order of these buyers, by product.
+async fn units_in_orders(server: &ServerProcess, tokens: &[String]) -> (usize, HashMap<i64, i64>) {
+    let (mut orders, mut total) = (0, HashMap::new());
+    for token in tokens {
+        let api = server.client().with_token(token);
+        let mut cursor: Option<String> = None;
+        loop {
+            let path = match &cursor {
+                Some(c) => format!("/api/v1/orders?limit=100&cursor={c}"),
+                None => "/api/v1/orders?limit=100".to_string(),
+            };
+            let page = api.get(&path).await;
+            assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+            for order in page.json["items"].as_array().unwrap() {
+                orders += 1;
+                for (product, n) in units(order) {
+                    *total.entry(product).or_default() += n;
+                }
+            }
+            match page.json["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_string()),
+                None => break,
+            }
+        }
+    }
+    (orders, total)
+}
+
+async fn stock_levels(server: &ServerProcess) -> HashMap<i64, i64> {
+    let mut out = HashMap::new();
+    for id in 1..=PRODUCTS {
+        let res = server.client().get(&format!("/api/v1/products/{id}")).await;
+        out.insert(id, res.json["stock"].as_i64().expect("stock"));
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orders_answered_201_survive_sigkill_under_checkout_load() {
+    let dir = temp_dir("crash");
+    let url = surrealkv_url(&dir);
+    let seeded = cli(&url, &["seed"], None, None);
+    assert!(
+        seeded.status.success(),
+        "{}",
+        String::from_utf8_lossy(&seeded.stderr)
+    );
+    let vars = [
+        ("SURREAL_URL", url.as_str()),
+        ("SURREAL_NS", "cli"),
+        ("LOGIN_LIMIT_PER_IP", "100000"),
+    ];
+    let mut server = ServerProcess::start(&vars).await;
+    let start = stock_levels(&server).await;
+
+    // Buyers sign up once; their tokens stay valid across restarts (sessions live in the database).
+    let mut tokens = Vec::new();
+    for _ in 0..BUYERS {
+        let email = format!("{}@example.com", unique("buyer"));
+        let res = server
+            .client()
+            .post(
+                "/api/v1/auth/register",
+                json!({"email": email, "password": PASSWORD, "name": "Buyer"}),
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::CREATED, "{}", res.text);
+        tokens.push(
+            res.json["tokens"]["access_token"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+
+    let acknowledged = Arc::new(Mutex::new(Vec::<Acknowledged>::new()));
+    let mut statuses = Statuses::default();
+    let mut unanswered = 0;
+    for kill in 1..=KILLS {
+        let before = acknowledged.lock().unwrap().len();
+        let buyers: Vec<_> = tokens
+            .iter()
+            .map(|token| {
+                let api = server.client().with_token(token);
+                tokio::spawn(buy_until_killed(api, token.clone(), acknowledged.clone()))
+            })
+            .collect();
+        // Let orders flow, then kill at a random moment while checkouts are in flight.
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while acknowledged.lock().unwrap().len() < before + 5 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "kill {kill}: no orders flowing"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let wait = rand::rng().random_range(0..400);
+        tokio::time::sleep(Duration::from_millis(wait)).await;
+        server.kill();
+        for buyer in buyers {
+            let seen = buyer.await.unwrap();
+            // Each buyer's last request died with the server: its outcome is unknown to the client.
+            unanswered += 1;
+            statuses.merge(&seen);
+        }
+
+        server = ServerProcess::start(&vars).await;
+        let answered: Vec<Acknowledged> = acknowledged.lock().unwrap().clone();
+        let acked = answered.len();
+        for order in &answered {
+            let api = server.client().with_token(&order.token);
+            let kept = api.get(&format!("/api/v1/orders/{}", order.id)).await;
+            assert_eq!(
+                kept.status,
+                StatusCode::OK,
+                "kill {kill}: order {} answered 201 is gone: {}",
+                order.id,
+                kept.text
+            );
+            assert_eq!(
+                units(&kept.json),
+                order.units,
+                "kill {kill}: order {}",
+                order.id
+            );
+        }
+        let (stored, sold) = units_in_orders(&server, &tokens).await;
+        let now = stock_levels(&server).await;
+        for id in 1..=PRODUCTS {
+            let sold = sold.get(&id).copied().unwrap_or(0);
+            assert!(now[&id] >= 0);
+            assert_eq!(
+                now[&id] + sold,
+                start[&id],
+                "kill {kill}: product {id}: stock {} + sold {sold} != start {}",
+                now[&id],
+                start[&id]
+            );
+        }
+        assert!(
+            stored >= acked,
+            "kill {kill}: {stored} stored < {acked} acknowledged"
+        );
+        report(
+            "crash",
+            format!(
+                "kill {kill}/{KILLS} after {wait} ms of random wait: {acked} orders answered 201 so far, \
+                 all present with their lines; {stored} orders stored; stock + sold = start for all \
+                 {PRODUCTS} products"
+            ),
+        );
+    }
+    assert_eq!(statuses.server_errors(), 0, "{statuses}");
+    report(
+        "crash",
+        format!(
+            "{KILLS} SIGKILLs under {BUYERS}-buyer checkout load on SurrealKV: {} answered requests \
+             ({statuses}), {unanswered} cut off by the kills, 0 server errors",
+            statuses.total()
+        ),
+    );
+    server.kill();
+    let _ = std::fs::remove_dir_all(dir);
+}

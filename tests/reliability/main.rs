@@ -1,0 +1,14 @@
+//! The reliability suite (issue #6): SPEC.md's promises tried under load, faults and hostile input.
+//! Every test prints what it tried and what held (see `report`); RELIABILITY.md lists them with the
+//! figures of the last run.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod authz;
+mod crash;
+mod hostile;
+mod oversell;
+mod redis_faults;
+mod report;
+mod tokens;
