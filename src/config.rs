@@ -83,6 +83,9 @@ pub struct Settings {
     pub login_limit_per_ip: u64,
     /// Login attempts allowed per email per minute.
     pub login_limit_per_email: u64,
+    /// An account `serve` makes sure is an admin at start (`STOREFRONT_ADMIN_EMAIL`), for hosts where
+    /// the `create-admin` command cannot reach the database a running server holds.
+    pub admin_email: Option<crate::domain::Email>,
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -268,6 +271,17 @@ impl Settings {
             client_ip_header: var("CLIENT_IP_HEADER"),
             login_limit_per_ip: count_var(&var, "LOGIN_LIMIT_PER_IP", 30)?,
             login_limit_per_email: count_var(&var, "LOGIN_LIMIT_PER_EMAIL", 10)?,
+            admin_email: var("STOREFRONT_ADMIN_EMAIL")
+                .filter(|v| !v.is_empty())
+                .map(|v| {
+                    crate::domain::Email::parse(&v).map_err(|_| {
+                        invalid(
+                            "STOREFRONT_ADMIN_EMAIL",
+                            format!("`{v}` is not an email address"),
+                        )
+                    })
+                })
+                .transpose()?,
         })
     }
 
@@ -448,6 +462,7 @@ mod tests {
             ("SEED_CATALOG", "2"),
             ("LOGIN_LIMIT_PER_IP", "0"),
             ("LOGIN_LIMIT_PER_EMAIL", "many"),
+            ("STOREFRONT_ADMIN_EMAIL", "boss"),
         ] {
             let err = settings(&[(name, value)]).unwrap_err();
             assert_eq!(err.variable, name, "{name}={value} gave {err}");

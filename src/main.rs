@@ -9,7 +9,8 @@ use storefront::error::Error;
 use storefront::{AppState, Application, store, telemetry};
 
 const USAGE: &str = "usage:
-  storefront [serve]                 serve the API (configured by environment variables; see README)
+  storefront [serve]                 serve the API (configured by environment variables; see README);
+                                     with STOREFRONT_ADMIN_EMAIL set, make that account an admin first
   storefront migrate                 apply schema/ to the database and exit
   storefront seed                    load the starter catalog (seed/); running it twice changes nothing
   storefront create-admin --email E  make E an admin (a new account takes its password from
@@ -86,7 +87,22 @@ async fn main() -> ExitCode {
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
     let shutdown = storefront::app::shutdown_signal()?;
+    let admin_email = settings.admin_email.clone();
     let app = Application::build(settings).await?;
+    if let Some(email) = admin_email {
+        // The password comes from STOREFRONT_ADMIN_PASSWORD only: a server reads no terminal.
+        let password = || match admin_password_from_env() {
+            Some(secret) => {
+                Password::parse("STOREFRONT_ADMIN_PASSWORD", secret.expose().to_string())
+            }
+            None => Err(Error::validation(
+                "STOREFRONT_ADMIN_PASSWORD",
+                "is needed to create the admin named by STOREFRONT_ADMIN_EMAIL",
+            )),
+        };
+        let (account, created) = app.state().accounts.create_admin(&email, password).await?;
+        tracing::info!(admin = %account.email, created, "STOREFRONT_ADMIN_EMAIL is an admin");
+    }
     app.run_until(shutdown).await?;
     Ok(())
 }

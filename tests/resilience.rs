@@ -341,3 +341,55 @@ async fn sigterm_stops_gracefully_and_json_logs_carry_the_request_id() {
         "still serving after SIGTERM"
     );
 }
+
+#[tokio::test]
+async fn serve_makes_the_named_account_an_admin_once_and_keeps_its_sessions() {
+    let dir = temp_dir("bootstrap");
+    let url = surrealkv_url(&dir);
+    let email = format!("{}@example.com", common::unique("boss"));
+    let vars = [
+        ("SURREAL_URL", url.as_str()),
+        ("SURREAL_NS", "cli"),
+        ("STOREFRONT_ADMIN_EMAIL", email.as_str()),
+        ("STOREFRONT_ADMIN_PASSWORD", PASSWORD),
+    ];
+    let server = ServerProcess::start(&vars).await;
+    let login = server
+        .client()
+        .post(
+            "/api/v1/auth/login",
+            json!({"email": email, "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(login.json["user"]["role"], "admin", "{}", login.text);
+    let token = login.json["tokens"]["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    server.kill();
+
+    // Every later start finds it an admin already: nothing changes, its session stays valid.
+    let server = ServerProcess::start(&vars).await;
+    let me = server
+        .client()
+        .with_token(&token)
+        .get("/api/v1/users/me")
+        .await;
+    assert_eq!(me.status, StatusCode::OK, "{}", me.text);
+    assert_eq!(me.json["role"], "admin");
+    server.kill();
+
+    // Naming an account that does not exist without a password stops start-up, saying why.
+    let out = Command::new(env!("CARGO_BIN_EXE_storefront"))
+        .env_clear()
+        .env("SURREAL_URL", &url)
+        .env("REDIS_URL", common::redis_url())
+        .env("PORT", "0")
+        .env("STOREFRONT_ADMIN_EMAIL", "nobody-yet@example.com")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("STOREFRONT_ADMIN_PASSWORD"), "{stderr}");
+    let _ = std::fs::remove_dir_all(dir);
+}

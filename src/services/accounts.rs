@@ -213,8 +213,14 @@ impl Accounts {
         password: impl FnOnce() -> Result<Password>,
     ) -> Result<(Account, bool)> {
         if let Some(user) = self.store.user_by_email(email.as_str()).await? {
-            self.store.set_role(&user.id, Role::Admin.as_str()).await?;
             let mut account = Account::from(user);
+            if account.role == Role::Admin {
+                // Already an admin: nothing to change, and its sessions stay valid.
+                return Ok((account, false));
+            }
+            self.store
+                .set_role(&account.id, Role::Admin.as_str())
+                .await?;
             account.role = Role::Admin;
             // Sessions opened as a customer carry that role in their tokens: make them sign in again.
             self.sessions.revoke_all(&account.id, None).await?;
