@@ -20,7 +20,7 @@ use crate::services::orders::Orders;
 use crate::store::{self, Store};
 
 /// How long a shutdown waits for in-flight requests.
-const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 
 /// Everything the HTTP layer needs, built once.
 #[derive(Clone)]

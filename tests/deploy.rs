@@ -1,0 +1,124 @@
+//! The deployment files agree with the code: fly.toml (parsed with Python's tomllib, the TOML
+//! parser already on every machine that runs `scripts/test`) and the Dockerfile.
+
+mod common;
+
+use std::collections::HashMap;
+use std::process::Command;
+
+use common::TestApp;
+use reqwest::StatusCode;
+use serde_json::Value;
+use storefront::Settings;
+
+fn fly_toml() -> Value {
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import json, sys, tomllib; print(json.dumps(tomllib.load(open(sys.argv[1], 'rb'))))",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/fly.toml"),
+        ])
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "fly.toml does not parse: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn dockerfile() -> String {
+    std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Dockerfile")).unwrap()
+}
+
+#[tokio::test]
+async fn fly_toml_agrees_with_the_code() {
+    let fly = fly_toml();
+    let env: HashMap<String, String> = fly["env"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.clone(),
+                v.as_str().expect("[env] values are strings").into(),
+            )
+        })
+        .collect();
+    for secret in ["JWT_SECRET", "SURREAL_PASS", "REDIS_URL"] {
+        assert!(
+            !env.contains_key(secret),
+            "{secret} belongs in `fly secrets`, not [env]"
+        );
+    }
+
+    // [env] plus the one required secret makes valid production settings.
+    let settings = Settings::from_lookup(|k| match k {
+        "JWT_SECRET" => Some("a-production-secret-of-32-bytes-or-more".into()),
+        _ => env.get(k).cloned(),
+    })
+    .expect("fly.toml's [env] is a valid configuration");
+    let service = &fly["http_service"];
+    let internal_port = service["internal_port"].as_u64().unwrap();
+    assert_eq!(
+        u64::from(settings.port),
+        internal_port,
+        "PORT vs internal_port"
+    );
+    let default = Settings::from_lookup(|k| (k == "JWT_SECRET").then(|| "x".repeat(32))).unwrap();
+    assert_eq!(
+        u64::from(default.port),
+        internal_port,
+        "default PORT vs internal_port"
+    );
+    assert_eq!(service["force_https"], true);
+    assert!(service["concurrency"]["hard_limit"].as_u64().unwrap() > 0);
+
+    // The data directory is on the mounted volume.
+    let mount = fly["mounts"]["destination"].as_str().unwrap();
+    let path = settings
+        .surreal
+        .url
+        .strip_prefix("surrealkv://")
+        .expect("embedded SurrealKV");
+    assert!(
+        path.starts_with(&format!("{mount}/")),
+        "{path} is not under {mount}"
+    );
+
+    // Fly waits longer than the server drains before it kills.
+    assert_eq!(fly["kill_signal"], "SIGTERM");
+    let kill_timeout = fly["kill_timeout"].as_u64().unwrap();
+    assert!(kill_timeout > storefront::app::SHUTDOWN_GRACE.as_secs());
+
+    // The health check's path answers 200.
+    let app = TestApp::spawn().await;
+    for check in service["checks"].as_array().unwrap() {
+        assert_eq!(check["method"], "GET");
+        let path = check["path"].as_str().unwrap();
+        assert_eq!(
+            app.client().get(path).await.status,
+            StatusCode::OK,
+            "{path}"
+        );
+    }
+}
+
+#[test]
+fn the_image_runs_as_a_non_root_user_on_the_flyio_port_and_volume() {
+    let docker = dockerfile();
+    let fly = fly_toml();
+    let runtime = docker.split("FROM ").last().expect("a runtime stage");
+    let port = fly["http_service"]["internal_port"].as_u64().unwrap();
+    assert!(runtime.contains(&format!("EXPOSE {port}")), "EXPOSE {port}");
+    assert!(runtime.contains(&format!("PORT={port}")));
+    let user = runtime
+        .lines()
+        .find_map(|l| l.strip_prefix("USER "))
+        .expect("a USER line");
+    assert!(!["root", "0"].contains(&user.trim()), "runs as root");
+    let mount = fly["mounts"]["destination"].as_str().unwrap();
+    assert!(runtime.contains(&format!("SURREAL_URL=surrealkv://{mount}/")));
+    assert!(runtime.contains("STOPSIGNAL SIGTERM"));
+}
