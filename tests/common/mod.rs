@@ -437,6 +437,16 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// Units per product id in an order body (`items[].product_id`, `items[].quantity`).
+pub fn order_units(order: &Value) -> HashMap<i64, i64> {
+    let mut out = HashMap::new();
+    for line in order["items"].as_array().expect("order items") {
+        *out.entry(line["product_id"].as_i64().unwrap()).or_default() +=
+            line["quantity"].as_i64().unwrap();
+    }
+    out
+}
+
 /// Asserts that no response text carries a password hash.
 pub fn assert_no_hash(res: &Res) {
     assert!(!res.text.contains("$argon2"), "hash leaked: {}", res.text);

@@ -7,9 +7,11 @@ use std::time::Duration;
 
 use rand::Rng as _;
 use reqwest::{Method, StatusCode};
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::common::{Api, PASSWORD, ServerProcess, cli, surrealkv_url, temp_dir, unique};
+use crate::common::{
+    Api, PASSWORD, ServerProcess, cli, order_units, surrealkv_url, temp_dir, unique,
+};
 use crate::report::{Statuses, report};
 
 const KILLS: usize = 5;
@@ -22,15 +24,6 @@ struct Acknowledged {
     token: String,
     id: String,
     units: HashMap<i64, i64>,
-}
-
-fn units(order: &Value) -> HashMap<i64, i64> {
-    let mut out = HashMap::new();
-    for line in order["items"].as_array().expect("order items") {
-        *out.entry(line["product_id"].as_i64().unwrap()).or_default() +=
-            line["quantity"].as_i64().unwrap();
-    }
-    out
 }
 
 /// One buyer's loop: fill a cart with 1-3 random products, check out with an Idempotency-Key,
@@ -75,7 +68,7 @@ async fn buy_until_killed(
             StatusCode::CREATED => acknowledged.lock().unwrap().push(Acknowledged {
                 token: token.clone(),
                 id: res.json["id"].as_str().unwrap().to_string(),
-                units: units(&res.json),
+                units: order_units(&res.json),
             }),
             // Sold out: empty the cart and go on.
             _ => {
@@ -106,7 +99,7 @@ async fn units_in_orders(server: &ServerProcess, tokens: &[String]) -> (usize, H
             assert_eq!(page.status, StatusCode::OK, "{}", page.text);
             for order in page.json["items"].as_array().unwrap() {
                 orders += 1;
-                for (product, n) in units(order) {
+                for (product, n) in order_units(order) {
                     *total.entry(product).or_default() += n;
                 }
             }
@@ -211,7 +204,7 @@ async fn orders_answered_201_survive_sigkill_under_checkout_load() {
                 kept.text
             );
             assert_eq!(
-                units(&kept.json),
+                order_units(&kept.json),
                 order.units,
                 "kill {kill}: order {}",
                 order.id

@@ -4,9 +4,9 @@
 use std::collections::HashMap;
 
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::common::{Api, Customer, TestApp, settings, surrealkv_url, temp_dir};
+use crate::common::{Api, Customer, TestApp, order_units, settings, surrealkv_url, temp_dir};
 use crate::report::{Statuses, report};
 
 const ROUNDS: usize = 20;
@@ -29,16 +29,6 @@ async fn stock(api: &Api, id: i64) -> i64 {
     api.get(&format!("/api/v1/products/{id}")).await.json["stock"]
         .as_i64()
         .expect("stock")
-}
-
-/// Units per product id in an order body.
-fn units(order: &Value) -> HashMap<i64, i64> {
-    let mut out = HashMap::new();
-    for line in order["items"].as_array().expect("order items") {
-        *out.entry(line["product_id"].as_i64().unwrap()).or_default() +=
-            line["quantity"].as_i64().unwrap();
-    }
-    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -118,8 +108,12 @@ async fn rounds_of_concurrent_checkouts_never_oversell() {
                     // The order as stored says what the answer said.
                     let id = res.json["id"].as_str().unwrap();
                     let stored = api.get(&format!("/api/v1/orders/{id}")).await;
-                    assert_eq!(units(&stored.json), units(&res.json), "order {id}");
-                    for (product, n) in units(&res.json) {
+                    assert_eq!(
+                        order_units(&stored.json),
+                        order_units(&res.json),
+                        "order {id}"
+                    );
+                    for (product, n) in order_units(&res.json) {
                         *sold.entry(product).or_default() += n;
                     }
                 }
