@@ -4,7 +4,12 @@
 use std::io::Write as _;
 
 pub fn report(test: &str, line: impl std::fmt::Display) {
-    let line = format!("[{test}] {line}\n");
+    // The second pass of scripts/test runs the suite again over a SurrealDB server.
+    let over = match std::env::var("STOREFRONT_TEST_SURREAL_URL") {
+        Ok(_) => " over ws://",
+        Err(_) => "",
+    };
+    let line = format!("[{test}{over}] {line}\n");
     eprint!("{line}");
     if let Ok(path) = std::env::var("STOREFRONT_REPORT") {
         // O_APPEND writes of one short line do not interleave between concurrent tests.

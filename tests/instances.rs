@@ -1,0 +1,175 @@
+//! Scale-out: two instances over one SurrealDB server (a real `surreal` process, over `ws://`) and
+//! one Redis. What one instance does, the other sees on its next request.
+
+mod common;
+
+use common::{SurrealServer, TestApp, settings};
+use reqwest::StatusCode;
+use serde_json::json;
+
+/// Two instances of the application sharing a server, a namespace and a Redis.
+async fn two_instances(server: &SurrealServer) -> (TestApp, TestApp) {
+    let first = TestApp::spawn_with(settings(&server.vars())).await;
+    let mut vars = server.vars().to_vec();
+    vars.push(("SURREAL_NS", first.namespace.as_str()));
+    let second = TestApp::spawn_with(settings(&vars)).await;
+    (first, second)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logout_on_one_instance_is_refused_on_the_other() {
+    let server = SurrealServer::start().await;
+    let (a, b) = two_instances(&server).await;
+    let customer = a.customer().await;
+    let on_b = b
+        .client()
+        .with_token(customer.api.token.as_deref().unwrap());
+    // B checks the session once (and caches it as active) before it is revoked on A.
+    assert_eq!(on_b.get("/api/v1/users/me").await.status, StatusCode::OK);
+    assert_eq!(
+        customer
+            .api
+            .post("/api/v1/auth/logout", json!({}))
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    on_b.get("/api/v1/users/me")
+        .await
+        .assert_problem(StatusCode::UNAUTHORIZED, "invalid_token");
+    // A refresh rotated on B is honoured on A, and the old one is then refused on A.
+    let other = b.customer().await;
+    let rotated = b
+        .client()
+        .post(
+            "/api/v1/auth/refresh",
+            json!({"refresh_token": other.refresh_token}),
+        )
+        .await;
+    assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.text);
+    let me = a
+        .client()
+        .with_token(rotated.json["access_token"].as_str().unwrap())
+        .get("/api/v1/users/me")
+        .await;
+    assert_eq!(me.status, StatusCode::OK, "{}", me.text);
+    a.client()
+        .post(
+            "/api/v1/auth/refresh",
+            json!({"refresh_token": other.refresh_token}),
+        )
+        .await
+        .assert_problem(StatusCode::UNAUTHORIZED, "invalid_token");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn carts_and_the_catalog_written_on_one_are_fresh_on_the_other() {
+    let server = SurrealServer::start().await;
+    let (a, b) = two_instances(&server).await;
+    let admin = a.admin().await;
+    let hat = a.product(&admin, "Hat", 1500, 10).await;
+    let customer = a.customer().await;
+    let token = customer.api.token.clone().unwrap();
+    let on_b = b.client().with_token(&token);
+
+    // B caches the empty cart and the catalog page; writes through A must not leave them stale.
+    assert_eq!(on_b.get("/api/v1/cart").await.json["item_count"], 0);
+    assert_eq!(
+        b.client().get("/api/v1/products").await.json["items"][0]["price"]["amount"],
+        1500
+    );
+    let added = customer
+        .api
+        .post(
+            "/api/v1/cart/items",
+            json!({"product_id": hat, "quantity": 2}),
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::CREATED);
+    assert_eq!(on_b.get("/api/v1/cart").await.json["item_count"], 2);
+    let patched = admin
+        .patch(
+            &format!("/api/v1/products/{hat}"),
+            json!({"price": {"amount": 1800, "currency": "GBP"}}),
+        )
+        .await;
+    assert_eq!(patched.status, StatusCode::OK, "{}", patched.text);
+    assert_eq!(
+        b.client().get("/api/v1/products").await.json["items"][0]["price"]["amount"],
+        1800
+    );
+
+    // Killing A leaves B serving the same data and sessions.
+    a.stop().await;
+    assert_eq!(on_b.get("/api/v1/cart").await.json["item_count"], 2);
+    let order = on_b
+        .post(
+            "/api/v1/orders",
+            json!({"shipping_address": "1 High Street"}),
+        )
+        .await;
+    assert_eq!(order.status, StatusCode::CREATED, "{}", order.text);
+    assert_eq!(b.client().get("/ready").await.status, StatusCode::OK);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkouts_split_across_two_instances_never_oversell() {
+    let server = SurrealServer::start().await;
+    let (a, b) = two_instances(&server).await;
+    let admin = a.admin().await;
+    let stock = 10;
+    let scarce = a.product(&admin, "Scarce", 900, stock).await;
+    let mut buyers = Vec::new();
+    for i in 0..40u32 {
+        let customer = a.customer().await;
+        let res = customer
+            .api
+            .post(
+                "/api/v1/cart/items",
+                json!({"product_id": scarce, "quantity": 1}),
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::CREATED);
+        // Every other buyer checks out through the second instance.
+        let instance = if i.is_multiple_of(2) { &a } else { &b };
+        buyers.push(
+            instance
+                .client()
+                .with_token(customer.api.token.as_deref().unwrap()),
+        );
+    }
+    let tasks: Vec<_> = buyers
+        .into_iter()
+        .map(|api| {
+            tokio::spawn(async move {
+                api.post(
+                    "/api/v1/orders",
+                    json!({"shipping_address": "1 High Street"}),
+                )
+                .await
+            })
+        })
+        .collect();
+    let mut placed = 0;
+    for task in tasks {
+        let res = task.await.unwrap();
+        assert!(!res.status.is_server_error(), "{}", res.text);
+        match res.status {
+            StatusCode::CREATED => placed += 1,
+            StatusCode::CONFLICT => {}
+            other => panic!("checkout answered {other}: {}", res.text),
+        }
+    }
+    let left = b
+        .client()
+        .get(&format!("/api/v1/products/{scarce}"))
+        .await
+        .json["stock"]
+        .as_i64()
+        .unwrap();
+    assert!(placed <= stock, "{placed} orders for {stock} units");
+    assert_eq!(stock - left, placed, "stock {left} after {placed} orders");
+    let orders = admin.get("/api/v1/admin/orders?limit=100").await.json;
+    assert_eq!(orders["items"].as_array().unwrap().len() as i64, placed);
+    eprintln!("two instances: 40 buyers, stock {stock}: {placed} orders, stock left {left}");
+}
