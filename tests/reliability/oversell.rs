@@ -1,12 +1,14 @@
 //! No oversell under load: rounds of concurrent HTTP checkouts against small stock, with multi-line
-//! carts over overlapping products, on SurrealKV (the default engine).
+//! carts over overlapping products, on SurrealKV (the default engine) or the shared SurrealDB server.
 
 use std::collections::HashMap;
 
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::common::{Api, Customer, TestApp, order_units, settings, surrealkv_url, temp_dir};
+use crate::common::{
+    Api, Customer, TestApp, order_units, remote_surreal, settings, surrealkv_url, temp_dir,
+};
 use crate::report::{Statuses, report};
 
 const ROUNDS: usize = 20;
@@ -33,8 +35,12 @@ async fn stock(api: &Api, id: i64) -> i64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rounds_of_concurrent_checkouts_never_oversell() {
+    // SurrealKV, the default engine; in the remote pass, the shared SurrealDB server.
     let dir = temp_dir("oversell");
-    let app = TestApp::spawn_with(settings(&[("SURREAL_URL", &surrealkv_url(&dir))])).await;
+    let app = match remote_surreal() {
+        Some(_) => TestApp::spawn().await,
+        None => TestApp::spawn_with(settings(&[("SURREAL_URL", &surrealkv_url(&dir))])).await,
+    };
     let admin = app.admin().await;
     let mut clients: Vec<Customer> = Vec::with_capacity(CLIENTS);
     for _ in 0..CLIENTS {
