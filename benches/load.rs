@@ -1,11 +1,15 @@
 //! Load tool: runs named scenarios against a running Storefront and prints throughput and latency.
 //!
 //! `cargo bench --bench load -- --url http://127.0.0.1:8080 --admin-email E --admin-password P
-//!  [--scenarios ceiling,login,catalog,checkout] [--connections 32] [--seconds 10] [--warmup 2]`
+//!  [--scenarios ceiling,login,...] [--connections 32] [--seconds 10] [--warmup 2]`
 //!
-//! Every virtual user registers (or signs in) before the clock starts. `ceiling` (`GET /health`) is
-//! the cheapest route, so each other scenario is also shown as a ratio of it, measured in the same run.
-//! No assertion here: it measures, it does not judge.
+//! Scenarios: `ceiling` (`GET /health`), `login`, `catalog` (first page, v1), `catalog-legacy`
+//! (`GET /products`), `cart-read` (a 3-line cart, v1), `cart-read-legacy` (`GET /cart_items/items`,
+//! signed in through the NextBuy routes and their cookies only), `cart-write` (add a line, remove it:
+//! one iteration is 2 requests), `checkout` (fill a 3-line cart, check out: one iteration is 4
+//! requests and one order). Every virtual user registers (or signs in) before the clock starts.
+//! `ceiling` is the cheapest route, so each other scenario is also shown as a ratio of it, measured in
+//! the same run. No assertion here: it measures, it does not judge.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -29,12 +33,7 @@ fn options() -> Options {
         url: "http://127.0.0.1:8080".into(),
         admin_email: None,
         admin_password: None,
-        scenarios: vec![
-            "ceiling".into(),
-            "login".into(),
-            "catalog".into(),
-            "checkout".into(),
-        ],
+        scenarios: SCENARIOS.split(", ").map(str::to_string).collect(),
         connections: 32,
         seconds: 10,
         warmup: 2,
@@ -62,16 +61,41 @@ fn options() -> Options {
     o
 }
 
-/// What one request of a scenario does; returns the status of its last response.
+/// What one virtual user repeats; returns the status of its last response. Multi-request steps
+/// (cart-write, checkout) count as one iteration.
 #[derive(Clone)]
 enum Step {
     Health,
-    Login { email: String },
+    Login {
+        email: String,
+    },
     Catalog,
-    Checkout { token: String, product: i64 },
+    CatalogLegacy,
+    CartRead {
+        token: String,
+    },
+    /// The NextBuy contract only: the cookies its login set.
+    CartReadLegacy {
+        cookies: String,
+    },
+    CartWrite {
+        token: String,
+        product: i64,
+    },
+    Checkout {
+        token: String,
+        products: Vec<i64>,
+    },
 }
 
 const PASSWORD: &str = "load test password";
+
+fn post_json(http: &Client, url: String, token: &str, body: Value) -> reqwest::RequestBuilder {
+    http.post(url)
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .body(body.to_string())
+}
 
 async fn run_step(http: &Client, base: &str, step: &Step) -> StatusCode {
     let result = match step {
@@ -81,6 +105,7 @@ async fn run_step(http: &Client, base: &str, step: &Step) -> StatusCode {
                 .send()
                 .await
         }
+        Step::CatalogLegacy => http.get(format!("{base}/products")).send().await,
         Step::Login { email } => {
             http.post(format!("{base}/api/v1/auth/login"))
                 .header("content-type", "application/json")
@@ -88,24 +113,56 @@ async fn run_step(http: &Client, base: &str, step: &Step) -> StatusCode {
                 .send()
                 .await
         }
-        Step::Checkout { token, product } => {
-            let added = http
-                .post(format!("{base}/api/v1/cart/items"))
+        Step::CartRead { token } => {
+            http.get(format!("{base}/api/v1/cart"))
                 .bearer_auth(token)
-                .header("content-type", "application/json")
-                .body(json!({"product_id": product, "quantity": 1}).to_string())
                 .send()
-                .await;
-            match added {
+                .await
+        }
+        Step::CartReadLegacy { cookies } => {
+            http.get(format!("{base}/cart_items/items"))
+                .header("cookie", cookies)
+                .send()
+                .await
+        }
+        Step::CartWrite { token, product } => {
+            let line = json!({"product_id": product, "quantity": 1});
+            match post_json(http, format!("{base}/api/v1/cart/items"), token, line)
+                .send()
+                .await
+            {
                 Ok(r) if r.status().is_success() => {
-                    http.post(format!("{base}/api/v1/orders"))
+                    http.delete(format!("{base}/api/v1/cart/items/{product}"))
                         .bearer_auth(token)
-                        .header("content-type", "application/json")
-                        .body(json!({"shipping_address": "1 Load Street"}).to_string())
                         .send()
                         .await
                 }
                 other => other,
+            }
+        }
+        Step::Checkout { token, products } => {
+            let mut failed = None;
+            for product in products {
+                let line = json!({"product_id": product, "quantity": 1});
+                match post_json(http, format!("{base}/api/v1/cart/items"), token, line)
+                    .send()
+                    .await
+                {
+                    Ok(r) if r.status().is_success() => {}
+                    other => {
+                        failed = Some(other);
+                        break;
+                    }
+                }
+            }
+            match failed {
+                Some(other) => other,
+                None => {
+                    let address = json!({"shipping_address": "1 Load Street"});
+                    post_json(http, format!("{base}/api/v1/orders"), token, address)
+                        .send()
+                        .await
+                }
             }
         }
     };
@@ -224,6 +281,51 @@ async fn admin_token(http: &Client, base: &str, o: &Options) -> String {
         .to_string()
 }
 
+/// Creates `n` products with stock enough for any run; returns their ids.
+async fn products(http: &Client, base: &str, o: &Options, run_id: &str, n: usize) -> Vec<i64> {
+    let admin = admin_token(http, base, o).await;
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let body = json!({"name": format!("Load {run_id} {i}"), "price": {"amount": 100 + i as i64, "currency": "GBP"}, "stock": 1_000_000_000});
+        let res = post_json(http, format!("{base}/api/v1/products"), &admin, body)
+            .send()
+            .await
+            .expect("create product");
+        let product: Value =
+            serde_json::from_slice(&res.bytes().await.expect("product")).expect("product json");
+        ids.push(product["id"].as_i64().expect("product id"));
+    }
+    ids
+}
+
+/// Registers and signs in through the NextBuy routes only; returns the cookies to send back.
+async fn legacy_session(http: &Client, base: &str, email: &str) -> String {
+    let account =
+        json!({"email": email, "password": PASSWORD, "name": "Load", "address": "1 Load Street"});
+    http.post(format!("{base}/authentication/register"))
+        .header("content-type", "application/json")
+        .body(account.to_string())
+        .send()
+        .await
+        .expect("legacy register");
+    let res = http
+        .post(format!("{base}/authentication/login"))
+        .header("content-type", "application/json")
+        .body(json!({"email": email, "password": PASSWORD}).to_string())
+        .send()
+        .await
+        .expect("legacy login");
+    res.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok()?.split(';').next())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+const SCENARIOS: &str =
+    "ceiling, login, catalog, catalog-legacy, cart-read, cart-read-legacy, cart-write, checkout";
+
 #[tokio::main]
 async fn main() {
     let o = options();
@@ -238,8 +340,8 @@ async fn main() {
         o.connections, o.warmup, o.seconds, base
     );
     println!(
-        "{:<10} {:>10} {:>9} {:>9} {:>9} {:>9} {:>10}  errors",
-        "scenario", "req/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "x ceiling"
+        "{:<16} {:>10} {:>9} {:>9} {:>9} {:>9} {:>10}  errors",
+        "scenario", "iter/s", "p50 ms", "p90 ms", "p99 ms", "max ms", "x ceiling"
     );
     let mut ceiling: Option<f64> = None;
     for scenario in &o.scenarios {
@@ -255,33 +357,58 @@ async fn main() {
                 }
                 steps
             }
-            "checkout" => {
-                let admin = admin_token(&http, &base, &o).await;
-                let res = http
-                    .post(format!("{base}/api/v1/products"))
-                    .bearer_auth(&admin)
-                    .header("content-type", "application/json")
-                .body(json!({"name": format!("Load {run_id}"), "price": {"amount": 100, "currency": "GBP"}, "stock": 1_000_000_000}).to_string())
-                    .send()
-                    .await
-                    .expect("create product");
-                let product: Value = serde_json::from_slice(&res.bytes().await.expect("product"))
-                    .expect("product json");
-                let product = product["id"].as_i64().expect("product id");
+            "catalog-legacy" => vec![Step::CatalogLegacy; o.connections],
+            "cart-read" | "cart-write" | "checkout" => {
+                let products = products(&http, &base, &o, &run_id, 3).await;
                 let mut steps = Vec::new();
                 for i in 0..o.connections {
-                    let token = register(
-                        &http,
-                        &base,
-                        &format!("buyer-{run_id}-{i}@load.example.com"),
-                    )
-                    .await;
-                    steps.push(Step::Checkout { token, product });
+                    let email = format!("{scenario}-{run_id}-{i}@load.example.com");
+                    let token = register(&http, &base, &email).await;
+                    steps.push(match scenario.as_str() {
+                        "cart-read" => {
+                            // Three lines to show, as a shopper's cart has.
+                            for product in &products {
+                                let line = json!({"product_id": product, "quantity": 1});
+                                post_json(&http, format!("{base}/api/v1/cart/items"), &token, line)
+                                    .send()
+                                    .await
+                                    .expect("fill cart");
+                            }
+                            Step::CartRead { token }
+                        }
+                        "cart-write" => Step::CartWrite {
+                            token,
+                            product: products[i % products.len()],
+                        },
+                        _ => Step::Checkout {
+                            token,
+                            products: products.clone(),
+                        },
+                    });
+                }
+                steps
+            }
+            "cart-read-legacy" => {
+                let products = products(&http, &base, &o, &run_id, 3).await;
+                let mut steps = Vec::new();
+                for i in 0..o.connections {
+                    let email = format!("legacy-{run_id}-{i}@load.example.com");
+                    let cookies = legacy_session(&http, &base, &email).await;
+                    for product in &products {
+                        http.post(format!("{base}/cart_items/add-item"))
+                            .header("cookie", &cookies)
+                            .header("content-type", "application/json")
+                            .body(json!({"product_id": product, "quantity": 1}).to_string())
+                            .send()
+                            .await
+                            .expect("fill legacy cart");
+                    }
+                    steps.push(Step::CartReadLegacy { cookies });
                 }
                 steps
             }
             other => {
-                eprintln!("unknown scenario {other}; known: ceiling, login, catalog, checkout");
+                eprintln!("unknown scenario {other}; known: {SCENARIOS}");
                 continue;
             }
         };
@@ -309,7 +436,7 @@ async fn main() {
                 .join(" ")
         };
         println!(
-            "{:<10} {:>10.1} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>10}  {}",
+            "{:<16} {:>10.1} {:>9.2} {:>9.2} {:>9.2} {:>9.2} {:>10}  {}",
             scenario,
             rps,
             percentile(&outcome.latencies, 0.50),
