@@ -7,6 +7,7 @@ mod migrate;
 pub mod orders;
 pub mod products;
 pub mod sessions;
+mod surrealkv;
 pub mod users;
 
 use std::future::Future;
@@ -70,6 +71,7 @@ impl Store {
                 std::fs::create_dir_all(parent)
                     .with_context(|| format!("creating the data directory {}", parent.display()))?;
             }
+            surrealkv::settle(std::path::Path::new(dir)).await?;
         }
         let db = surrealdb::engine::any::connect(settings.url.as_str())
             .await

@@ -12,3 +12,4 @@ mod oversell;
 mod redis_faults;
 mod report;
 mod tokens;
+mod torn_log;
