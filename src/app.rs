@@ -16,6 +16,7 @@ use crate::metrics::Metrics;
 use crate::services::accounts::Accounts;
 use crate::services::cart::Carts;
 use crate::services::catalog::Catalog;
+use crate::services::live::LiveUpdates;
 use crate::services::orders::Orders;
 use crate::store::{self, Store};
 
@@ -33,6 +34,7 @@ pub struct AppState {
     pub catalog: Arc<Catalog>,
     pub carts: Arc<Carts>,
     pub orders: Arc<Orders>,
+    pub live: Arc<LiveUpdates>,
 }
 
 impl AppState {
@@ -68,6 +70,7 @@ impl AppState {
             cache.clone(),
             tokens,
             settings.refresh_token_ttl,
+            settings.refresh_reuse_grace,
         ));
         let accounts = Arc::new(Accounts::new(
             store.clone(),
@@ -89,7 +92,11 @@ impl AppState {
                 );
             }
         }
-        let carts = Arc::new(Carts::new(store.clone(), cache.clone()));
+        let carts = Arc::new(Carts::new(
+            store.clone(),
+            cache.clone(),
+            settings.guest_cart_ttl,
+        ));
         let orders = Arc::new(Orders::new(store.clone(), carts.clone(), catalog.clone()));
         Ok(Self {
             settings: Arc::new(settings),
@@ -100,6 +107,7 @@ impl AppState {
             catalog,
             carts,
             orders,
+            live: Arc::new(LiveUpdates::default()),
         })
     }
 }
@@ -144,9 +152,40 @@ impl Application {
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> std::io::Result<()> {
         tracing::info!(address = %self.address, "listening");
         let routes = crate::api::routes(&self.state);
-        Server::new_with_acceptor(self.acceptor)
+        let live = tokio::spawn(self.state.live.clone().run(self.state.store.clone()));
+        let sweeper = tokio::spawn(sweep_guest_carts(
+            self.state.carts.clone(),
+            self.state.metrics.clone(),
+        ));
+        let streams = self.state.live.clone();
+        let shutdown = async move {
+            shutdown.await;
+            streams.close();
+        };
+        let served = Server::new_with_acceptor(self.acceptor)
             .run_with_graceful_shutdown(routes, shutdown, Some(SHUTDOWN_GRACE))
-            .await
+            .await;
+        sweeper.abort();
+        live.abort();
+        served
+    }
+}
+
+/// Deletes expired guest carts, now and then, for as long as the server runs. Every instance sweeps;
+/// the deletes are idempotent, so instances sharing a database only repeat each other's work.
+async fn sweep_guest_carts(carts: Arc<Carts>, metrics: Arc<Metrics>) {
+    let mut every = tokio::time::interval(carts.sweep_interval());
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        match carts.sweep_expired_guests().await {
+            Ok(0) => {}
+            Ok(n) => {
+                metrics.guest_carts_expired(n as u64);
+                tracing::info!(carts = n, "expired guest carts deleted");
+            }
+            Err(e) => tracing::warn!(error = %e, "sweeping expired guest carts failed"),
+        }
     }
 }
 

@@ -72,6 +72,11 @@ pub struct Settings {
     pub jwt_secret_generated: bool,
     pub access_token_ttl: Duration,
     pub refresh_token_ttl: Duration,
+    /// How long after a refresh the token it replaced still yields the current tokens (a second tab
+    /// refreshing at the same moment) instead of counting as theft.
+    pub refresh_reuse_grace: Duration,
+    /// How long a guest cart lives without a write before it is deleted.
+    pub guest_cart_ttl: Duration,
     pub cors_origins: Vec<String>,
     pub cookies: CookieSettings,
     pub seed_catalog: bool,
@@ -207,6 +212,18 @@ impl Settings {
             ));
         }
 
+        let refresh_reuse_grace =
+            duration_var(&var, "REFRESH_REUSE_GRACE", Duration::from_secs(10))?;
+        if refresh_reuse_grace > Duration::from_secs(120) {
+            return Err(invalid(
+                "REFRESH_REUSE_GRACE",
+                "must be at most 2m: a stolen refresh token is honoured for that long after each refresh",
+            ));
+        }
+
+        let guest_cart_ttl =
+            duration_var(&var, "GUEST_CART_TTL", Duration::from_secs(7 * 24 * 3600))?;
+
         let cors_origins = match var("CORS_ORIGINS") {
             None => Vec::new(),
             Some(v) => v
@@ -263,6 +280,8 @@ impl Settings {
             jwt_secret_generated,
             access_token_ttl,
             refresh_token_ttl,
+            refresh_reuse_grace,
+            guest_cart_ttl,
             cors_origins,
             cookies: CookieSettings { secure, same_site },
             seed_catalog: bool_var(&var, "SEED_CATALOG", !production)?,
@@ -463,6 +482,9 @@ mod tests {
             ("LOGIN_LIMIT_PER_IP", "0"),
             ("LOGIN_LIMIT_PER_EMAIL", "many"),
             ("STOREFRONT_ADMIN_EMAIL", "boss"),
+            ("REFRESH_REUSE_GRACE", "1h"),
+            ("REFRESH_REUSE_GRACE", "soon"),
+            ("GUEST_CART_TTL", "a week"),
         ] {
             let err = settings(&[(name, value)]).unwrap_err();
             assert_eq!(err.variable, name, "{name}={value} gave {err}");

@@ -19,6 +19,7 @@ pub struct Metrics {
     cache_misses: AtomicU64,
     redis_errors: AtomicU64,
     conflict_retries: AtomicU64,
+    guest_carts_expired: AtomicU64,
 }
 
 #[derive(PartialEq, Eq, PartialOrd, Ord)]
@@ -72,6 +73,10 @@ impl Metrics {
 
     pub fn conflict_retry(&self) {
         self.conflict_retries.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn guest_carts_expired(&self, n: u64) {
+        self.guest_carts_expired.fetch_add(n, Ordering::Relaxed);
     }
 
     pub fn render(&self) -> String {
@@ -133,6 +138,11 @@ impl Metrics {
                 "storefront_db_conflict_retries_total",
                 "Transactions run again after a write conflict.",
                 &self.conflict_retries,
+            ),
+            (
+                "storefront_guest_carts_expired_total",
+                "Guest carts deleted after idling past GUEST_CART_TTL.",
+                &self.guest_carts_expired,
             ),
         ] {
             let _ = writeln!(

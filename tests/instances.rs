@@ -3,7 +3,9 @@
 
 mod common;
 
-use common::{SurrealServer, TestApp, settings};
+use std::time::{Duration, Instant};
+
+use common::{EventReader, SurrealServer, TestApp, settings};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -172,4 +174,104 @@ async fn checkouts_split_across_two_instances_never_oversell() {
     let orders = admin.get("/api/v1/admin/orders?limit=100").await.json;
     assert_eq!(orders["items"].as_array().unwrap().len() as i64, placed);
     eprintln!("two instances: 40 buyers, stock {stock}: {placed} orders, stock left {left}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_status_move_on_one_instance_reaches_a_stream_on_the_other_within_a_second() {
+    let server = SurrealServer::start().await;
+    let (a, b) = two_instances(&server).await;
+    let admin = a.admin().await;
+    let hat = a.product(&admin, "Hat", 1500, 10).await;
+    let customer = a.customer().await;
+    customer
+        .api
+        .post(
+            "/api/v1/cart/items",
+            json!({"product_id": hat, "quantity": 1}),
+        )
+        .await;
+    let order = customer
+        .api
+        .post(
+            "/api/v1/orders",
+            json!({"shipping_address": "1 High Street"}),
+        )
+        .await;
+    assert_eq!(order.status, StatusCode::CREATED, "{}", order.text);
+    let order = order.json["id"].as_str().unwrap().to_string();
+
+    // The owner follows the order on B; the stock of the hat is followed on B too.
+    let on_b = b
+        .client()
+        .with_token(customer.api.token.as_deref().unwrap());
+    let mut status = EventReader::open(&on_b, &format!("/api/v1/orders/{order}/events"), None)
+        .await
+        .ok()
+        .unwrap();
+    let first = status.next(Duration::from_secs(5)).await.unwrap().unwrap();
+    assert_eq!(first.data["status"], "pending");
+    let mut stock = EventReader::open(
+        &b.client(),
+        &format!("/api/v1/products/{hat}/stock/events"),
+        None,
+    )
+    .await
+    .ok()
+    .unwrap();
+    assert_eq!(
+        stock
+            .next(Duration::from_secs(5))
+            .await
+            .unwrap()
+            .unwrap()
+            .data["stock"],
+        9
+    );
+
+    // The admin moves it through A.
+    let moved_at = Instant::now();
+    let res = admin
+        .post(
+            &format!("/api/v1/admin/orders/{order}/status"),
+            json!({"status": "paid"}),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text);
+    let event = status
+        .next(Duration::from_secs(1))
+        .await
+        .expect("the move made on A reaches B's stream within a second")
+        .unwrap();
+    assert_eq!(event.data["status"], "paid");
+    eprintln!(
+        "[live] a move on A reached a stream on B after {:?}",
+        moved_at.elapsed()
+    );
+
+    // A cancellation through A puts the stock back, and B's stock stream says so.
+    let res = admin
+        .post(
+            &format!("/api/v1/admin/orders/{order}/status"),
+            json!({"status": "cancelled"}),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text);
+    assert_eq!(
+        status
+            .next(Duration::from_secs(1))
+            .await
+            .unwrap()
+            .unwrap()
+            .data["status"],
+        "cancelled"
+    );
+    assert_eq!(
+        stock
+            .next(Duration::from_secs(1))
+            .await
+            .unwrap()
+            .unwrap()
+            .data["stock"],
+        10
+    );
 }

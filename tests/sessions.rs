@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{PASSWORD, TestApp};
+use common::{PASSWORD, TestApp, settings};
 use reqwest::StatusCode;
 use serde_json::json;
 
@@ -36,7 +36,7 @@ async fn refresh_rotates_the_refresh_token() {
 
 #[tokio::test]
 async fn a_reused_refresh_token_revokes_the_whole_session() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_with(settings(&[("REFRESH_REUSE_GRACE", "1s")])).await;
     let customer = app.customer().await;
     let api = app.client();
 
@@ -48,6 +48,8 @@ async fn a_reused_refresh_token_revokes_the_whole_session() {
         .await;
     assert_eq!(rotated.status, StatusCode::OK);
     let thief_copy = customer.refresh_token.clone();
+    // Past the grace window a second tab would have had: this is a replay.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
 
     api.post("/api/v1/auth/refresh", json!({"refresh_token": thief_copy}))
         .await
@@ -264,4 +266,183 @@ async fn the_per_address_login_limit_engages_across_emails() {
         .await;
     res.assert_problem(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
     assert!(res.header("retry-after").is_some());
+}
+
+#[tokio::test]
+async fn two_tabs_refreshing_at_once_stay_signed_in() {
+    let app = TestApp::spawn().await;
+    let customer = app.customer().await;
+    let api = app.client();
+    let refresh = || {
+        api.post(
+            "/api/v1/auth/refresh",
+            json!({"refresh_token": customer.refresh_token}),
+        )
+    };
+    // Both tabs hold the same refresh token and present it at the same moment.
+    let (a, b) = tokio::join!(refresh(), refresh());
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+    assert_eq!(b.status, StatusCode::OK, "{}", b.text);
+    // Both end up with the current refresh token, and both access tokens work.
+    assert_eq!(a.json["refresh_token"], b.json["refresh_token"]);
+    for tab in [&a, &b] {
+        let me = api
+            .with_token(tab.json["access_token"].as_str().unwrap())
+            .get("/api/v1/users/me")
+            .await;
+        assert_eq!(me.status, StatusCode::OK, "{}", me.text);
+    }
+    let next = api
+        .post(
+            "/api/v1/auth/refresh",
+            json!({"refresh_token": a.json["refresh_token"]}),
+        )
+        .await;
+    assert_eq!(next.status, StatusCode::OK, "{}", next.text);
+    // A token two generations old is never a second tab: the session ends.
+    refresh()
+        .await
+        .assert_problem(StatusCode::UNAUTHORIZED, "invalid_token");
+    api.with_token(next.json["access_token"].as_str().unwrap())
+        .get("/api/v1/users/me")
+        .await
+        .assert_problem(StatusCode::UNAUTHORIZED, "invalid_token");
+}
+
+#[tokio::test]
+async fn sessions_are_listed_and_ended_one_by_one() {
+    let app = TestApp::spawn().await;
+    let customer = app.customer().await;
+    let phone = app
+        .client()
+        .http
+        .post(app.url("/api/v1/auth/login"))
+        .header("user-agent", "PhoneBrowser/1.0")
+        .header("content-type", "application/json")
+        .body(json!({"email": customer.email, "password": PASSWORD}).to_string())
+        .send()
+        .await
+        .unwrap();
+    let phone = common::read(phone).await;
+    assert_eq!(phone.status, StatusCode::OK, "{}", phone.text);
+    let phone = phone.json;
+    let phone_session = phone["tokens"]["session_id"].as_str().unwrap().to_string();
+    let phone_api = app
+        .client()
+        .with_token(phone["tokens"]["access_token"].as_str().unwrap());
+
+    let list = customer.api.get("/api/v1/auth/sessions").await;
+    assert_eq!(list.status, StatusCode::OK, "{}", list.text);
+    let items = list.json["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{}", list.text);
+    let current: Vec<_> = items.iter().filter(|s| s["current"] == true).collect();
+    assert_eq!(current.len(), 1);
+    assert_ne!(current[0]["id"], phone_session.as_str());
+    let listed_phone = items
+        .iter()
+        .find(|s| s["id"] == phone_session.as_str())
+        .unwrap();
+    assert_eq!(listed_phone["user_agent"], "PhoneBrowser/1.0");
+    assert_eq!(listed_phone["ip_prefix"], "127.0.0.0/24");
+    assert!(listed_phone["created_at"].is_string() && listed_phone["last_used_at"].is_string());
+
+    // Someone else cannot end it: 404, and it stays signed in.
+    let stranger = app.customer().await;
+    stranger
+        .api
+        .delete(&format!("/api/v1/auth/sessions/{phone_session}"))
+        .await
+        .assert_problem(StatusCode::NOT_FOUND, "not_found");
+    assert_eq!(
+        phone_api.get("/api/v1/users/me").await.status,
+        StatusCode::OK
+    );
+
+    let ended = customer
+        .api
+        .delete(&format!("/api/v1/auth/sessions/{phone_session}"))
+        .await;
+    assert_eq!(ended.status, StatusCode::NO_CONTENT, "{}", ended.text);
+    phone_api
+        .get("/api/v1/users/me")
+        .await
+        .assert_problem(StatusCode::UNAUTHORIZED, "invalid_token");
+    // Ending it again, or a session that never was: 404.
+    for id in [phone_session.as_str(), "no-such-session"] {
+        customer
+            .api
+            .delete(&format!("/api/v1/auth/sessions/{id}"))
+            .await
+            .assert_problem(StatusCode::NOT_FOUND, "not_found");
+    }
+    let list = customer.api.get("/api/v1/auth/sessions").await;
+    assert_eq!(
+        list.json["items"].as_array().unwrap().len(),
+        1,
+        "{}",
+        list.text
+    );
+    assert_eq!(
+        customer.api.get("/api/v1/users/me").await.status,
+        StatusCode::OK
+    );
+}
+
+#[tokio::test]
+async fn logout_scopes_end_this_the_others_or_every_session() {
+    let app = TestApp::spawn().await;
+    let customer = app.customer().await;
+    let (laptop, _) = customer.another_session(&app).await;
+    let (tablet, _) = customer.another_session(&app).await;
+
+    // An unknown scope is refused and signs nobody out.
+    customer
+        .api
+        .post("/api/v1/auth/logout?scope=everywhere", json!({}))
+        .await
+        .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    for api in [&customer.api, &laptop, &tablet] {
+        assert_eq!(api.get("/api/v1/users/me").await.status, StatusCode::OK);
+    }
+
+    // others: every session but the caller's.
+    let res = customer
+        .api
+        .post("/api/v1/auth/logout?scope=others", json!({}))
+        .await;
+    assert_eq!(res.status, StatusCode::NO_CONTENT, "{}", res.text);
+    assert_eq!(
+        customer.api.get("/api/v1/users/me").await.status,
+        StatusCode::OK
+    );
+    for api in [&laptop, &tablet] {
+        api.get("/api/v1/users/me")
+            .await
+            .assert_problem(StatusCode::UNAUTHORIZED, "invalid_token");
+    }
+
+    // local (the default): only the caller's.
+    let (phone, _) = customer.another_session(&app).await;
+    let res = phone.post("/api/v1/auth/logout", json!({})).await;
+    assert_eq!(res.status, StatusCode::NO_CONTENT);
+    phone
+        .get("/api/v1/users/me")
+        .await
+        .assert_problem(StatusCode::UNAUTHORIZED, "invalid_token");
+    assert_eq!(
+        customer.api.get("/api/v1/users/me").await.status,
+        StatusCode::OK
+    );
+
+    // global: all of them, the caller's included.
+    let (watch, _) = customer.another_session(&app).await;
+    let res = watch
+        .post("/api/v1/auth/logout?scope=global", json!({}))
+        .await;
+    assert_eq!(res.status, StatusCode::NO_CONTENT);
+    for api in [&customer.api, &watch] {
+        api.get("/api/v1/users/me")
+            .await
+            .assert_problem(StatusCode::UNAUTHORIZED, "invalid_token");
+    }
 }

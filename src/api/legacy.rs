@@ -20,7 +20,7 @@ use crate::auth::Principal;
 use crate::domain::{Address, DisplayName, Email, MAX_PRICE_MINOR, Password, Quantity};
 use crate::error::Error;
 use crate::services::accounts::{Account, Accounts, ProfileUpdate, Registration};
-use crate::services::cart::{Cart, Carts};
+use crate::services::cart::{Cart, CartOwner, Carts};
 use crate::services::catalog::{Catalog, CatalogRequest, MAX_PAGE, ProductDraft, ProductPatch};
 use crate::services::orders::{Orders, ShippingAddress};
 use crate::store::orders::OrderRecord;
@@ -276,7 +276,7 @@ impl LegacyApi {
     /// The caller's cart in the original's record shape (GET, POST and PUT `/cart` all answer it).
     async fn cart_record(&self, req: &Request, jar: &CookieJar) -> Result<Value, Legacy> {
         let principal = self.cart_session(req, jar).await?;
-        let cart = plain(self.carts.cart(&principal).await)?;
+        let cart = plain(self.carts.cart(&CartOwner::from(&principal)).await)?;
         Ok(cart_json(&cart, &principal))
     }
 
@@ -470,7 +470,11 @@ impl LegacyApi {
         let product_id = plain(int_field(&body.0, "product_id"))?;
         let quantity =
             plain(int_field(&body.0, "quantity").and_then(|q| Quantity::parse("quantity", q)))?;
-        plain(self.carts.add(&principal, product_id, quantity).await)?;
+        plain(
+            self.carts
+                .add(&CartOwner::from(&principal), product_id, quantity)
+                .await,
+        )?;
         Ok(Legacy::Created(Json(
             json!({"message": "Item added to cart"}),
         )))
@@ -480,7 +484,7 @@ impl LegacyApi {
     #[oai(path = "/cart_items/items", method = "get")]
     async fn items(&self, req: &Request, jar: &CookieJar) -> Reply {
         let principal = self.cart_session(req, jar).await?;
-        let cart = plain(self.carts.cart(&principal).await)?;
+        let cart = plain(self.carts.cart(&CartOwner::from(&principal)).await)?;
         Ok(Legacy::Ok(Json(cart_items_json(&cart, &principal.user_id))))
     }
 
@@ -489,7 +493,7 @@ impl LegacyApi {
     async fn remove_item(&self, req: &Request, jar: &CookieJar, body: Json<Value>) -> Reply {
         let principal = self.cart_session(req, jar).await?;
         let id = plain(int_field(&body.0, "id"))?;
-        plain(self.carts.remove(&principal, id).await)?;
+        plain(self.carts.remove(&CartOwner::from(&principal), id).await)?;
         Ok(Legacy::Ok(Json(
             json!({"message": "Item removed from cart"}),
         )))
@@ -523,7 +527,7 @@ impl LegacyApi {
     #[oai(path = "/cart", method = "delete")]
     async fn delete_cart(&self, req: &Request, jar: &CookieJar) -> Reply {
         let principal = self.cart_session(req, jar).await?;
-        plain(self.carts.clear(&principal).await)?;
+        plain(self.carts.clear(&CartOwner::from(&principal)).await)?;
         Ok(Legacy::Ok(Json(
             json!({"message": "Cart deleted successfully"}),
         )))

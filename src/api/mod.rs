@@ -50,6 +50,7 @@ pub type Apis = (
     v1::products::ProductsApi,
     v1::cart::CartApi,
     v1::orders::OrdersApi,
+    v1::events::EventsApi,
     ops::OpsApi,
     legacy::LegacyApi,
 );
@@ -59,6 +60,7 @@ pub fn openapi(state: &AppState) -> OpenApiService<Apis, ()> {
     let apis = (
         v1::auth::AuthApi {
             accounts: state.accounts.clone(),
+            carts: state.carts.clone(),
             cookies: cookies.clone(),
         },
         v1::users::UsersApi {
@@ -70,9 +72,18 @@ pub fn openapi(state: &AppState) -> OpenApiService<Apis, ()> {
         },
         v1::cart::CartApi {
             carts: state.carts.clone(),
+            sessions: state.accounts.sessions().clone(),
+            cookies: cookies.clone(),
+            guest_ttl: state.settings.guest_cart_ttl,
         },
         v1::orders::OrdersApi {
             orders: state.orders.clone(),
+        },
+        v1::events::EventsApi {
+            orders: state.orders.clone(),
+            catalog: state.catalog.clone(),
+            live: state.live.clone(),
+            sessions: state.accounts.sessions().clone(),
         },
         ops::OpsApi {
             store: state.store.clone(),
@@ -112,6 +123,7 @@ fn cors(origins: &[String]) -> Cors {
             "authorization",
             "idempotency-key",
             "x-request-id",
+            "x-cart-token",
         ])
         .expose_headers(["x-request-id", "retry-after", "idempotency-replayed"])
         .max_age(600)

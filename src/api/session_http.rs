@@ -13,15 +13,21 @@ use super::problem::ApiError;
 use crate::auth::{ClientInfo, Principal, SessionService, TokenPair};
 use crate::config::{CookieSettings, SameSite};
 use crate::error::Error;
+use crate::services::cart::CartOwner;
 
 pub const ACCESS_COOKIE: &str = "sf_access";
 pub const REFRESH_COOKIE: &str = "sf_refresh";
+pub const CART_COOKIE: &str = "sf_cart";
+pub const CART_HEADER: &str = "X-Cart-Token";
+
+fn session_service(req: &Request) -> poem::Result<&Arc<SessionService>> {
+    req.data::<Arc<SessionService>>().ok_or_else(|| {
+        ApiError::from(Error::Internal(anyhow::anyhow!("session service missing"))).into()
+    })
+}
 
 async fn principal(req: &Request, token: &str) -> poem::Result<Principal> {
-    let sessions = req.data::<Arc<SessionService>>().ok_or_else(|| {
-        ApiError::from(Error::Internal(anyhow::anyhow!("session service missing")))
-    })?;
-    sessions
+    session_service(req)?
         .authenticate(token)
         .await
         .map_err(|e| ApiError::from(e).into())
@@ -55,6 +61,120 @@ pub struct CookieAuth(Principal);
 pub enum Auth {
     Cookie(CookieAuth),
     Bearer(BearerAuth),
+}
+
+fn guest_cart(req: &Request, token: &str) -> poem::Result<CartOwner> {
+    session_service(req)?
+        .guest_cart(token)
+        .map(CartOwner::Guest)
+        .ok_or_else(|| ApiError::from(Error::InvalidToken).into())
+}
+
+async fn check_cart_header(req: &Request, key: ApiKey) -> poem::Result<CartOwner> {
+    guest_cart(req, &key.key)
+}
+
+async fn check_cart_cookie(req: &Request, key: ApiKey) -> poem::Result<CartOwner> {
+    guest_cart(req, &key.key)
+}
+
+/// A guest cart's token in the `X-Cart-Token` header (from `POST /api/v1/cart`).
+#[derive(SecurityScheme)]
+#[oai(
+    ty = "api_key",
+    key_in = "header",
+    key_name = "X-Cart-Token",
+    checker = "check_cart_header"
+)]
+pub struct CartHeaderAuth(CartOwner);
+
+/// A guest cart's token in the HttpOnly `sf_cart` cookie set by `POST /api/v1/cart`.
+#[derive(SecurityScheme)]
+#[oai(
+    ty = "api_key",
+    key_in = "cookie",
+    key_name = "sf_cart",
+    checker = "check_cart_cookie"
+)]
+pub struct CartCookieAuth(CartOwner);
+
+/// Whose cart: a signed-in user's (either credential, tried first) or a guest cart's (its token).
+/// Nothing valid may come too (`Nobody`): starting a cart needs no credential, and the other cart
+/// routes then answer 401 through `owner`.
+#[derive(SecurityScheme)]
+pub enum CartAuth {
+    Cookie(CookieAuth),
+    Bearer(BearerAuth),
+    CartHeader(CartHeaderAuth),
+    CartCookie(CartCookieAuth),
+    #[oai(fallback)]
+    Nobody,
+}
+
+impl CartAuth {
+    fn presented(&self) -> Option<CartOwner> {
+        match self {
+            CartAuth::Cookie(CookieAuth(p)) | CartAuth::Bearer(BearerAuth(p)) => Some(p.into()),
+            CartAuth::CartHeader(CartHeaderAuth(o)) | CartAuth::CartCookie(CartCookieAuth(o)) => {
+                Some(o.clone())
+            }
+            CartAuth::Nobody => None,
+        }
+    }
+
+    /// The cart's owner. None valid: 401, `invalid_token` when a credential or cart token was sent
+    /// (so a client knows to refresh), `unauthenticated` when nothing was.
+    pub fn owner(&self, req: &Request) -> Result<CartOwner, Error> {
+        match self.presented() {
+            Some(owner) => Ok(owner),
+            None if sent_credentials(req) => Err(Error::InvalidToken),
+            None => Err(Error::Unauthenticated),
+        }
+    }
+
+    /// For starting a cart: `None` when nothing was sent (a new guest cart is due).
+    pub fn maybe_owner(&self, req: &Request) -> Result<Option<CartOwner>, Error> {
+        match self.presented() {
+            Some(owner) => Ok(Some(owner)),
+            None if sent_credentials(req) => Err(Error::InvalidToken),
+            None => Ok(None),
+        }
+    }
+}
+
+/// Whether the request carries any credential or cart token, valid or not.
+fn sent_credentials(req: &Request) -> bool {
+    let headers = req.headers();
+    let non_empty = |name| {
+        headers
+            .get(name)
+            .is_some_and(|v: &poem::http::HeaderValue| !v.is_empty())
+    };
+    non_empty(poem::http::header::AUTHORIZATION.as_str())
+        || non_empty(CART_HEADER)
+        || [ACCESS_COOKIE, CART_COOKIE].iter().any(|name| {
+            req.cookie()
+                .get(name)
+                .is_some_and(|c| !c.value_str().is_empty())
+        })
+}
+
+/// The guest cart a request names (header first, then cookie), if its token is genuine: what a
+/// sign-in merges into the account's cart.
+pub struct GuestCart(pub Option<String>);
+
+impl<'a> FromRequest<'a> for GuestCart {
+    async fn from_request(req: &'a Request, _body: &mut RequestBody) -> poem::Result<Self> {
+        let sessions = session_service(req)?;
+        let header = req.headers().get(CART_HEADER).and_then(|v| v.to_str().ok());
+        let cookie = req.cookie().get(CART_COOKIE);
+        let cookie = cookie.as_ref().map(|c| c.value_str());
+        Ok(GuestCart(
+            header
+                .or(cookie)
+                .and_then(|token| sessions.guest_cart(token)),
+        ))
+    }
 }
 
 impl Auth {
@@ -95,6 +215,15 @@ impl SessionCookies {
         for name in [ACCESS_COOKIE, REFRESH_COOKIE] {
             jar.add(self.cookie(name, "", Duration::ZERO));
         }
+    }
+
+    /// The guest cart's cookie, living as long as the cart may idle.
+    pub fn set_cart(&self, jar: &CookieJar, token: &str, ttl: Duration) {
+        jar.add(self.cookie(CART_COOKIE, token, ttl));
+    }
+
+    pub fn clear_cart(&self, jar: &CookieJar) {
+        jar.add(self.cookie(CART_COOKIE, "", Duration::ZERO));
     }
 
     fn cookie(&self, name: &str, value: &str, max_age: Duration) -> Cookie {

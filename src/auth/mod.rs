@@ -7,5 +7,5 @@ mod tokens;
 
 pub use password::PasswordHasher;
 pub use rate_limit::LoginLimiter;
-pub use sessions::{ClientInfo, Principal, SessionService, TokenPair};
+pub use sessions::{ClientInfo, LogoutScope, Principal, SessionService, SessionSummary, TokenPair};
 pub use tokens::TokenIssuer;

@@ -13,7 +13,7 @@ use chrono::Utc;
 use crate::auth::TokenIssuer;
 use crate::domain::Role;
 use crate::error::{Error, Result};
-use crate::store::sessions::NewSession;
+use crate::store::sessions::{NewSession, SessionState};
 use crate::store::{Store, StoreError};
 
 /// How long an "active" marker may be trusted before the database is asked again.
@@ -57,6 +57,30 @@ pub struct SessionService {
     cache: crate::cache::Cache,
     tokens: Arc<TokenIssuer>,
     refresh_ttl: Duration,
+    refresh_grace: Duration,
+}
+
+/// One of a user's live sessions, as they review their signed-in devices.
+#[derive(Debug, Clone)]
+pub struct SessionSummary {
+    pub id: String,
+    pub created_at: chrono::DateTime<Utc>,
+    pub last_used_at: chrono::DateTime<Utc>,
+    pub user_agent: Option<String>,
+    /// The network the session was opened from (IPv4 /24, IPv6 /48), never the full address.
+    pub ip_prefix: Option<String>,
+    pub current: bool,
+}
+
+/// Which sessions a sign-out ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogoutScope {
+    /// The session making the request.
+    Local,
+    /// Every other session of the user.
+    Others,
+    /// Every session of the user.
+    Global,
 }
 
 fn marker_key(session_id: &str) -> String {
@@ -69,12 +93,14 @@ impl SessionService {
         cache: crate::cache::Cache,
         tokens: Arc<TokenIssuer>,
         refresh_ttl: Duration,
+        refresh_grace: Duration,
     ) -> Self {
         Self {
             store,
             cache,
             tokens,
             refresh_ttl,
+            refresh_grace,
         }
     }
 
@@ -100,23 +126,7 @@ impl SessionService {
             .verify_access(access_token)
             .ok_or(Error::InvalidToken)?;
         let role = Role::parse(&claims.role).ok_or(Error::InvalidToken)?;
-        let key = marker_key(&claims.sid);
-        let active = match self.cache.get(&key).await.as_deref() {
-            Some(ACTIVE) => true,
-            Some(_) => false,
-            None => {
-                let state = self.store.session_state(&claims.sid).await?;
-                let active = state.is_some_and(|s| s.is_active() && s.user_id == claims.sub);
-                let (marker, ttl) = if active {
-                    (ACTIVE, ACTIVE_MARKER_TTL)
-                } else {
-                    (REVOKED, self.revoked_marker_ttl())
-                };
-                self.cache.set_if_absent(&key, marker, ttl).await;
-                active
-            }
-        };
-        if !active {
+        if !self.is_active(&claims.sid, &claims.sub).await? {
             return Err(Error::InvalidToken);
         }
         Ok(Principal {
@@ -126,8 +136,38 @@ impl SessionService {
         })
     }
 
+    /// Whether the principal's session is still signed in (for long-lived streams, which outlive the
+    /// access token that opened them). A database error counts as yes: the next check decides.
+    pub async fn still_active(&self, principal: &Principal) -> bool {
+        self.is_active(&principal.session_id, &principal.user_id)
+            .await
+            .unwrap_or(true)
+    }
+
+    /// The session's marker from the cache, or its state from the database (then cached).
+    async fn is_active(&self, session_id: &str, user_id: &str) -> Result<bool> {
+        let key = marker_key(session_id);
+        Ok(match self.cache.get(&key).await.as_deref() {
+            Some(ACTIVE) => true,
+            Some(_) => false,
+            None => {
+                let state = self.store.session_state(session_id).await?;
+                let active = state.is_some_and(|s| s.is_active() && s.user_id == user_id);
+                let (marker, ttl) = if active {
+                    (ACTIVE, ACTIVE_MARKER_TTL)
+                } else {
+                    (REVOKED, self.revoked_marker_ttl())
+                };
+                self.cache.set_if_absent(&key, marker, ttl).await;
+                active
+            }
+        })
+    }
+
     /// Exchanges a refresh token for a new pair. A token that was already exchanged (an older
-    /// generation) means two parties hold it: the whole session is revoked.
+    /// generation) means two parties hold it: the whole session is revoked. One exception: the
+    /// generation just before the current one, presented within the grace window after the rotation,
+    /// is a second tab that refreshed at the same moment as the first: it gets the current pair.
     pub async fn refresh(&self, refresh_token: &str) -> Result<TokenPair> {
         let (session_id, generation) = self
             .tokens
@@ -142,7 +182,7 @@ impl SessionService {
             return Err(Error::InvalidToken);
         }
         if generation != state.generation {
-            return self.revoke_on_reuse(&session_id, &state.user_id).await;
+            return self.reused(&session_id, generation, state).await;
         }
         let rotated = match self
             .store
@@ -155,15 +195,83 @@ impl SessionService {
             Err(e) => return Err(e.into()),
         };
         match rotated {
-            Some(next) => {
-                let role = next
-                    .role
-                    .as_deref()
-                    .and_then(Role::parse)
-                    .ok_or(Error::InvalidToken)?;
-                self.pair(&next.user_id, role, &session_id, next.generation)
+            Some(next) => self.current_pair(&session_id, &next),
+            None => match self.store.session_state(&session_id).await? {
+                Some(now) if now.is_active() => self.reused(&session_id, generation, now).await,
+                _ => Err(Error::InvalidToken),
+            },
+        }
+    }
+
+    /// A refresh token of an older generation than `state`'s: the current pair within the grace
+    /// window for the one just before, the end of the session otherwise.
+    async fn reused(
+        &self,
+        session_id: &str,
+        generation: i64,
+        state: SessionState,
+    ) -> Result<TokenPair> {
+        let in_grace = u64::try_from(state.rotated_secs_ago)
+            .is_ok_and(|secs| Duration::from_secs(secs) < self.refresh_grace);
+        if generation + 1 == state.generation && in_grace {
+            return self.current_pair(session_id, &state);
+        }
+        self.revoke_on_reuse(session_id, &state.user_id).await
+    }
+
+    fn current_pair(&self, session_id: &str, state: &SessionState) -> Result<TokenPair> {
+        let role = state
+            .role
+            .as_deref()
+            .and_then(Role::parse)
+            .ok_or(Error::InvalidToken)?;
+        self.pair(&state.user_id, role, session_id, state.generation)
+    }
+
+    /// A guest cart's token (signed with a key of its own, derived from `JWT_SECRET`).
+    pub fn cart_token(&self, cart_id: &str) -> String {
+        self.tokens.cart_token(cart_id)
+    }
+
+    /// The guest cart a genuine cart token names.
+    pub fn guest_cart(&self, token: &str) -> Option<String> {
+        self.tokens.parse_cart_token(token)
+    }
+
+    /// The user's live sessions, most recently used first; `current` marks the caller's.
+    pub async fn list(&self, user_id: &str, current: &str) -> Result<Vec<SessionSummary>> {
+        let records = self.store.live_sessions(user_id).await?;
+        Ok(records
+            .into_iter()
+            .map(|r| SessionSummary {
+                current: r.id == current,
+                ip_prefix: r.ip.as_deref().and_then(ip_prefix),
+                id: r.id,
+                created_at: r.created_at,
+                last_used_at: r.last_used_at,
+                user_agent: r.user_agent,
+            })
+            .collect())
+    }
+
+    /// Ends one of the user's own live sessions; 404 when there is no such session of theirs.
+    pub async fn revoke_own(&self, session_id: &str, user_id: &str) -> Result<()> {
+        if !self.store.revoke_session(session_id, user_id).await? {
+            return Err(Error::NotFound("session"));
+        }
+        self.mark_revoked(&[session_id.to_string()]).await;
+        Ok(())
+    }
+
+    /// Signs out the sessions `scope` names, seen from the caller's session.
+    pub async fn logout(&self, principal: &Principal, scope: LogoutScope) -> Result<()> {
+        match scope {
+            LogoutScope::Local => self.revoke(&principal.session_id, &principal.user_id).await,
+            LogoutScope::Others => {
+                self.revoke_all(&principal.user_id, Some(&principal.session_id))
+                    .await
             }
-            None => self.revoke_on_reuse(&session_id, &state.user_id).await,
+            LogoutScope::Global => self.revoke_all(&principal.user_id, None).await,
         }
     }
 
@@ -221,5 +329,36 @@ impl SessionService {
             refresh_token: self.tokens.refresh_token(session_id, generation),
             refresh_ttl: self.refresh_ttl,
         })
+    }
+}
+
+/// The network part of an address, for showing where a session came from without storing-and-showing
+/// the exact address: IPv4 /24, IPv6 /48. `None` for anything that is not an address.
+fn ip_prefix(ip: &str) -> Option<String> {
+    match ip.parse::<std::net::IpAddr>().ok()? {
+        std::net::IpAddr::V4(v4) => {
+            let [a, b, c, _] = v4.octets();
+            Some(format!("{a}.{b}.{c}.0/24"))
+        }
+        std::net::IpAddr::V6(v6) => {
+            let s = v6.segments();
+            let net = std::net::Ipv6Addr::new(s[0], s[1], s[2], 0, 0, 0, 0, 0);
+            Some(format!("{net}/48"))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ip_prefix;
+
+    #[test]
+    fn addresses_are_shown_as_their_network() {
+        assert_eq!(ip_prefix("203.0.113.77").as_deref(), Some("203.0.113.0/24"));
+        assert_eq!(
+            ip_prefix("2001:db8:abcd:12::1").as_deref(),
+            Some("2001:db8:abcd::/48")
+        );
+        assert_eq!(ip_prefix("not an address"), None);
     }
 }

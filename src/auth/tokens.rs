@@ -29,7 +29,17 @@ pub struct TokenIssuer {
     decoding: DecodingKey,
     validation: Validation,
     refresh_key: Vec<u8>,
+    cart_key: Vec<u8>,
     access_ttl: Duration,
+}
+
+/// A key derived from the secret for one purpose, so a MAC made for one kind of token never passes
+/// as another kind.
+fn derived_key(secret: &Secret, purpose: &[u8]) -> Vec<u8> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.expose().as_bytes())
+        .expect("HMAC takes keys of any length");
+    mac.update(purpose);
+    mac.finalize().into_bytes().to_vec()
 }
 
 impl TokenIssuer {
@@ -39,14 +49,12 @@ impl TokenIssuer {
         validation.set_required_spec_claims(&["exp", "sub", "iss"]);
         validation.leeway = 5;
         // A separate key for refresh-token MACs, derived so that neither token can stand in for the other.
-        let mut mac = Hmac::<Sha256>::new_from_slice(secret.expose().as_bytes())
-            .expect("HMAC takes keys of any length");
-        mac.update(b"storefront refresh token key");
         Self {
             encoding: EncodingKey::from_secret(secret.expose().as_bytes()),
             decoding: DecodingKey::from_secret(secret.expose().as_bytes()),
             validation,
-            refresh_key: mac.finalize().into_bytes().to_vec(),
+            refresh_key: derived_key(secret, b"storefront refresh token key"),
+            cart_key: derived_key(secret, b"storefront guest cart token key"),
             access_ttl,
         }
     }
@@ -106,6 +114,27 @@ impl TokenIssuer {
         Some((session_id.to_string(), generation))
     }
 
+    /// A guest cart's token: its id and a MAC, so only carts this service made are accepted.
+    pub fn cart_token(&self, cart_id: &str) -> String {
+        let mac = self.cart_mac(cart_id).finalize().into_bytes();
+        format!("{cart_id}.{}", URL_SAFE_NO_PAD.encode(mac))
+    }
+
+    /// The guest cart id a genuine cart token names.
+    pub fn parse_cart_token(&self, token: &str) -> Option<String> {
+        let (cart_id, mac) = token.split_once('.')?;
+        let mac = URL_SAFE_NO_PAD.decode(mac).ok()?;
+        self.cart_mac(cart_id).verify_slice(&mac).ok()?;
+        Some(cart_id.to_string())
+    }
+
+    fn cart_mac(&self, cart_id: &str) -> Hmac<Sha256> {
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(&self.cart_key).expect("HMAC takes keys of any length");
+        mac.update(cart_id.as_bytes());
+        mac
+    }
+
     fn refresh_mac(&self, session_id: &str, generation: i64) -> Hmac<Sha256> {
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.refresh_key)
             .expect("HMAC takes keys of any length");
@@ -128,6 +157,26 @@ mod tests {
 
     fn issuer() -> TokenIssuer {
         TokenIssuer::new(&Secret::new("k".repeat(32)), Duration::from_secs(60))
+    }
+
+    #[test]
+    fn cart_tokens_round_trip_and_refuse_forgeries() {
+        let issuer = issuer();
+        let token = issuer.cart_token("guest_abc");
+        assert_eq!(
+            issuer.parse_cart_token(&token).as_deref(),
+            Some("guest_abc")
+        );
+        let forged = token.replace("guest_abc", "guest_abd");
+        assert_eq!(issuer.parse_cart_token(&forged), None);
+        // A refresh token's MAC is made with another key: it never passes as a cart token.
+        let refresh = issuer.refresh_token("guest_abc", 0);
+        let (id, mac) = (
+            refresh.split('.').next().unwrap(),
+            refresh.rsplit('.').next().unwrap(),
+        );
+        assert_eq!(issuer.parse_cart_token(&format!("{id}.{mac}")), None);
+        assert_eq!(issuer.parse_cart_token("no-dot"), None);
     }
 
     #[test]

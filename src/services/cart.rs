@@ -1,4 +1,4 @@
-//! Carts: one per user, read from the cache, never stale after the user's own write.
+//! Carts: one per user or guest, read from the cache, never stale after the owner's own write.
 
 use std::time::Duration;
 
@@ -7,7 +7,7 @@ use crate::cache::Cache;
 use crate::domain::{MAX_QUANTITY, Quantity, STORE_CURRENCY};
 use crate::error::{Error, Result};
 use crate::store::Store;
-use crate::store::carts::{AddOutcome, CartLineRow};
+use crate::store::carts::{AddOutcome, CartLineRow, MergedLine};
 
 /// A cached cart may lag product price and stock changes by at most this; the user's own writes
 /// drop it at once.
@@ -19,6 +19,8 @@ pub enum LineWarning {
     Archived,
     OutOfStock,
     InsufficientStock,
+    /// The unit price is not the one the line was added at. Checkout charges the current price.
+    PriceChanged,
 }
 
 impl LineWarning {
@@ -27,7 +29,77 @@ impl LineWarning {
             LineWarning::Archived => "archived",
             LineWarning::OutOfStock => "out_of_stock",
             LineWarning::InsufficientStock => "insufficient_stock",
+            LineWarning::PriceChanged => "price_changed",
         }
+    }
+
+    /// Whether checkout refuses a cart with this line as it stands.
+    pub fn blocks_checkout(self) -> bool {
+        !matches!(self, LineWarning::PriceChanged)
+    }
+
+    fn message(self, line: &CartLine) -> String {
+        match self {
+            LineWarning::Archived => format!("{} is no longer sold", line.name),
+            LineWarning::OutOfStock => format!("{} is out of stock", line.name),
+            LineWarning::InsufficientStock => format!(
+                "only {} of {} left; the cart holds {}",
+                line.stock, line.name, line.quantity
+            ),
+            LineWarning::PriceChanged => format!(
+                "the price of {} changed from {} to {} since it was added",
+                line.name,
+                line.price_when_added.unwrap_or(line.unit_price),
+                line.unit_price
+            ),
+        }
+    }
+}
+
+/// Something checkout would refuse or the buyer should know before paying.
+#[derive(Debug, Clone)]
+pub struct CartIssue {
+    /// None for an issue of the whole cart (it is empty).
+    pub product_id: Option<i64>,
+    pub code: &'static str,
+    pub blocking: bool,
+    pub message: String,
+}
+
+/// The cart as it stands now, read past every cache, and what checkout would make of it.
+#[derive(Debug, Clone)]
+pub struct CartCheck {
+    pub cart: Cart,
+    pub issues: Vec<CartIssue>,
+}
+
+impl CartCheck {
+    fn of(cart: Cart) -> Self {
+        let mut issues = Vec::new();
+        if cart.lines.is_empty() {
+            issues.push(CartIssue {
+                product_id: None,
+                code: "empty_cart",
+                blocking: true,
+                message: "the cart is empty".into(),
+            });
+        }
+        for line in &cart.lines {
+            for warning in &line.warnings {
+                issues.push(CartIssue {
+                    product_id: Some(line.product_id),
+                    code: warning.as_str(),
+                    blocking: warning.blocks_checkout(),
+                    message: warning.message(line),
+                });
+            }
+        }
+        Self { cart, issues }
+    }
+
+    /// True when checkout would accept the cart as it stands.
+    pub fn ok(&self) -> bool {
+        !self.issues.iter().any(|i| i.blocking)
     }
 }
 
@@ -41,6 +113,9 @@ pub struct CartLine {
     pub line_total: i64,
     /// Units in stock now.
     pub stock: i64,
+    /// The unit price when the line was last added to, if known.
+    #[serde(default)]
+    pub price_when_added: Option<i64>,
     pub warnings: Vec<LineWarning>,
 }
 
@@ -65,6 +140,9 @@ impl Cart {
                 } else if row.stock < row.quantity {
                     warnings.push(LineWarning::InsufficientStock);
                 }
+                if row.price_when_added.is_some_and(|then| then != row.price) {
+                    warnings.push(LineWarning::PriceChanged);
+                }
                 CartLine {
                     product_id: row.product_id,
                     name: row.name,
@@ -73,6 +151,7 @@ impl Cart {
                     quantity: row.quantity,
                     line_total: row.price * row.quantity,
                     stock: row.stock,
+                    price_when_added: row.price_when_added,
                     warnings,
                 }
             })
@@ -86,48 +165,131 @@ impl Cart {
     }
 }
 
+/// Whose cart a request works on: a signed-in user's, or a guest's named by a cart token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CartOwner {
+    User(String),
+    Guest(String),
+}
+
+impl CartOwner {
+    /// The cart's key: the user's id, or the guest cart's id (`guest_…`, never a user id).
+    pub fn key(&self) -> &str {
+        match self {
+            CartOwner::User(id) | CartOwner::Guest(id) => id,
+        }
+    }
+
+    pub fn is_guest(&self) -> bool {
+        matches!(self, CartOwner::Guest(_))
+    }
+}
+
+impl From<&Principal> for CartOwner {
+    fn from(principal: &Principal) -> Self {
+        CartOwner::User(principal.user_id.clone())
+    }
+}
+
+/// How a guest cart joins an account's cart at sign-in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MergeMode {
+    /// Quantities of the same product add up, capped by stock and the per-line limit.
+    Merge,
+    /// The guest cart replaces the account's cart.
+    Replace,
+}
+
+/// A guest line that could not join the account's cart whole.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CappedLine {
+    pub product_id: i64,
+    /// Units the merged line would have held.
+    pub requested: i64,
+    /// Units it holds.
+    pub kept: i64,
+    /// `stock`, `line_limit` or `archived`.
+    pub reason: &'static str,
+}
+
+/// What a sign-in did with a guest cart.
+#[derive(Debug, Clone)]
+pub struct MergeOutcome {
+    pub mode: MergeMode,
+    /// Guest lines taken into the account's cart.
+    pub lines: usize,
+    pub capped: Vec<CappedLine>,
+}
+
 pub struct Carts {
     store: Store,
     cache: Cache,
+    guest_ttl: Duration,
 }
 
-fn cache_key(user_id: &str) -> String {
-    format!("cart:{user_id}")
+fn cache_key(owner_key: &str) -> String {
+    format!("cart:{owner_key}")
 }
 
 impl Carts {
-    pub fn new(store: Store, cache: Cache) -> Self {
-        Self { store, cache }
+    pub fn new(store: Store, cache: Cache, guest_ttl: Duration) -> Self {
+        Self {
+            store,
+            cache,
+            guest_ttl,
+        }
     }
 
-    pub async fn cart(&self, principal: &Principal) -> Result<Cart> {
-        let key = cache_key(&principal.user_id);
+    /// Starts a guest cart; its token is made by the caller (`SessionService::cart_token`).
+    pub async fn new_guest(&self) -> Result<CartOwner> {
+        let id = format!("guest_{}", uuid::Uuid::new_v4().simple());
+        self.store
+            .touch_guest_cart(&id, self.guest_expiry())
+            .await?;
+        Ok(CartOwner::Guest(id))
+    }
+
+    pub async fn cart(&self, owner: &CartOwner) -> Result<Cart> {
+        let key = cache_key(owner.key());
         if let Some(bytes) = self.cache.get(&key).await
             && let Ok(cart) = serde_json::from_slice::<Cart>(&bytes)
         {
             return Ok(cart);
         }
-        let cart = Cart::from_rows(self.store.cart_lines(&principal.user_id).await?);
+        let cart = Cart::from_rows(self.store.cart_lines(owner.key()).await?);
         if let Ok(bytes) = serde_json::to_vec(&cart) {
             self.cache.set(&key, &bytes, CART_TTL).await;
         }
         Ok(cart)
     }
 
+    /// What checkout would refuse now (stock, archived products) and prices changed since the lines
+    /// were added, from the database rather than the cache. Changes nothing.
+    pub async fn check(&self, owner: &CartOwner) -> Result<CartCheck> {
+        let cart = Cart::from_rows(self.store.cart_lines(owner.key()).await?);
+        Ok(CartCheck::of(cart))
+    }
+
     /// Adds a product; a product already in the cart gets its quantity raised.
-    #[tracing::instrument(skip_all, fields(user.id = %principal.user_id, product.id = product_id))]
+    #[tracing::instrument(skip_all, fields(cart = owner.key(), product.id = product_id))]
     pub async fn add(
         &self,
-        principal: &Principal,
+        owner: &CartOwner,
         product_id: i64,
         quantity: Quantity,
     ) -> Result<Cart> {
         let outcome = self
             .store
-            .add_to_cart(&principal.user_id, product_id, quantity.get(), MAX_QUANTITY)
+            .add_to_cart(
+                owner.key(),
+                self.expiry_of(owner),
+                product_id,
+                quantity.get(),
+                MAX_QUANTITY,
+            )
             .await?;
         match outcome {
-            AddOutcome::Added => self.changed(principal).await,
+            AddOutcome::Added => self.changed(owner).await,
             AddOutcome::NoProduct => Err(Error::NotFound("product")),
             AddOutcome::TooMany => Err(Error::validation(
                 "quantity",
@@ -138,44 +300,130 @@ impl Carts {
 
     pub async fn set_quantity(
         &self,
-        principal: &Principal,
+        owner: &CartOwner,
         product_id: i64,
         quantity: Quantity,
     ) -> Result<Cart> {
         if !self
             .store
-            .set_cart_quantity(&principal.user_id, product_id, quantity.get())
+            .set_cart_quantity(owner.key(), product_id, quantity.get())
             .await?
         {
             return Err(Error::NotFound("cart line"));
         }
-        self.changed(principal).await
+        self.changed(owner).await
     }
 
-    pub async fn remove(&self, principal: &Principal, product_id: i64) -> Result<Cart> {
-        if !self
-            .store
-            .remove_cart_line(&principal.user_id, product_id)
-            .await?
-        {
+    pub async fn remove(&self, owner: &CartOwner, product_id: i64) -> Result<Cart> {
+        if !self.store.remove_cart_line(owner.key(), product_id).await? {
             return Err(Error::NotFound("cart line"));
         }
-        self.changed(principal).await
+        self.changed(owner).await
     }
 
-    pub async fn clear(&self, principal: &Principal) -> Result<()> {
-        self.store.clear_cart(&principal.user_id).await?;
-        self.forget(&principal.user_id).await;
+    pub async fn clear(&self, owner: &CartOwner) -> Result<()> {
+        self.store.clear_cart(owner.key()).await?;
+        self.touched(owner).await
+    }
+
+    /// Moves a guest cart into `user_id`'s cart and deletes it. Lines of archived products are
+    /// dropped; quantities are capped by stock and the per-line limit (each cap reported).
+    pub async fn merge_guest(
+        &self,
+        guest_id: &str,
+        user_id: &str,
+        mode: MergeMode,
+    ) -> Result<MergeOutcome> {
+        let guest = self.store.cart_lines(guest_id).await?;
+        let mine = match mode {
+            MergeMode::Merge => self.store.cart_lines(user_id).await?,
+            MergeMode::Replace => Vec::new(),
+        };
+        let mut capped = Vec::new();
+        let mut lines = Vec::new();
+        for g in &guest {
+            let current = mine
+                .iter()
+                .find(|m| m.product_id == g.product_id)
+                .map_or(0, |m| m.quantity);
+            let requested = current + g.quantity;
+            let limit = g.stock.min(MAX_QUANTITY);
+            let (kept, reason) = if g.archived {
+                (current, Some("archived"))
+            } else if requested > limit {
+                let reason = if g.stock < MAX_QUANTITY {
+                    "stock"
+                } else {
+                    "line_limit"
+                };
+                // The account's own line never shrinks.
+                (limit.max(current), Some(reason))
+            } else {
+                (requested, None)
+            };
+            if let Some(reason) = reason {
+                capped.push(CappedLine {
+                    product_id: g.product_id,
+                    requested,
+                    kept,
+                    reason,
+                });
+            }
+            if kept > current {
+                lines.push(MergedLine {
+                    product_id: g.product_id,
+                    quantity: kept,
+                    price_when_added: g.price_when_added.unwrap_or(g.price),
+                });
+            }
+        }
+        let taken = lines.len();
+        self.store
+            .merge_cart(guest_id, user_id, mode == MergeMode::Replace, lines)
+            .await?;
+        self.forget(guest_id).await;
+        self.forget(user_id).await;
+        Ok(MergeOutcome {
+            mode,
+            lines: taken,
+            capped,
+        })
+    }
+
+    /// Deletes guest carts idle past their time; returns how many.
+    pub async fn sweep_expired_guests(&self) -> Result<usize> {
+        Ok(self.store.delete_expired_guest_carts().await?)
+    }
+
+    /// How often expired guest carts are swept: a quarter of their idle time, between 1 s and 10 min.
+    pub fn sweep_interval(&self) -> Duration {
+        (self.guest_ttl / 4).clamp(Duration::from_secs(1), Duration::from_secs(600))
+    }
+
+    /// Drops the cached cart of `owner_key` (after any write to it, checkout included).
+    pub async fn forget(&self, owner_key: &str) {
+        self.cache.delete(&cache_key(owner_key)).await;
+    }
+
+    fn guest_expiry(&self) -> chrono::DateTime<chrono::Utc> {
+        chrono::Utc::now() + self.guest_ttl
+    }
+
+    fn expiry_of(&self, owner: &CartOwner) -> Option<chrono::DateTime<chrono::Utc>> {
+        owner.is_guest().then(|| self.guest_expiry())
+    }
+
+    /// After a write: a guest cart's idle clock starts again, and the cached view goes.
+    async fn touched(&self, owner: &CartOwner) -> Result<()> {
+        if let CartOwner::Guest(id) = owner {
+            self.store.touch_guest_cart(id, self.guest_expiry()).await?;
+        }
+        self.forget(owner.key()).await;
         Ok(())
     }
 
-    /// Drops the cached cart of `user_id` (after any write to it, checkout included).
-    pub async fn forget(&self, user_id: &str) {
-        self.cache.delete(&cache_key(user_id)).await;
-    }
-
-    async fn changed(&self, principal: &Principal) -> Result<Cart> {
-        self.forget(&principal.user_id).await;
-        self.cart(principal).await
+    async fn changed(&self, owner: &CartOwner) -> Result<Cart> {
+        self.touched(owner).await?;
+        self.cart(owner).await
     }
 }

@@ -4,4 +4,5 @@
 pub mod accounts;
 pub mod cart;
 pub mod catalog;
+pub mod live;
 pub mod orders;

@@ -26,6 +26,18 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0003_carts_orders.surql",
         sql: include_str!("../../schema/0003_carts_orders.surql"),
     },
+    Migration {
+        name: "0004_session_rotation.surql",
+        sql: include_str!("../../schema/0004_session_rotation.surql"),
+    },
+    Migration {
+        name: "0005_cart_line_price.surql",
+        sql: include_str!("../../schema/0005_cart_line_price.surql"),
+    },
+    Migration {
+        name: "0006_guest_carts.surql",
+        sql: include_str!("../../schema/0006_guest_carts.surql"),
+    },
 ];
 
 #[derive(SurrealValue)]

@@ -3,6 +3,7 @@
 //! Nothing outside this module sees SurrealQL or the database's error messages.
 
 pub mod carts;
+pub mod live;
 mod migrate;
 pub mod orders;
 pub mod products;

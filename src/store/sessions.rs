@@ -13,6 +13,8 @@ pub struct SessionState {
     pub generation: i64,
     pub revoked: bool,
     pub expired: bool,
+    /// Whole seconds since the last rotation (since creation when never rotated).
+    pub rotated_secs_ago: i64,
 }
 
 impl SessionState {
@@ -31,7 +33,18 @@ pub struct NewSession<'a> {
 
 /// `role` is NONE when the user was deleted: such a session is dead.
 const STATE: &str = "record::id(user) AS user_id, user.role AS role, generation,
-     revoked_at != NONE AS revoked, expires_at < time::now() AS expired";
+     revoked_at != NONE AS revoked, expires_at < time::now() AS expired,
+     time::unix(time::now()) - time::unix(rotated_at OR created_at) AS rotated_secs_ago";
+
+/// A live session as its owner sees it in their list of devices.
+#[derive(Debug, Clone, SurrealValue)]
+pub struct SessionRecord {
+    pub id: String,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: DateTime<Utc>,
+    pub user_agent: Option<String>,
+    pub ip: Option<String>,
+}
 
 impl Store {
     pub async fn create_session(&self, session: NewSession<'_>) -> Result<(), StoreError> {
@@ -74,13 +87,29 @@ impl Store {
             .db()
             .query(format!(
                 "UPDATE ONLY type::record('session', $id)
-                 SET generation += 1, last_used_at = time::now(), expires_at = $expires_at
+                 SET generation += 1, last_used_at = time::now(), rotated_at = time::now(),
+                     expires_at = $expires_at
                  WHERE generation = $generation AND revoked_at = NONE AND expires_at > time::now()
                  RETURN {STATE}"
             ))
             .bind(("id", id.to_string()))
             .bind(("generation", generation))
             .bind(("expires_at", expires_at))
+            .await?;
+        Ok(response.take(0)?)
+    }
+
+    /// The live (not revoked, not expired) sessions of `user_id`, most recently used first.
+    pub async fn live_sessions(&self, user_id: &str) -> Result<Vec<SessionRecord>, StoreError> {
+        let mut response = self
+            .db()
+            .query(
+                "SELECT record::id(id) AS id, created_at, last_used_at, user_agent, ip FROM session
+                 WHERE user = type::record('user', $user) AND revoked_at = NONE
+                   AND expires_at > time::now()
+                 ORDER BY last_used_at DESC",
+            )
+            .bind(("user", user_id.to_string()))
             .await?;
         Ok(response.take(0)?)
     }

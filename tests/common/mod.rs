@@ -143,6 +143,7 @@ impl TestApp {
             token: None,
             jar: Some(Arc::default()),
             origin: origin.map(str::to_string),
+            headers: Vec::new(),
         }
     }
 
@@ -239,6 +240,8 @@ pub struct Api {
     /// Cookies as a browser keeps them (name → value), when this client is a browser.
     jar: Option<Arc<Mutex<HashMap<String, String>>>>,
     origin: Option<String>,
+    /// Headers sent on every request.
+    headers: Vec<(&'static str, String)>,
 }
 
 /// A response read whole: status, headers, raw text and (when JSON) the parsed body.
@@ -284,7 +287,15 @@ impl Api {
             token: None,
             jar: None,
             origin: None,
+            headers: Vec::new(),
         }
+    }
+
+    /// The same client, sending `name: value` on every request (e.g. `X-Cart-Token`).
+    pub fn with_header(&self, name: &'static str, value: &str) -> Api {
+        let mut api = self.clone();
+        api.headers.push((name, value.to_string()));
+        api
     }
 
     pub fn with_token(&self, token: &str) -> Api {
@@ -313,6 +324,9 @@ impl Api {
         }
         if let Some(origin) = &self.origin {
             req = req.header("origin", origin);
+        }
+        for (name, value) in &self.headers {
+            req = req.header(*name, value);
         }
         if let Some(jar) = &self.jar {
             let cookies = jar.lock().unwrap();
@@ -617,5 +631,86 @@ impl Drop for SurrealServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// One Server-Sent Event.
+#[derive(Debug, Clone)]
+pub struct SseEvent {
+    pub event: String,
+    pub id: String,
+    pub data: Value,
+}
+
+/// A `text/event-stream` response read event by event.
+pub struct EventReader {
+    response: reqwest::Response,
+    buffer: String,
+}
+
+impl EventReader {
+    /// Opens `path` with the client's credentials; the status and, when 200, the stream.
+    pub async fn open(
+        api: &Api,
+        path: &str,
+        last_event_id: Option<&str>,
+    ) -> Result<EventReader, Res> {
+        let mut req = api
+            .http
+            .get(format!("{}{path}", api.base))
+            .header("accept", "text/event-stream");
+        if let Some(token) = &api.token {
+            req = req.bearer_auth(token);
+        }
+        if let Some(id) = last_event_id {
+            req = req.header("last-event-id", id);
+        }
+        for (name, value) in &api.headers {
+            req = req.header(*name, value);
+        }
+        let response = req.send().await.expect("request sent");
+        if response.status() != StatusCode::OK {
+            return Err(read(response).await);
+        }
+        Ok(EventReader {
+            response,
+            buffer: String::new(),
+        })
+    }
+
+    /// The next event within `timeout`: `Ok(None)` when the stream ended, `Err(())` on timeout.
+    /// Comment lines (keep-alives) are skipped.
+    pub async fn next(&mut self, timeout: Duration) -> Result<Option<SseEvent>, ()> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if let Some(end) = self.buffer.find("\n\n") {
+                let block: String = self.buffer.drain(..end + 2).collect();
+                let mut event = SseEvent {
+                    event: "message".into(),
+                    id: String::new(),
+                    data: Value::Null,
+                };
+                let mut data = String::new();
+                for line in block.lines() {
+                    if let Some(v) = line.strip_prefix("event:") {
+                        event.event = v.trim().to_string();
+                    } else if let Some(v) = line.strip_prefix("id:") {
+                        event.id = v.trim().to_string();
+                    } else if let Some(v) = line.strip_prefix("data:") {
+                        data.push_str(v.trim_start());
+                    }
+                }
+                if data.is_empty() {
+                    continue;
+                }
+                event.data = serde_json::from_str(&data).unwrap_or(Value::String(data));
+                return Ok(Some(event));
+            }
+            match tokio::time::timeout_at(deadline, self.response.chunk()).await {
+                Err(_) => return Err(()),
+                Ok(Ok(Some(bytes))) => self.buffer.push_str(&String::from_utf8_lossy(&bytes)),
+                Ok(_) => return Ok(None),
+            }
+        }
     }
 }

@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::common::{Api, PASSWORD, TestApp, read, settings, unique};
+use crate::common::{Api, PASSWORD, Res, TestApp, read, settings, unique};
 use crate::report::report;
 
 /// Who asks. `Owner` owns the orders and cart lines the requests name; `Other` is a customer who
@@ -39,6 +39,8 @@ struct World {
     admin: Who,
     products: [i64; 4],
     orders: [String; 4],
+    /// The id of the owner's session (the one `owner.api` uses).
+    owner_session: String,
 }
 
 impl World {
@@ -126,7 +128,13 @@ async fn world(app: &TestApp) -> World {
             .await;
         assert_eq!(res.status, StatusCode::CREATED);
     }
+    let sessions = owner.api.get("/api/v1/auth/sessions").await;
+    let owner_session = sessions.json["items"][0]["id"]
+        .as_str()
+        .expect("the owner has a session")
+        .to_string();
     World {
+        owner_session,
         anonymous: Who {
             api: app.client(),
             email: format!("{}@example.com", unique("nobody")),
@@ -200,6 +208,10 @@ fn table() -> Vec<Entry> {
             [401, 200, 200, 200]),
         e("post", "/api/v1/auth/logout", |_, _| with("/api/v1/auth/logout".into(), json!({})), [401, 204, 204, 204]),
         e("post", "/api/v1/auth/logout-all", |_, _| with("/api/v1/auth/logout-all".into(), json!({})), [401, 204, 204, 204]),
+        e("get", "/api/v1/auth/sessions", |_, _| none("/api/v1/auth/sessions"), [401, 200, 200, 200]),
+        // Only its owner ends a session; to anyone else it does not exist.
+        e("delete", "/api/v1/auth/sessions/{id}", |w, _| none(&format!("/api/v1/auth/sessions/{}", w.owner_session)),
+            [401, 204, 404, 404]),
         e("get", "/api/v1/users/me", |_, _| none("/api/v1/users/me"), [401, 200, 200, 200]),
         e("patch", "/api/v1/users/me", |_, _| with("/api/v1/users/me".into(), json!({"name": "Renamed"})), [401, 200, 200, 200]),
         e("delete", "/api/v1/users/me", |_, _| none("/api/v1/users/me"), [401, 204, 204, 204]),
@@ -216,8 +228,11 @@ fn table() -> Vec<Entry> {
             json!({"stock": 7})), [401, 403, 403, 200]),
         e("delete", "/api/v1/products/{id}", |w, r| none(&format!("/api/v1/products/{}", w.product(r))), [401, 403, 403, 204]),
         // Carts: one's own only; lines name the owner's products.
+        // Without credentials, starting a cart makes a guest cart; with them, it is the caller's own.
+        e("post", "/api/v1/cart", |_, _| none("/api/v1/cart"), [201, 200, 200, 200]),
         e("get", "/api/v1/cart", |_, _| none("/api/v1/cart"), [401, 200, 200, 200]),
         e("delete", "/api/v1/cart", |_, _| none("/api/v1/cart"), [401, 204, 204, 204]),
+        e("post", "/api/v1/cart/validate", |_, _| none("/api/v1/cart/validate"), [401, 200, 200, 200]),
         e("post", "/api/v1/cart/items", |w, r| with("/api/v1/cart/items".into(),
             json!({"product_id": w.product(r), "quantity": 1})), [401, 201, 201, 201]),
         e("patch", "/api/v1/cart/items/{id}", |w, r| with(format!("/api/v1/cart/items/{}", w.product(r)),
@@ -227,6 +242,11 @@ fn table() -> Vec<Entry> {
         e("post", "/api/v1/orders", |_, _| with("/api/v1/orders".into(), json!({"shipping_address": "2 Low Road"})),
             [401, 201, 422, 422]),
         e("get", "/api/v1/orders", |_, _| none("/api/v1/orders"), [401, 200, 200, 200]),
+        // Live updates: an order's stream to its owner (and admins), stock streams to anyone.
+        e("get", "/api/v1/orders/{id}/events", |w, r| none(&format!("/api/v1/orders/{}/events", w.order(r))),
+            [401, 200, 404, 200]),
+        e("get", "/api/v1/products/{id}/stock/events", |w, r| none(&format!("/api/v1/products/{}/stock/events", w.product(r))),
+            [200, 200, 200, 200]),
         e("get", "/api/v1/orders/{id}", |w, r| none(&format!("/api/v1/orders/{}", w.order(r))), [401, 200, 404, 200]),
         // Cancelling is the owner's; an admin cancels through the status route below.
         e("post", "/api/v1/orders/{id}/cancel", |w, r| none(&format!("/api/v1/orders/{}/cancel", w.order(r))), [401, 200, 404, 404]),
@@ -318,7 +338,22 @@ async fn every_route_answers_each_role_as_the_matrix_says() {
                     .header("content-type", "application/json")
                     .body(body.to_string());
             }
-            let res = read(req.send().await.unwrap()).await;
+            let response = req.send().await.unwrap();
+            // An event stream answers 200 and stays open: take the status, then hang up.
+            let res = if response
+                .headers()
+                .get("content-type")
+                .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"))
+            {
+                Res {
+                    status: response.status(),
+                    headers: response.headers().clone(),
+                    text: String::new(),
+                    json: Value::Null,
+                }
+            } else {
+                read(response).await
+            };
             requests += 1;
             assert!(
                 !res.status.is_server_error(),

@@ -165,12 +165,20 @@ async fn forged_stale_and_replayed_tokens_are_all_refused() {
         StatusCode::OK
     );
 
-    // A refresh token replayed after rotation: refused, and the whole session ends (theft).
+    // A refresh token replayed after two rotations (older than any second tab's): refused, and the
+    // whole session ends (theft).
     let api = app.client();
     let rotated = api
         .post(
             "/api/v1/auth/refresh",
             json!({"refresh_token": victim.refresh_token}),
+        )
+        .await;
+    assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.text);
+    let rotated = api
+        .post(
+            "/api/v1/auth/refresh",
+            json!({"refresh_token": rotated.json["refresh_token"]}),
         )
         .await;
     assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.text);

@@ -2,18 +2,21 @@
 
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use poem::web::cookie::CookieJar;
+use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::users::UserView;
 use crate::api::problem::ApiResult;
-use crate::api::session_http::{Auth, Client, REFRESH_COOKIE, SessionCookies};
+use crate::api::session_http::{Auth, Client, GuestCart, REFRESH_COOKIE, SessionCookies};
 use crate::api::{ApiTags, NoContent};
-use crate::auth::TokenPair;
+use crate::auth::{LogoutScope, SessionSummary, TokenPair};
 use crate::domain::{Address, DisplayName, Email, Password};
 use crate::error::Error;
 use crate::services::accounts::{Account, Accounts, Registration};
+use crate::services::cart::{Carts, MergeMode, MergeOutcome};
 
 #[derive(Debug, Object)]
 pub struct RegisterRequest {
@@ -42,6 +45,66 @@ impl RegisterRequest {
 pub struct LoginRequest {
     pub email: String,
     pub password: String,
+    /// What happens to a guest cart sent along (`X-Cart-Token` or the `sf_cart` cookie): `merge`
+    /// (default) adds its lines to the account's cart, summing quantities capped by stock;
+    /// `replace` makes it the account's cart.
+    pub cart_merge: Option<String>,
+}
+
+fn parse_merge(mode: Option<&str>) -> crate::error::Result<MergeMode> {
+    match mode {
+        None | Some("merge") => Ok(MergeMode::Merge),
+        Some("replace") => Ok(MergeMode::Replace),
+        Some(_) => Err(Error::validation(
+            "cart_merge",
+            "must be one of merge, replace",
+        )),
+    }
+}
+
+/// A guest line that did not join the account's cart whole.
+#[derive(Debug, Object)]
+pub struct CappedLineView {
+    pub product_id: i64,
+    /// Units the merged line would have held.
+    pub requested: i64,
+    /// Units it holds.
+    pub kept: i64,
+    /// `stock` (not enough left), `line_limit` (999 per line) or `archived` (no longer sold).
+    pub reason: String,
+}
+
+/// What signing in did with the guest cart that came with the request.
+#[derive(Debug, Object)]
+pub struct CartMergeView {
+    /// `merge` or `replace`.
+    pub mode: String,
+    /// Guest lines now in the account's cart.
+    pub lines: u64,
+    /// One warning per line that was capped or left out.
+    pub capped: Vec<CappedLineView>,
+}
+
+impl From<MergeOutcome> for CartMergeView {
+    fn from(m: MergeOutcome) -> Self {
+        Self {
+            mode: match m.mode {
+                MergeMode::Merge => "merge".into(),
+                MergeMode::Replace => "replace".into(),
+            },
+            lines: m.lines as u64,
+            capped: m
+                .capped
+                .into_iter()
+                .map(|c| CappedLineView {
+                    product_id: c.product_id,
+                    requested: c.requested,
+                    kept: c.kept,
+                    reason: c.reason.to_string(),
+                })
+                .collect(),
+        }
+    }
 }
 
 #[derive(Debug, Object)]
@@ -83,6 +146,53 @@ impl From<TokenPair> for Tokens {
 pub struct SignedIn {
     pub user: UserView,
     pub tokens: Tokens,
+    /// Present when a guest cart came with the request and was merged into the account's cart.
+    pub cart_merge: Option<CartMergeView>,
+}
+
+/// One signed-in device of the caller.
+#[derive(Debug, Object)]
+pub struct SessionView {
+    pub id: String,
+    pub created_at: DateTime<Utc>,
+    /// The last sign-in or token refresh of this session (accurate to the access token's lifetime).
+    pub last_used_at: DateTime<Utc>,
+    pub user_agent: Option<String>,
+    /// The network it was opened from: IPv4 /24 or IPv6 /48, never the full address.
+    pub ip_prefix: Option<String>,
+    /// True for the session making this request.
+    pub current: bool,
+}
+
+impl From<SessionSummary> for SessionView {
+    fn from(s: SessionSummary) -> Self {
+        Self {
+            id: s.id,
+            created_at: s.created_at,
+            last_used_at: s.last_used_at,
+            user_agent: s.user_agent,
+            ip_prefix: s.ip_prefix,
+            current: s.current,
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+pub struct SessionList {
+    /// Live sessions, most recently used first.
+    pub items: Vec<SessionView>,
+}
+
+fn parse_scope(scope: Option<&str>) -> crate::error::Result<LogoutScope> {
+    match scope {
+        None | Some("local") => Ok(LogoutScope::Local),
+        Some("others") => Ok(LogoutScope::Others),
+        Some("global") => Ok(LogoutScope::Global),
+        Some(_) => Err(Error::validation(
+            "scope",
+            "must be one of local, others, global",
+        )),
+    }
 }
 
 #[derive(ApiResponse)]
@@ -94,16 +204,34 @@ pub enum Registered {
 
 pub struct AuthApi {
     pub accounts: Arc<Accounts>,
+    pub carts: Arc<Carts>,
     pub cookies: SessionCookies,
 }
 
 impl AuthApi {
-    fn signed_in(&self, jar: &CookieJar, account: Account, pair: TokenPair) -> SignedIn {
+    /// Sets the session cookies and takes in the guest cart, if one came along.
+    async fn signed_in(
+        &self,
+        jar: &CookieJar,
+        account: Account,
+        pair: TokenPair,
+        guest: GuestCart,
+        mode: MergeMode,
+    ) -> crate::error::Result<SignedIn> {
+        let cart_merge = match guest.0 {
+            Some(guest_id) => {
+                let merged = self.carts.merge_guest(&guest_id, &account.id, mode).await?;
+                self.cookies.clear_cart(jar);
+                Some(merged.into())
+            }
+            None => None,
+        };
         self.cookies.set(jar, &pair);
-        SignedIn {
+        Ok(SignedIn {
             user: account.into(),
             tokens: pair.into(),
-        }
+            cart_merge,
+        })
     }
 }
 
@@ -112,12 +240,14 @@ impl AuthApi {
     /// Create an account
     ///
     /// Creates a customer account and signs it in: the tokens come in the body and as cookies.
-    /// The email must not be in use by another account, in any letter case.
+    /// The email must not be in use by another account, in any letter case. A guest cart sent along
+    /// (`X-Cart-Token` or the `sf_cart` cookie) becomes the new account's cart.
     #[oai(path = "/auth/register", method = "post")]
     async fn register(
         &self,
         body: Json<RegisterRequest>,
         client: Client,
+        guest: GuestCart,
         jar: &CookieJar,
     ) -> ApiResult<Registered> {
         let registration = body.0.parse()?;
@@ -125,9 +255,10 @@ impl AuthApi {
             .accounts
             .register_and_sign_in(registration, &client.0)
             .await?;
-        Ok(Registered::Created(Json(
-            self.signed_in(jar, account, pair),
-        )))
+        let signed_in = self
+            .signed_in(jar, account, pair, guest, MergeMode::Merge)
+            .await?;
+        Ok(Registered::Created(Json(signed_in)))
     }
 
     /// Sign in
@@ -139,13 +270,15 @@ impl AuthApi {
         &self,
         body: Json<LoginRequest>,
         client: Client,
+        guest: GuestCart,
         jar: &CookieJar,
     ) -> ApiResult<Json<SignedIn>> {
+        let mode = parse_merge(body.0.cart_merge.as_deref())?;
         let (account, pair) = self
             .accounts
             .login(&body.0.email, &body.0.password, &client.0)
             .await?;
-        Ok(Json(self.signed_in(jar, account, pair)))
+        Ok(Json(self.signed_in(jar, account, pair, guest, mode).await?))
     }
 
     /// Exchange a refresh token for new tokens
@@ -169,26 +302,74 @@ impl AuthApi {
         Ok(Json(pair.into()))
     }
 
-    /// Sign out this session
+    /// Sign out
     ///
-    /// Its access token is refused from the next request on, on every instance.
+    /// `scope`: `local` (default) ends this session, `others` every other session of the account
+    /// (this one stays signed in), `global` all of them. An ended session's access token is refused
+    /// from the next request on, on every instance.
     #[oai(path = "/auth/logout", method = "post")]
-    async fn logout(&self, auth: Auth, jar: &CookieJar) -> ApiResult<NoContent> {
+    async fn logout(
+        &self,
+        auth: Auth,
+        scope: Query<Option<String>>,
+        jar: &CookieJar,
+    ) -> ApiResult<NoContent> {
+        let scope = parse_scope(scope.0.as_deref())?;
+        self.accounts
+            .sessions()
+            .logout(auth.principal(), scope)
+            .await?;
+        if scope != LogoutScope::Others {
+            self.cookies.clear(jar);
+        }
+        Ok(NoContent::Done)
+    }
+
+    /// List my sessions
+    ///
+    /// Every device signed in to this account, with where and when it was last used.
+    #[oai(path = "/auth/sessions", method = "get")]
+    async fn sessions(&self, auth: Auth) -> ApiResult<Json<SessionList>> {
+        let principal = auth.principal();
+        let items = self
+            .accounts
+            .sessions()
+            .list(&principal.user_id, &principal.session_id)
+            .await?;
+        Ok(Json(SessionList {
+            items: items.into_iter().map(Into::into).collect(),
+        }))
+    }
+
+    /// Sign out one of my sessions
+    ///
+    /// 404 when the account has no live session with this id.
+    #[oai(path = "/auth/sessions/:id", method = "delete")]
+    async fn end_session(
+        &self,
+        auth: Auth,
+        id: Path<String>,
+        jar: &CookieJar,
+    ) -> ApiResult<NoContent> {
         let principal = auth.principal();
         self.accounts
             .sessions()
-            .revoke(&principal.session_id, &principal.user_id)
+            .revoke_own(&id.0, &principal.user_id)
             .await?;
-        self.cookies.clear(jar);
+        if id.0 == principal.session_id {
+            self.cookies.clear(jar);
+        }
         Ok(NoContent::Done)
     }
 
     /// Sign out every session
+    ///
+    /// The same as `POST /auth/logout?scope=global`.
     #[oai(path = "/auth/logout-all", method = "post")]
     async fn logout_all(&self, auth: Auth, jar: &CookieJar) -> ApiResult<NoContent> {
         self.accounts
             .sessions()
-            .revoke_all(&auth.principal().user_id, None)
+            .logout(auth.principal(), LogoutScope::Global)
             .await?;
         self.cookies.clear(jar);
         Ok(NoContent::Done)

@@ -2,16 +2,21 @@
 
 use std::sync::Arc;
 
+use std::time::Duration;
+
+use poem::Request;
+use poem::web::cookie::CookieJar;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::products::Money;
 use crate::api::problem::ApiResult;
-use crate::api::session_http::Auth;
+use crate::api::session_http::{CartAuth, SessionCookies};
 use crate::api::{ApiTags, NoContent};
+use crate::auth::SessionService;
 use crate::domain::Quantity;
-use crate::services::cart::{Cart, CartLine, Carts};
+use crate::services::cart::{Cart, CartCheck, CartIssue, CartLine, CartOwner, Carts};
 
 #[derive(Debug, Object)]
 pub struct CartLineView {
@@ -23,7 +28,10 @@ pub struct CartLineView {
     pub unit_price: Money,
     pub quantity: i64,
     pub line_total: Money,
-    /// `archived`, `out_of_stock` or `insufficient_stock`: what checkout would refuse.
+    /// The unit price when the line was last added to (absent for lines older than that record).
+    pub price_when_added: Option<Money>,
+    /// `archived`, `out_of_stock` or `insufficient_stock`: what checkout would refuse;
+    /// `price_changed`: the unit price is not `price_when_added` (checkout charges `unit_price`).
     pub warnings: Vec<String>,
 }
 
@@ -44,6 +52,7 @@ impl From<Cart> for CartView {
             product_id: l.product_id,
             unit_price: Money::new(l.unit_price, &currency),
             line_total: Money::new(l.line_total, &currency),
+            price_when_added: l.price_when_added.map(|p| Money::new(p, &currency)),
             name: l.name,
             image_url: l.image_url,
             quantity: l.quantity,
@@ -73,6 +82,66 @@ pub struct SetQuantity {
     pub quantity: i64,
 }
 
+#[derive(Debug, Object)]
+pub struct CartIssueView {
+    /// The line (product) concerned; absent for the whole cart.
+    pub product_id: Option<i64>,
+    /// `empty_cart`, `archived`, `out_of_stock`, `insufficient_stock` or `price_changed`.
+    pub code: String,
+    /// True when checkout would refuse the cart because of it.
+    pub blocking: bool,
+    pub message: String,
+}
+
+impl From<CartIssue> for CartIssueView {
+    fn from(i: CartIssue) -> Self {
+        Self {
+            product_id: i.product_id,
+            code: i.code.to_string(),
+            blocking: i.blocking,
+            message: i.message,
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+pub struct CartValidation {
+    /// True when checkout would accept the cart as it stands now.
+    pub ok: bool,
+    pub issues: Vec<CartIssueView>,
+    /// The cart as it stands now.
+    pub cart: CartView,
+}
+
+impl From<CartCheck> for CartValidation {
+    fn from(check: CartCheck) -> Self {
+        Self {
+            ok: check.ok(),
+            issues: check.issues.into_iter().map(Into::into).collect(),
+            cart: check.cart.into(),
+        }
+    }
+}
+
+/// A cart and, for a guest cart, the token that names it.
+#[derive(Debug, Object)]
+pub struct StartedCart {
+    /// For a guest: send it back as `X-Cart-Token` (it is also set as the HttpOnly `sf_cart` cookie)
+    /// on every cart route, and to sign-in to merge the cart into the account. Absent when signed in.
+    pub cart_token: Option<String>,
+    pub cart: CartView,
+}
+
+#[derive(ApiResponse)]
+pub enum CartStarted {
+    /// A new guest cart.
+    #[oai(status = 201)]
+    Created(Json<StartedCart>),
+    /// The caller already has a cart (signed in, or a guest with a genuine cart token): that one.
+    #[oai(status = 200)]
+    Existing(Json<StartedCart>),
+}
+
 #[derive(ApiResponse)]
 pub enum ItemAdded {
     /// The cart after the addition.
@@ -82,29 +151,89 @@ pub enum ItemAdded {
 
 pub struct CartApi {
     pub carts: Arc<Carts>,
+    pub sessions: Arc<SessionService>,
+    pub cookies: SessionCookies,
+    pub guest_ttl: Duration,
+}
+
+impl CartApi {
+    /// A guest's cookie lives as long as the cart may idle, counted from its last change.
+    fn renew(&self, jar: &CookieJar, owner: &CartOwner) {
+        if let CartOwner::Guest(id) = owner {
+            self.cookies
+                .set_cart(jar, &self.sessions.cart_token(id), self.guest_ttl);
+        }
+    }
 }
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Cart")]
 impl CartApi {
+    /// Start a cart
+    ///
+    /// Without credentials: a new guest cart (201), named by the returned `cart_token`, also set as
+    /// the HttpOnly `sf_cart` cookie. Every cart route then works with either; checkout needs an
+    /// account, and signing in or registering with the token merges the cart into the account's.
+    /// A guest cart is deleted after `GUEST_CART_TTL` without a change. With credentials: the
+    /// caller's cart (200).
+    #[oai(path = "/cart", method = "post")]
+    async fn start(
+        &self,
+        auth: CartAuth,
+        jar: &CookieJar,
+        req: &Request,
+    ) -> ApiResult<CartStarted> {
+        let (owner, created) = match auth.maybe_owner(req)? {
+            Some(owner) => (owner, false),
+            None => (self.carts.new_guest().await?, true),
+        };
+        self.renew(jar, &owner);
+        let started = StartedCart {
+            cart_token: match &owner {
+                CartOwner::Guest(id) => Some(self.sessions.cart_token(id)),
+                CartOwner::User(_) => None,
+            },
+            cart: self.carts.cart(&owner).await?.into(),
+        };
+        Ok(if created {
+            CartStarted::Created(Json(started))
+        } else {
+            CartStarted::Existing(Json(started))
+        })
+    }
+
     /// Your cart
     ///
     /// Lines with the products' current names, images and prices, line totals, the subtotal and
     /// the item count. `warnings` flag lines checkout would refuse.
     #[oai(path = "/cart", method = "get")]
-    async fn get(&self, auth: Auth) -> ApiResult<Json<CartView>> {
-        Ok(Json(self.carts.cart(auth.principal()).await?.into()))
+    async fn get(&self, auth: CartAuth, req: &Request) -> ApiResult<Json<CartView>> {
+        Ok(Json(self.carts.cart(&auth.owner(req)?).await?.into()))
+    }
+
+    /// Check your cart before checkout
+    ///
+    /// What checkout would refuse now (an empty cart, archived products, too little stock) and
+    /// prices changed since lines were added, read from the database. Changes nothing.
+    #[oai(path = "/cart/validate", method = "post")]
+    async fn validate(&self, auth: CartAuth, req: &Request) -> ApiResult<Json<CartValidation>> {
+        Ok(Json(self.carts.check(&auth.owner(req)?).await?.into()))
     }
 
     /// Add a product to your cart
     ///
     /// A product already in the cart gets its quantity raised. Unknown or archived products: 404.
     #[oai(path = "/cart/items", method = "post")]
-    async fn add(&self, auth: Auth, body: Json<AddItem>) -> ApiResult<ItemAdded> {
+    async fn add(
+        &self,
+        auth: CartAuth,
+        body: Json<AddItem>,
+        jar: &CookieJar,
+        req: &Request,
+    ) -> ApiResult<ItemAdded> {
         let quantity = Quantity::parse("quantity", body.0.quantity)?;
-        let cart = self
-            .carts
-            .add(auth.principal(), body.0.product_id, quantity)
-            .await?;
+        let owner = auth.owner(req)?;
+        let cart = self.carts.add(&owner, body.0.product_id, quantity).await?;
+        self.renew(jar, &owner);
         Ok(ItemAdded::Created(Json(cart.into())))
     }
 
@@ -112,31 +241,40 @@ impl CartApi {
     #[oai(path = "/cart/items/:id", method = "patch")]
     async fn set_quantity(
         &self,
-        auth: Auth,
+        auth: CartAuth,
         id: Path<i64>,
         body: Json<SetQuantity>,
+        jar: &CookieJar,
+        req: &Request,
     ) -> ApiResult<Json<CartView>> {
         let quantity = Quantity::parse("quantity", body.0.quantity)?;
-        Ok(Json(
-            self.carts
-                .set_quantity(auth.principal(), id.0, quantity)
-                .await?
-                .into(),
-        ))
+        let owner = auth.owner(req)?;
+        let cart = self.carts.set_quantity(&owner, id.0, quantity).await?;
+        self.renew(jar, &owner);
+        Ok(Json(cart.into()))
     }
 
     /// Remove a line
     #[oai(path = "/cart/items/:id", method = "delete")]
-    async fn remove(&self, auth: Auth, id: Path<i64>) -> ApiResult<Json<CartView>> {
-        Ok(Json(
-            self.carts.remove(auth.principal(), id.0).await?.into(),
-        ))
+    async fn remove(
+        &self,
+        auth: CartAuth,
+        id: Path<i64>,
+        jar: &CookieJar,
+        req: &Request,
+    ) -> ApiResult<Json<CartView>> {
+        let owner = auth.owner(req)?;
+        let cart = self.carts.remove(&owner, id.0).await?;
+        self.renew(jar, &owner);
+        Ok(Json(cart.into()))
     }
 
     /// Empty your cart
     #[oai(path = "/cart", method = "delete")]
-    async fn clear(&self, auth: Auth) -> ApiResult<NoContent> {
-        self.carts.clear(auth.principal()).await?;
+    async fn clear(&self, auth: CartAuth, jar: &CookieJar, req: &Request) -> ApiResult<NoContent> {
+        let owner = auth.owner(req)?;
+        self.carts.clear(&owner).await?;
+        self.renew(jar, &owner);
         Ok(NoContent::Done)
     }
 }

@@ -1,0 +1,282 @@
+//! Live updates: order status and product stock changes fanned out to event streams.
+//!
+//! Each instance runs one live query per table (`store::live`) and hands every change to the streams
+//! watching that order or product, through a broadcast channel per watched key. Against a shared
+//! SurrealDB server a change made by any instance reaches every instance's streams.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::{Stream, StreamExt as _};
+use tokio::sync::broadcast;
+
+use crate::error::{Error, Result};
+use crate::store::Store;
+use crate::store::live::{OrderChange, StockChange, is_current};
+
+/// Streams one user (or, for public streams, one client address) may hold open on one instance.
+pub const STREAMS_PER_WATCHER: usize = 16;
+/// Changes a slow stream may fall behind by before it skips to the newest.
+const CHANNEL_DEPTH: usize = 16;
+
+/// Broadcast channels by key, made when the first stream watches a key and dropped with the last.
+struct Topics<K, V> {
+    senders: Mutex<HashMap<K, broadcast::Sender<V>>>,
+}
+
+impl<K: Eq + Hash + Clone, V: Clone> Topics<K, V> {
+    fn new() -> Self {
+        Self {
+            senders: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn subscribe(self: &Arc<Self>, key: K) -> Subscription<K, V> {
+        let rx = lock(&self.senders)
+            .entry(key.clone())
+            .or_insert_with(|| broadcast::channel(CHANNEL_DEPTH).0)
+            .subscribe();
+        Subscription {
+            rx,
+            key,
+            topics: self.clone(),
+        }
+    }
+
+    fn publish(&self, key: &K, value: V) {
+        if let Some(tx) = lock(&self.senders).get(key) {
+            let _ = tx.send(value);
+        }
+    }
+
+    fn watched(&self) -> usize {
+        lock(&self.senders).len()
+    }
+}
+
+/// A stream's end of a topic; the topic goes when its last subscription does.
+pub struct Subscription<K: Eq + Hash + Clone, V: Clone> {
+    rx: broadcast::Receiver<V>,
+    key: K,
+    topics: Arc<Topics<K, V>>,
+}
+
+impl<K: Eq + Hash + Clone, V: Clone> Subscription<K, V> {
+    /// The next change; after falling behind, the oldest one still held. `None` once closed.
+    pub async fn next(&mut self) -> Option<V> {
+        loop {
+            match self.rx.recv().await {
+                Ok(v) => return Some(v),
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    }
+}
+
+impl<K: Eq + Hash + Clone, V: Clone> Drop for Subscription<K, V> {
+    fn drop(&mut self) {
+        let mut senders = lock(&self.topics.senders);
+        // This subscription still counts as a receiver while it is being dropped.
+        if senders
+            .get(&self.key)
+            .is_some_and(|tx| tx.receiver_count() <= 1)
+        {
+            senders.remove(&self.key);
+        }
+    }
+}
+
+/// A held stream slot of one watcher; released on drop. It also tells the stream when the server
+/// shuts down, so open streams end instead of holding the shutdown for its whole grace period.
+pub struct Slot {
+    watcher: String,
+    slots: Arc<Mutex<HashMap<String, usize>>>,
+    closing: tokio::sync::watch::Receiver<bool>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let mut slots = lock(&self.slots);
+        if let Some(n) = slots.get_mut(&self.watcher) {
+            *n -= 1;
+            if *n == 0 {
+                slots.remove(&self.watcher);
+            }
+        }
+    }
+}
+
+pub type OrderSubscription = Subscription<String, OrderChange>;
+pub type StockSubscription = Subscription<i64, StockChange>;
+
+pub struct LiveUpdates {
+    orders: Arc<Topics<String, OrderChange>>,
+    stock: Arc<Topics<i64, StockChange>>,
+    slots: Arc<Mutex<HashMap<String, usize>>>,
+    closing: tokio::sync::watch::Sender<bool>,
+}
+
+impl Default for LiveUpdates {
+    fn default() -> Self {
+        Self {
+            orders: Arc::new(Topics::new()),
+            stock: Arc::new(Topics::new()),
+            slots: Arc::default(),
+            closing: tokio::sync::watch::channel(false).0,
+        }
+    }
+}
+
+impl LiveUpdates {
+    /// Ends every open stream (the server is shutting down) and refuses new ones.
+    pub fn close(&self) {
+        self.closing.send_replace(true);
+    }
+
+    /// Takes one of `watcher`'s stream slots; 429 when all are in use.
+    pub fn slot(&self, watcher: String) -> Result<Slot> {
+        if *self.closing.borrow() {
+            return Err(Error::Unavailable("shutting down".into()));
+        }
+        let mut slots = lock(&self.slots);
+        let n = slots.entry(watcher.clone()).or_default();
+        if *n >= STREAMS_PER_WATCHER {
+            return Err(Error::RateLimited {
+                retry_after: Duration::from_secs(5),
+            });
+        }
+        *n += 1;
+        Ok(Slot {
+            watcher,
+            slots: self.slots.clone(),
+            closing: self.closing.subscribe(),
+        })
+    }
+
+    pub fn watch_order(&self, order_id: &str) -> OrderSubscription {
+        self.orders.subscribe(order_id.to_string())
+    }
+
+    pub fn watch_stock(&self, product_id: i64) -> StockSubscription {
+        self.stock.subscribe(product_id)
+    }
+
+    /// Open streams on this instance (orders, products watched).
+    pub fn watched(&self) -> (usize, usize) {
+        (self.orders.watched(), self.stock.watched())
+    }
+
+    /// Follows the database's changes for as long as the server runs, reopening the live queries
+    /// after an error (a restarted server, a dropped connection). Changes made while they were down
+    /// are not replayed; a stream always starts with the current state, so a reconnect catches up.
+    pub async fn run(self: Arc<Self>, store: Store) {
+        loop {
+            if let Err(e) = self.follow(&store).await {
+                tracing::warn!(error = %e, "live queries failed; reopening in a second");
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+    }
+
+    async fn follow(&self, store: &Store) -> Result<()> {
+        let mut orders = store.order_changes().await?.boxed();
+        let mut stock = store.stock_changes().await?.boxed();
+        loop {
+            tokio::select! {
+                change = orders.next() => match change {
+                    Some(Ok(n)) if is_current(&n) => {
+                        let order_id = n.data.order_id.clone();
+                        self.orders.publish(&order_id, n.data)
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => return Err(Error::Internal(e.into())),
+                    None => return Err(Error::Unavailable("order live query ended".into())),
+                },
+                change = stock.next() => match change {
+                    Some(Ok(n)) if is_current(&n) => {
+                        let product_id = n.data.product_id;
+                        self.stock.publish(&product_id, n.data)
+                    }
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => return Err(Error::Internal(e.into())),
+                    None => return Err(Error::Unavailable("stock live query ended".into())),
+                },
+            }
+        }
+    }
+}
+
+/// A stream of states: `current` (the state when the stream opened) unless `client_has_it` (a resumed
+/// stream whose `Last-Event-ID` names it), then every change that differs from the last one. `still_wanted` is asked every few seconds;
+/// the stream ends when it says no (the session was signed out) or the subscription closes.
+pub fn states<K, V, F, Fut>(
+    current: V,
+    client_has_it: bool,
+    subscription: Subscription<K, V>,
+    slot: Slot,
+    same: fn(&V, &V) -> bool,
+    still_wanted: F,
+) -> impl Stream<Item = V> + Send + 'static
+where
+    K: Eq + Hash + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    struct State<K: Eq + Hash + Clone, V: Clone, F> {
+        first: Option<V>,
+        last: Option<V>,
+        subscription: Subscription<K, V>,
+        check: tokio::time::Interval,
+        still_wanted: F,
+        slot: Slot,
+    }
+    let mut check = tokio::time::interval(Duration::from_secs(5));
+    check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let state = State {
+        first: (!client_has_it).then(|| current.clone()),
+        last: Some(current),
+        subscription,
+        check,
+        still_wanted,
+        slot,
+    };
+    futures_util::stream::unfold(state, move |mut s| async move {
+        if let Some(v) = s.first.take() {
+            return Some((v, s));
+        }
+        loop {
+            let closing = *s.slot.closing.borrow();
+            if closing {
+                return None;
+            }
+            tokio::select! {
+                next = s.subscription.next() => {
+                    let v = next?;
+                    if s.last.as_ref().is_some_and(|last| same(last, &v)) {
+                        continue;
+                    }
+                    s.last = Some(v.clone());
+                    return Some((v, s));
+                }
+                _ = s.check.tick() => {
+                    if !(s.still_wanted)().await {
+                        return None;
+                    }
+                }
+                changed = s.slot.closing.changed() => {
+                    if changed.is_err() {
+                        return None;
+                    }
+                }
+            }
+        }
+    })
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
