@@ -264,6 +264,10 @@ async fn validating_the_cart_reports_what_checkout_would_refuse_and_changes_noth
         "{}",
         check.text
     );
+    assert_eq!(
+        check.json["issues"][0]["message"],
+        "the price of Hat changed from GBP 10.00 to GBP 11.00 since it was added"
+    );
     assert_eq!(check.json["cart"]["items"][0]["unit_price"]["amount"], 1100);
     // Nothing changed: stock, cart lines.
     assert_eq!(
@@ -908,6 +912,29 @@ async fn guest_cart_tokens_are_checked_and_carts_stay_apart() {
         .get("/api/v1/cart")
         .await
         .assert_problem(StatusCode::UNAUTHORIZED, "unauthenticated");
+    // A browser whose sf_cart cookie went stale (say, JWT_SECRET rotated) cannot clear it: starting
+    // a cart gives it a new one instead of a 401. A failed user credential is still a 401.
+    let stale = app
+        .client()
+        .http
+        .post(app.url("/api/v1/cart"))
+        .header("cookie", "sf_cart=guest_0.AAAA")
+        .send()
+        .await
+        .unwrap();
+    let stale = common::read(stale).await;
+    assert_eq!(stale.status, StatusCode::CREATED, "{}", stale.text);
+    assert!(
+        stale
+            .header("set-cookie")
+            .unwrap_or_default()
+            .starts_with("sf_cart=")
+    );
+    app.client()
+        .with_token("not-a-token")
+        .post("/api/v1/cart", json!({}))
+        .await
+        .assert_problem(StatusCode::UNAUTHORIZED, "invalid_token");
 }
 
 #[tokio::test]

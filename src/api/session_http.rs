@@ -132,11 +132,20 @@ impl CartAuth {
         }
     }
 
-    /// For starting a cart: `None` when nothing was sent (a new guest cart is due).
+    /// For starting a cart: `None` when no valid cart token or credential came (a new guest cart is
+    /// due, replacing a stale `sf_cart` cookie a browser could not clear itself); 401 when a user
+    /// credential came and failed (the client should refresh, not lose the account's cart).
     pub fn maybe_owner(&self, req: &Request) -> Result<Option<CartOwner>, Error> {
         match self.presented() {
             Some(owner) => Ok(Some(owner)),
-            None if sent_credentials(req) => Err(Error::InvalidToken),
+            None if sent(
+                req,
+                poem::http::header::AUTHORIZATION.as_str(),
+                ACCESS_COOKIE,
+            ) =>
+            {
+                Err(Error::InvalidToken)
+            }
             None => Ok(None),
         }
     }
@@ -144,19 +153,20 @@ impl CartAuth {
 
 /// Whether the request carries any credential or cart token, valid or not.
 fn sent_credentials(req: &Request) -> bool {
-    let headers = req.headers();
-    let non_empty = |name| {
-        headers
-            .get(name)
-            .is_some_and(|v: &poem::http::HeaderValue| !v.is_empty())
-    };
-    non_empty(poem::http::header::AUTHORIZATION.as_str())
-        || non_empty(CART_HEADER)
-        || [ACCESS_COOKIE, CART_COOKIE].iter().any(|name| {
-            req.cookie()
-                .get(name)
-                .is_some_and(|c| !c.value_str().is_empty())
-        })
+    sent(
+        req,
+        poem::http::header::AUTHORIZATION.as_str(),
+        ACCESS_COOKIE,
+    ) || sent(req, CART_HEADER, CART_COOKIE)
+}
+
+/// Whether the request carries a non-empty `header` or `cookie`.
+fn sent(req: &Request, header: &str, cookie: &str) -> bool {
+    req.headers().get(header).is_some_and(|v| !v.is_empty())
+        || req
+            .cookie()
+            .get(cookie)
+            .is_some_and(|c| !c.value_str().is_empty())
 }
 
 /// The guest cart a request names (header first, then cookie), if its token is genuine: what a

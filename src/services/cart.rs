@@ -49,11 +49,20 @@ impl LineWarning {
             LineWarning::PriceChanged => format!(
                 "the price of {} changed from {} to {} since it was added",
                 line.name,
-                line.price_when_added.unwrap_or(line.unit_price),
-                line.unit_price
+                shown(line.price_when_added.unwrap_or(line.unit_price)),
+                shown(line.unit_price)
             ),
         }
     }
+}
+
+/// Minor units as a person reads them: `GBP 12.50`.
+fn shown(minor: i64) -> String {
+    format!(
+        "{STORE_CURRENCY} {}.{:02}",
+        minor / 100,
+        (minor % 100).abs()
+    )
 }
 
 /// Something checkout would refuse or the buyer should know before paying.
