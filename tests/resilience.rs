@@ -272,7 +272,7 @@ async fn sigterm_stops_gracefully_and_json_logs_carry_the_request_id() {
         .env("HOST", "127.0.0.1")
         .env("PORT", port.to_string())
         .env("SURREAL_URL", "mem://")
-        .env("SEED_CATALOG", "false")
+        .env("SEED_CATALOG", "true")
         .env("LOG_FORMAT", "json")
         .env("RUST_LOG", "info")
         .stdout(Stdio::piped())
@@ -302,8 +302,17 @@ async fn sigterm_stops_gracefully_and_json_logs_carry_the_request_id() {
         .await
         .unwrap();
     assert_eq!(res.status(), StatusCode::OK);
+    // An open event stream must not hold the shutdown for its whole grace period.
+    let mut stream = http
+        .get(format!("{base}/api/v1/products/1/stock/events"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), StatusCode::OK);
+    assert!(stream.chunk().await.unwrap().is_some(), "the first event");
 
     let pid = child.id().to_string();
+    let signalled = std::time::Instant::now();
     assert!(
         Command::new("kill")
             .args(["-TERM", &pid])
@@ -315,6 +324,15 @@ async fn sigterm_stops_gracefully_and_json_logs_carry_the_request_id() {
         .await
         .unwrap()
         .unwrap();
+    assert!(
+        signalled.elapsed() < storefront::app::SHUTDOWN_GRACE / 2,
+        "the open stream held the shutdown for {:?}",
+        signalled.elapsed()
+    );
+    assert!(
+        !matches!(stream.chunk().await, Ok(Some(_))),
+        "the stream still sends after the shutdown"
+    );
     assert!(
         status.status.success(),
         "exit status after SIGTERM: {:?}",
