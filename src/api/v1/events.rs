@@ -15,7 +15,7 @@ use futures_util::stream::BoxStream;
 use poem::web::sse::Event;
 use poem_openapi::param::{Header, Path};
 use poem_openapi::payload::EventStream;
-use poem_openapi::types::ToJSON as _;
+use poem_openapi::types::ToJSON;
 use poem_openapi::{Object, OpenApi};
 
 use crate::api::ApiTags;
@@ -54,6 +54,24 @@ fn event_id(at: DateTime<Utc>) -> String {
 
 fn resumed(last_event_id: &Option<String>, at: DateTime<Utc>) -> bool {
     last_event_id.as_deref() == Some(event_id(at).as_str())
+}
+
+/// The SSE response: events of type `kind`, each with its state's time as its id, and keep-alives.
+fn event_stream<E>(
+    stream: BoxStream<'static, E>,
+    kind: &'static str,
+    at: fn(&E) -> DateTime<Utc>,
+) -> EventStream<BoxStream<'static, E>>
+where
+    E: ToJSON + Send + 'static,
+{
+    EventStream::new(stream)
+        .keep_alive(KEEP_ALIVE)
+        .to_event(move |e| {
+            Event::message(e.to_json_string())
+                .event_type(kind)
+                .id(event_id(at(&e)))
+        })
 }
 
 pub struct EventsApi {
@@ -109,13 +127,7 @@ impl EventsApi {
             updated_at: c.updated_at,
         })
         .boxed();
-        Ok(EventStream::new(stream)
-            .keep_alive(KEEP_ALIVE)
-            .to_event(|e| {
-                Event::message(e.to_json_string())
-                    .event_type("status")
-                    .id(event_id(e.updated_at))
-            }))
+        Ok(event_stream(stream, "status", |e| e.updated_at))
     }
 
     /// Follow a product's stock
@@ -161,12 +173,6 @@ impl EventsApi {
             updated_at: c.updated_at,
         })
         .boxed();
-        Ok(EventStream::new(stream)
-            .keep_alive(KEEP_ALIVE)
-            .to_event(|e| {
-                Event::message(e.to_json_string())
-                    .event_type("stock")
-                    .id(event_id(e.updated_at))
-            }))
+        Ok(event_stream(stream, "stock", |e| e.updated_at))
     }
 }
