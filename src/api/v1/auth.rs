@@ -147,6 +147,7 @@ pub struct SignedIn {
     pub user: UserView,
     pub tokens: Tokens,
     /// Present when a guest cart came with the request and was merged into the account's cart.
+    #[oai(skip_serializing_if_is_none)]
     pub cart_merge: Option<CartMergeView>,
 }
 
@@ -157,8 +158,10 @@ pub struct SessionView {
     pub created_at: DateTime<Utc>,
     /// The last sign-in or token refresh of this session (accurate to the access token's lifetime).
     pub last_used_at: DateTime<Utc>,
+    #[oai(skip_serializing_if_is_none)]
     pub user_agent: Option<String>,
     /// The network it was opened from: IPv4 /24 or IPv6 /48, never the full address.
+    #[oai(skip_serializing_if_is_none)]
     pub ip_prefix: Option<String>,
     /// True for the session making this request.
     pub current: bool,

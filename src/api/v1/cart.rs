@@ -29,6 +29,7 @@ pub struct CartLineView {
     pub quantity: i64,
     pub line_total: Money,
     /// The unit price when the line was last added to (absent for lines older than that record).
+    #[oai(skip_serializing_if_is_none)]
     pub price_when_added: Option<Money>,
     /// `archived`, `out_of_stock` or `insufficient_stock`: what checkout would refuse;
     /// `price_changed`: the unit price is not `price_when_added` (checkout charges `unit_price`).
@@ -85,6 +86,7 @@ pub struct SetQuantity {
 #[derive(Debug, Object)]
 pub struct CartIssueView {
     /// The line (product) concerned; absent for the whole cart.
+    #[oai(skip_serializing_if_is_none)]
     pub product_id: Option<i64>,
     /// `empty_cart`, `archived`, `out_of_stock`, `insufficient_stock` or `price_changed`.
     pub code: String,
@@ -128,6 +130,7 @@ impl From<CartCheck> for CartValidation {
 pub struct StartedCart {
     /// For a guest: send it back as `X-Cart-Token` (it is also set as the HttpOnly `sf_cart` cookie)
     /// on every cart route, and to sign-in to merge the cart into the account. Absent when signed in.
+    #[oai(skip_serializing_if_is_none)]
     pub cart_token: Option<String>,
     pub cart: CartView,
 }
