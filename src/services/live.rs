@@ -54,6 +54,10 @@ impl<K: Eq + Hash + Clone, V: Clone> Topics<K, V> {
     fn watched(&self) -> usize {
         lock(&self.senders).len()
     }
+
+    fn keys(&self) -> Vec<K> {
+        lock(&self.senders).keys().cloned().collect()
+    }
 }
 
 /// A stream's end of a topic; the topic goes when its last subscription does.
@@ -181,9 +185,21 @@ impl LiveUpdates {
         }
     }
 
+    /// Opens the live queries, then catches every watched key up with its current state (what
+    /// changed while they were down reaches the streams now; streams skip what they already sent),
+    /// then forwards changes until the queries fail.
     async fn follow(&self, store: &Store) -> Result<()> {
-        let mut orders = store.order_changes().await?.boxed();
-        let mut stock = store.stock_changes().await?.boxed();
+        let live = store.live_connection().await?;
+        let mut orders = live.order_changes().await?.boxed();
+        let mut stock = live.stock_changes().await?.boxed();
+        for order in store.order_states(&self.orders.keys()).await? {
+            let order_id = order.order_id.clone();
+            self.orders.publish(&order_id, order);
+        }
+        for product in store.stock_states(&self.stock.keys()).await? {
+            let product_id = product.product_id;
+            self.stock.publish(&product_id, product);
+        }
         loop {
             tokio::select! {
                 change = orders.next() => match change {

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use futures_util::Stream;
 use surrealdb::Notification;
-use surrealdb::types::{Action, SurrealValue};
+use surrealdb::types::{Action, RecordId, SurrealValue};
 
 use super::{Store, StoreError};
 
@@ -57,5 +57,34 @@ impl Store {
             )
             .await?;
         Ok(response.stream::<Notification<StockChange>>(0)?)
+    }
+
+    /// The current state of these orders (missing ones left out), to catch streams up after the
+    /// live queries were down.
+    pub async fn order_states(&self, ids: &[String]) -> Result<Vec<OrderChange>, StoreError> {
+        let records: Vec<RecordId> = ids
+            .iter()
+            .map(|id| RecordId::new("order", id.as_str()))
+            .collect();
+        let mut response = self
+            .db()
+            .query(
+                "SELECT record::id(id) AS order_id, record::id(user) AS user_id, status, updated_at
+                 FROM $records",
+            )
+            .bind(("records", records))
+            .await?;
+        Ok(response.take(0)?)
+    }
+
+    /// The current stock of these products (missing ones left out).
+    pub async fn stock_states(&self, ids: &[i64]) -> Result<Vec<StockChange>, StoreError> {
+        let records: Vec<RecordId> = ids.iter().map(|id| RecordId::new("product", *id)).collect();
+        let mut response = self
+            .db()
+            .query("SELECT record::id(id) AS product_id, stock, archived, updated_at FROM $records")
+            .bind(("records", records))
+            .await?;
+        Ok(response.take(0)?)
     }
 }

@@ -58,6 +58,7 @@ pub struct Store {
     metrics: Arc<Metrics>,
     /// One stock-moving transaction at a time per instance (see `with_stock_gate`).
     stock_gate: Arc<tokio::sync::Semaphore>,
+    settings: Arc<SurrealSettings>,
 }
 
 impl Store {
@@ -66,6 +67,34 @@ impl Store {
         settings: &SurrealSettings,
         metrics: Arc<Metrics>,
     ) -> anyhow::Result<Self> {
+        let db = Self::open(settings).await?;
+        Ok(Self {
+            db,
+            metrics,
+            stock_gate: Arc::new(tokio::sync::Semaphore::new(1)),
+            settings: Arc::new(settings.clone()),
+        })
+    }
+
+    /// A handle for live queries. Against a server, a connection of its own: a server closes a
+    /// WebSocket whose notifications queue up (100 by default, e.g. after a 1,000-product import),
+    /// and that must not take the requests' connection with it. Embedded, the same datastore (a
+    /// second one cannot be opened on it) with a deep notification channel.
+    pub async fn live_connection(&self) -> anyhow::Result<Self> {
+        if !self.is_remote() {
+            return Ok(self.clone());
+        }
+        Ok(Self {
+            db: Self::open(&self.settings).await?,
+            ..self.clone()
+        })
+    }
+
+    fn is_remote(&self) -> bool {
+        self.settings.url.starts_with("ws://") || self.settings.url.starts_with("wss://")
+    }
+
+    async fn open(settings: &SurrealSettings) -> anyhow::Result<Surreal<Any>> {
         if let Some(path) = settings.url.strip_prefix("surrealkv://") {
             let dir = path.split('?').next().unwrap_or(path);
             if let Some(parent) = std::path::Path::new(dir).parent() {
@@ -90,11 +119,7 @@ impl Store {
             .use_db(&settings.database)
             .await
             .context("selecting the SurrealDB namespace and database")?;
-        Ok(Self {
-            db,
-            metrics,
-            stock_gate: Arc::new(tokio::sync::Semaphore::new(1)),
-        })
+        Ok(db)
     }
 
     /// True when the database answers a trivial query within `timeout`.
