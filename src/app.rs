@@ -98,6 +98,7 @@ impl AppState {
             settings.guest_cart_ttl,
         ));
         let orders = Arc::new(Orders::new(store.clone(), carts.clone(), catalog.clone()));
+        let live = Arc::new(LiveUpdates::new(settings.event_streams_max));
         Ok(Self {
             settings: Arc::new(settings),
             store,
@@ -107,7 +108,7 @@ impl AppState {
             catalog,
             carts,
             orders,
-            live: Arc::new(LiveUpdates::default()),
+            live,
         })
     }
 }

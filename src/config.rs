@@ -77,6 +77,8 @@ pub struct Settings {
     pub refresh_reuse_grace: Duration,
     /// How long a guest cart lives without a write before it is deleted.
     pub guest_cart_ttl: Duration,
+    /// Event streams one instance holds at most (each costs tens of KiB).
+    pub event_streams_max: usize,
     pub cors_origins: Vec<String>,
     pub cookies: CookieSettings,
     pub seed_catalog: bool,
@@ -282,6 +284,9 @@ impl Settings {
             refresh_token_ttl,
             refresh_reuse_grace,
             guest_cart_ttl,
+            event_streams_max: count_var(&var, "EVENT_STREAMS_MAX", 4096)?
+                .try_into()
+                .map_err(|_| invalid("EVENT_STREAMS_MAX", "too large"))?,
             cors_origins,
             cookies: CookieSettings { secure, same_site },
             seed_catalog: bool_var(&var, "SEED_CATALOG", !production)?,
@@ -485,6 +490,7 @@ mod tests {
             ("REFRESH_REUSE_GRACE", "1h"),
             ("REFRESH_REUSE_GRACE", "soon"),
             ("GUEST_CART_TTL", "a week"),
+            ("EVENT_STREAMS_MAX", "0"),
         ] {
             let err = settings(&[(name, value)]).unwrap_err();
             assert_eq!(err.variable, name, "{name}={value} gave {err}");

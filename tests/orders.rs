@@ -1164,3 +1164,40 @@ async fn stock_streams_are_public_follow_every_sale_and_are_bounded_per_watcher(
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_instance_holds_at_most_event_streams_max_streams() {
+    let app = TestApp::spawn_with(settings(&[("EVENT_STREAMS_MAX", "3")])).await;
+    let admin = app.admin().await;
+    let hat = app.product(&admin, "Hat", 1000, 10).await;
+    let path = format!("/api/v1/products/{hat}/stock/events");
+    let mut open = Vec::new();
+    for _ in 0..3 {
+        open.push(
+            EventReader::open(&app.client(), &path, None)
+                .await
+                .ok()
+                .unwrap(),
+        );
+    }
+    // A fourth, even from another watcher (a signed-in customer's order stream): 503.
+    let customer = app.customer().await;
+    let (order, _) = placed_order(&app, &admin, &customer).await;
+    EventReader::open(
+        &customer.api,
+        &format!("/api/v1/orders/{order}/events"),
+        None,
+    )
+    .await
+    .err()
+    .unwrap()
+    .assert_problem(StatusCode::SERVICE_UNAVAILABLE, "unavailable");
+    // The rest of the API is unaffected.
+    assert_eq!(
+        app.client()
+            .get(&format!("/api/v1/products/{hat}"))
+            .await
+            .status,
+        StatusCode::OK
+    );
+}

@@ -93,21 +93,29 @@ impl<K: Eq + Hash + Clone, V: Clone> Drop for Subscription<K, V> {
     }
 }
 
+/// Open streams: per watcher, and in all.
+#[derive(Default)]
+struct Slots {
+    per_watcher: HashMap<String, usize>,
+    total: usize,
+}
+
 /// A held stream slot of one watcher; released on drop. It also tells the stream when the server
 /// shuts down, so open streams end instead of holding the shutdown for its whole grace period.
 pub struct Slot {
     watcher: String,
-    slots: Arc<Mutex<HashMap<String, usize>>>,
+    slots: Arc<Mutex<Slots>>,
     closing: tokio::sync::watch::Receiver<bool>,
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
         let mut slots = lock(&self.slots);
-        if let Some(n) = slots.get_mut(&self.watcher) {
+        slots.total -= 1;
+        if let Some(n) = slots.per_watcher.get_mut(&self.watcher) {
             *n -= 1;
             if *n == 0 {
-                slots.remove(&self.watcher);
+                slots.per_watcher.remove(&self.watcher);
             }
         }
     }
@@ -119,40 +127,48 @@ pub type StockSubscription = Subscription<i64, StockChange>;
 pub struct LiveUpdates {
     orders: Arc<Topics<String, OrderChange>>,
     stock: Arc<Topics<i64, StockChange>>,
-    slots: Arc<Mutex<HashMap<String, usize>>>,
+    slots: Arc<Mutex<Slots>>,
+    /// Streams this instance holds at most (`EVENT_STREAMS_MAX`): each costs memory.
+    max_streams: usize,
     closing: tokio::sync::watch::Sender<bool>,
 }
 
-impl Default for LiveUpdates {
-    fn default() -> Self {
+impl LiveUpdates {
+    pub fn new(max_streams: usize) -> Self {
         Self {
             orders: Arc::new(Topics::new()),
             stock: Arc::new(Topics::new()),
             slots: Arc::default(),
+            max_streams,
             closing: tokio::sync::watch::channel(false).0,
         }
     }
-}
 
-impl LiveUpdates {
     /// Ends every open stream (the server is shutting down) and refuses new ones.
     pub fn close(&self) {
         self.closing.send_replace(true);
     }
 
-    /// Takes one of `watcher`'s stream slots; 429 when all are in use.
+    /// Takes one of `watcher`'s stream slots: 429 when all of the watcher's are in use, 503 when the
+    /// instance holds as many streams as it may.
     pub fn slot(&self, watcher: String) -> Result<Slot> {
         if *self.closing.borrow() {
             return Err(Error::Unavailable("shutting down".into()));
         }
         let mut slots = lock(&self.slots);
-        let n = slots.entry(watcher.clone()).or_default();
+        if slots.total >= self.max_streams {
+            return Err(Error::Unavailable(
+                "this instance holds as many event streams as it may".into(),
+            ));
+        }
+        let n = slots.per_watcher.entry(watcher.clone()).or_default();
         if *n >= STREAMS_PER_WATCHER {
             return Err(Error::RateLimited {
                 retry_after: Duration::from_secs(5),
             });
         }
         *n += 1;
+        slots.total += 1;
         Ok(Slot {
             watcher,
             slots: self.slots.clone(),
