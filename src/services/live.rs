@@ -51,10 +51,6 @@ impl<K: Eq + Hash + Clone, V: Clone> Topics<K, V> {
         }
     }
 
-    fn watched(&self) -> usize {
-        lock(&self.senders).len()
-    }
-
     fn keys(&self) -> Vec<K> {
         lock(&self.senders).keys().cloned().collect()
     }
@@ -182,11 +178,6 @@ impl LiveUpdates {
 
     pub fn watch_stock(&self, product_id: i64) -> StockSubscription {
         self.stock.subscribe(product_id)
-    }
-
-    /// Open streams on this instance (orders, products watched).
-    pub fn watched(&self) -> (usize, usize) {
-        (self.orders.watched(), self.stock.watched())
     }
 
     /// Follows the database's changes for as long as the server runs, reopening the live queries
