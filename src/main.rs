@@ -8,6 +8,11 @@ use storefront::domain::{Email, Password};
 use storefront::error::Error;
 use storefront::{AppState, Application, store, telemetry};
 
+/// mimalloc rather than glibc's malloc: SurrealDB's executor allocates and frees values on every
+/// query, and under that load glibc kept 2.6 times the resident memory (scripts/memory, BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const USAGE: &str = "usage:
   storefront [serve]                 serve the API (configured by environment variables; see README);
                                      with STOREFRONT_ADMIN_EMAIL set, make that account an admin first
