@@ -70,11 +70,7 @@ fn guest_cart(req: &Request, token: &str) -> poem::Result<CartOwner> {
         .ok_or_else(|| ApiError::from(Error::InvalidToken).into())
 }
 
-async fn check_cart_header(req: &Request, key: ApiKey) -> poem::Result<CartOwner> {
-    guest_cart(req, &key.key)
-}
-
-async fn check_cart_cookie(req: &Request, key: ApiKey) -> poem::Result<CartOwner> {
+async fn check_cart_token(req: &Request, key: ApiKey) -> poem::Result<CartOwner> {
     guest_cart(req, &key.key)
 }
 
@@ -84,7 +80,7 @@ async fn check_cart_cookie(req: &Request, key: ApiKey) -> poem::Result<CartOwner
     ty = "api_key",
     key_in = "header",
     key_name = "X-Cart-Token",
-    checker = "check_cart_header"
+    checker = "check_cart_token"
 )]
 pub struct CartHeaderAuth(CartOwner);
 
@@ -94,7 +90,7 @@ pub struct CartHeaderAuth(CartOwner);
     ty = "api_key",
     key_in = "cookie",
     key_name = "sf_cart",
-    checker = "check_cart_cookie"
+    checker = "check_cart_token"
 )]
 pub struct CartCookieAuth(CartOwner);
 

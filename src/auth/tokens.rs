@@ -36,10 +36,14 @@ pub struct TokenIssuer {
 /// A key derived from the secret for one purpose, so a MAC made for one kind of token never passes
 /// as another kind.
 fn derived_key(secret: &Secret, purpose: &[u8]) -> Vec<u8> {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.expose().as_bytes())
-        .expect("HMAC takes keys of any length");
+    let mut mac = hmac(secret.expose().as_bytes());
     mac.update(purpose);
     mac.finalize().into_bytes().to_vec()
+}
+
+/// An HMAC-SHA256 keyed with `key`. HMAC accepts keys of any length, so this cannot fail.
+fn hmac(key: &[u8]) -> Hmac<Sha256> {
+    <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes keys of any length")
 }
 
 impl TokenIssuer {
@@ -129,15 +133,13 @@ impl TokenIssuer {
     }
 
     fn cart_mac(&self, cart_id: &str) -> Hmac<Sha256> {
-        let mut mac =
-            Hmac::<Sha256>::new_from_slice(&self.cart_key).expect("HMAC takes keys of any length");
+        let mut mac = hmac(&self.cart_key);
         mac.update(cart_id.as_bytes());
         mac
     }
 
     fn refresh_mac(&self, session_id: &str, generation: i64) -> Hmac<Sha256> {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.refresh_key)
-            .expect("HMAC takes keys of any length");
+        let mut mac = hmac(&self.refresh_key);
         mac.update(session_id.as_bytes());
         mac.update(b".");
         mac.update(generation.to_string().as_bytes());

@@ -12,7 +12,6 @@ use super::{Store, StoreError};
 #[derive(Debug, Clone, PartialEq, SurrealValue)]
 pub struct OrderChange {
     pub order_id: String,
-    pub user_id: String,
     pub status: String,
     pub updated_at: DateTime<Utc>,
 }
@@ -38,10 +37,7 @@ impl Store {
     {
         let mut response = self
             .db()
-            .query(
-                "LIVE SELECT record::id(id) AS order_id, record::id(user) AS user_id, status,
-                     updated_at FROM `order`",
-            )
+            .query("LIVE SELECT record::id(id) AS order_id, status, updated_at FROM `order`")
             .await?;
         Ok(response.stream::<Notification<OrderChange>>(0)?)
     }
@@ -68,10 +64,7 @@ impl Store {
             .collect();
         let mut response = self
             .db()
-            .query(
-                "SELECT record::id(id) AS order_id, record::id(user) AS user_id, status, updated_at
-                 FROM $records",
-            )
+            .query("SELECT record::id(id) AS order_id, status, updated_at FROM $records")
             .bind(("records", records))
             .await?;
         Ok(response.take(0)?)

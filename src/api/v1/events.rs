@@ -104,7 +104,6 @@ impl EventsApi {
         let order = self.orders.order_of(&principal, &id.0).await?;
         let current = OrderChange {
             order_id: order.id,
-            user_id: order.user_id,
             status: order.status,
             updated_at: order.updated_at,
         };
