@@ -214,8 +214,11 @@ impl Settings {
             ));
         }
 
-        let refresh_reuse_grace =
-            duration_var(&var, "REFRESH_REUSE_GRACE", Duration::from_secs(10))?;
+        // 0 turns the grace window off: every reuse of a refresh token ends its session.
+        let refresh_reuse_grace = match var("REFRESH_REUSE_GRACE").as_deref() {
+            Some("0" | "0s") => Duration::ZERO,
+            _ => duration_var(&var, "REFRESH_REUSE_GRACE", Duration::from_secs(10))?,
+        };
         if refresh_reuse_grace > Duration::from_secs(120) {
             return Err(invalid(
                 "REFRESH_REUSE_GRACE",

@@ -446,3 +446,21 @@ async fn logout_scopes_end_this_the_others_or_every_session() {
             .assert_problem(StatusCode::UNAUTHORIZED, "invalid_token");
     }
 }
+
+#[tokio::test]
+async fn with_no_grace_window_any_reuse_ends_the_session() {
+    let app = TestApp::spawn_with(settings(&[("REFRESH_REUSE_GRACE", "0")])).await;
+    let customer = app.customer().await;
+    let api = app.client();
+    let body = json!({"refresh_token": customer.refresh_token});
+    let rotated = api.post("/api/v1/auth/refresh", body.clone()).await;
+    assert_eq!(rotated.status, StatusCode::OK, "{}", rotated.text);
+    // Replayed at once, as a second tab would: refused, and the session is over.
+    api.post("/api/v1/auth/refresh", body)
+        .await
+        .assert_problem(StatusCode::UNAUTHORIZED, "invalid_token");
+    api.with_token(rotated.json["access_token"].as_str().unwrap())
+        .get("/api/v1/users/me")
+        .await
+        .assert_problem(StatusCode::UNAUTHORIZED, "invalid_token");
+}
