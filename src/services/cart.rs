@@ -259,17 +259,24 @@ impl Carts {
     }
 
     pub async fn cart(&self, owner: &CartOwner) -> Result<Cart> {
-        let key = cache_key(owner.key());
-        if let Some(bytes) = self.cache.get(&key).await
+        if let Some(bytes) = self.cache.get(&cache_key(owner.key())).await
             && let Ok(cart) = serde_json::from_slice::<Cart>(&bytes)
         {
             return Ok(cart);
         }
-        let cart = Cart::from_rows(self.store.cart_lines(owner.key()).await?);
+        let rows = self.store.cart_lines(owner.key()).await?;
+        Ok(self.remember(owner, rows).await)
+    }
+
+    /// Makes the cart view of `rows` and caches it as the owner's current cart.
+    async fn remember(&self, owner: &CartOwner, rows: Vec<CartLineRow>) -> Cart {
+        let cart = Cart::from_rows(rows);
         if let Ok(bytes) = serde_json::to_vec(&cart) {
-            self.cache.set(&key, &bytes, CART_TTL).await;
+            self.cache
+                .set(&cache_key(owner.key()), &bytes, CART_TTL)
+                .await;
         }
-        Ok(cart)
+        cart
     }
 
     /// What checkout would refuse now (stock, archived products) and prices changed since the lines
@@ -298,7 +305,7 @@ impl Carts {
             )
             .await?;
         match outcome {
-            AddOutcome::Added => self.changed(owner).await,
+            AddOutcome::Added(rows) => Ok(self.remember(owner, rows).await),
             AddOutcome::NoProduct => Err(Error::NotFound("product")),
             AddOutcome::TooMany => Err(Error::validation(
                 "quantity",
@@ -313,21 +320,26 @@ impl Carts {
         product_id: i64,
         quantity: Quantity,
     ) -> Result<Cart> {
-        if !self
+        let rows = self
             .store
-            .set_cart_quantity(owner.key(), product_id, quantity.get())
+            .set_cart_quantity(
+                owner.key(),
+                self.expiry_of(owner),
+                product_id,
+                quantity.get(),
+            )
             .await?
-        {
-            return Err(Error::NotFound("cart line"));
-        }
-        self.changed(owner).await
+            .ok_or(Error::NotFound("cart line"))?;
+        Ok(self.remember(owner, rows).await)
     }
 
     pub async fn remove(&self, owner: &CartOwner, product_id: i64) -> Result<Cart> {
-        if !self.store.remove_cart_line(owner.key(), product_id).await? {
-            return Err(Error::NotFound("cart line"));
-        }
-        self.changed(owner).await
+        let rows = self
+            .store
+            .remove_cart_line(owner.key(), self.expiry_of(owner), product_id)
+            .await?
+            .ok_or(Error::NotFound("cart line"))?;
+        Ok(self.remember(owner, rows).await)
     }
 
     pub async fn clear(&self, owner: &CartOwner) -> Result<()> {
@@ -429,10 +441,5 @@ impl Carts {
         }
         self.forget(owner.key()).await;
         Ok(())
-    }
-
-    async fn changed(&self, owner: &CartOwner) -> Result<Cart> {
-        self.touched(owner).await?;
-        self.cart(owner).await
     }
 }

@@ -7,7 +7,7 @@ use surrealdb::types::SurrealValue;
 use super::{Store, StoreError};
 
 /// A cart line joined with its product as the product is now.
-#[derive(Debug, Clone, SurrealValue, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone)]
 pub struct CartLineRow {
     pub product_id: i64,
     pub name: String,
@@ -21,6 +21,56 @@ pub struct CartLineRow {
     pub price_when_added: Option<i64>,
 }
 
+/// A line as `select_lines!` reads it: the product fetched once, as one object.
+#[derive(Debug, SurrealValue)]
+struct LineRow {
+    product_id: i64,
+    quantity: i64,
+    price_when_added: Option<i64>,
+    product: LineProduct,
+}
+
+#[derive(Debug, SurrealValue)]
+struct LineProduct {
+    name: String,
+    image_url: String,
+    price: i64,
+    currency: String,
+    stock: i64,
+    archived: bool,
+}
+
+impl From<LineRow> for CartLineRow {
+    fn from(row: LineRow) -> Self {
+        let p = row.product;
+        Self {
+            product_id: row.product_id,
+            name: p.name,
+            image_url: p.image_url,
+            price: p.price,
+            currency: p.currency,
+            stock: p.stock,
+            archived: p.archived,
+            quantity: row.quantity,
+            price_when_added: row.price_when_added,
+        }
+    }
+}
+
+fn rows(lines: Vec<LineRow>) -> Vec<CartLineRow> {
+    lines.into_iter().map(CartLineRow::from).collect()
+}
+
+/// The lines of `$cart`, oldest first. The product is destructured from its link in one idiom, so it
+/// is fetched once per line (each `product.field` of its own would fetch the record again).
+macro_rules! select_lines {
+    () => {
+        "(SELECT record::id(product) AS product_id, quantity, price_when_added, added_at,
+                product.{name, image_url, price, currency, stock, archived} AS product
+            FROM cart_line WHERE cart = $cart ORDER BY added_at, product_id)"
+    };
+}
+
 /// A line as a merged cart holds it.
 #[derive(Debug, Clone, SurrealValue)]
 pub struct MergedLine {
@@ -29,31 +79,46 @@ pub struct MergedLine {
     pub price_when_added: i64,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What adding to a cart did; a write that changed the cart carries its lines as they now are, read
+/// in the same transaction.
+#[derive(Debug)]
 pub enum AddOutcome {
-    Added,
+    Added(Vec<CartLineRow>),
     /// The product does not exist or is archived.
     NoProduct,
     /// The line would hold more than the most a line may hold.
     TooMany,
 }
 
+#[derive(Debug, SurrealValue)]
+struct Lines {
+    lines: Vec<LineRow>,
+}
+
+#[derive(Debug, SurrealValue)]
+struct AddResult {
+    outcome: String,
+    lines: Option<Vec<LineRow>>,
+}
+
 impl Store {
+    /// The cart's lines; an expired guest cart has none.
     pub async fn cart_lines(&self, user_id: &str) -> Result<Vec<CartLineRow>, StoreError> {
         let mut response = self
             .db()
-            .query(
-                "SELECT record::id(product) AS product_id, product.name AS name,
-                        product.image_url AS image_url, product.price AS price,
-                        product.currency AS currency, product.stock AS stock,
-                        product.archived AS archived, quantity, price_when_added, added_at
-                 FROM cart_line WHERE cart = type::record('cart', $user)
-                   AND (cart.expires_at = NONE OR cart.expires_at > time::now())
-                 ORDER BY added_at, product_id",
-            )
+            .query(concat!(
+                "{
+                    LET $cart = type::record('cart', $user);
+                    LET $expires = $cart.expires_at;
+                    IF $expires != NONE AND $expires <= time::now() { RETURN [] };
+                    RETURN ",
+                select_lines!(),
+                ";
+                 }"
+            ))
             .bind(("user", user_id.to_string()))
             .await?;
-        Ok(response.take(0)?)
+        Ok(rows(response.take(0)?))
     }
 
     /// Adds `quantity` of a product, raising the line's quantity when the product is already there.
@@ -66,77 +131,110 @@ impl Store {
         quantity: i64,
         max_line: i64,
     ) -> Result<AddOutcome, StoreError> {
-        let outcome: String = self
+        let result: Option<AddResult> = self
             .retry_on_conflict(|| async {
                 let mut response = self
                     .db()
-                    .query(
+                    .query(concat!(
                         "{
                             LET $product = type::record('product', $product_id);
                             LET $found = (SELECT archived, price FROM ONLY $product);
-                            IF $found = NONE OR $found.archived = true { RETURN 'no_product' };
+                            IF $found = NONE OR $found.archived = true { RETURN { outcome: 'no_product' } };
                             LET $cart = type::record('cart', $user);
-                            IF $expires = NONE { UPSERT $cart SET user = type::record('user', $user) }
-                            ELSE { UPSERT $cart SET expires_at = $expires };
+                            -- A user's cart record is written once; a guest cart's deadline moves on.
+                            IF $expires != NONE { UPSERT $cart SET expires_at = $expires }
+                            ELSE IF !record::exists($cart) { CREATE $cart SET user = type::record('user', $user) };
                             LET $line = type::record('cart_line', [$user, $product_id]);
                             LET $current = (SELECT VALUE quantity FROM ONLY $line) ?? 0;
-                            IF $current + $quantity > $max_line { RETURN 'too_many' };
+                            IF $current + $quantity > $max_line { RETURN { outcome: 'too_many' } };
                             UPSERT $line SET cart = $cart, product = $product, quantity = $current + $quantity,
                                 price_when_added = $found.price;
-                            RETURN 'added';
-                         }",
-                    )
+                            RETURN { outcome: 'added', lines: ",
+                        select_lines!(),
+                        " };
+                         }"
+                    ))
                     .bind(("user", user_id.to_string()))
                     .bind(("product_id", product_id))
                     .bind(("quantity", quantity))
                     .bind(("max_line", max_line))
                     .bind(("expires", guest_expiry))
                     .await?;
-                Ok(response.take::<Option<String>>(0)?.unwrap_or_default())
+                Ok(response.take::<Option<AddResult>>(0)?)
             })
             .await?;
-        Ok(match outcome.as_str() {
-            "added" => AddOutcome::Added,
-            "too_many" => AddOutcome::TooMany,
+        Ok(match result {
+            Some(AddResult {
+                outcome,
+                lines: Some(lines),
+            }) if outcome == "added" => AddOutcome::Added(rows(lines)),
+            Some(AddResult { outcome, .. }) if outcome == "too_many" => AddOutcome::TooMany,
             _ => AddOutcome::NoProduct,
         })
     }
 
-    /// Sets a line's quantity; false when the cart has no line for that product.
+    /// Sets a line's quantity and returns the cart's lines; none when the cart has no line for that
+    /// product. `guest_expiry` as for `add_to_cart`.
     pub async fn set_cart_quantity(
         &self,
         user_id: &str,
+        guest_expiry: Option<DateTime<Utc>>,
         product_id: i64,
         quantity: i64,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<Vec<CartLineRow>>, StoreError> {
         let mut response = self
             .db()
-            .query(
-                "UPDATE type::record('cart_line', [$user, $product_id]) SET quantity = $quantity
-                 RETURN VALUE record::id(id)",
-            )
+            .query(concat!(
+                "{
+                    LET $cart = type::record('cart', $user);
+                    LET $line = type::record('cart_line', [$user, $product_id]);
+                    IF !record::exists($line) { RETURN NONE };
+                    UPDATE $line SET quantity = $quantity;
+                    IF $expires != NONE { UPSERT $cart SET expires_at = $expires };
+                    RETURN { lines: ",
+                select_lines!(),
+                " };
+                 }"
+            ))
             .bind(("user", user_id.to_string()))
             .bind(("product_id", product_id))
             .bind(("quantity", quantity))
+            .bind(("expires", guest_expiry))
             .await?;
-        let updated: Vec<surrealdb::types::Value> = response.take(0)?;
-        Ok(!updated.is_empty())
+        // An object around the lines: `take` of an `Option` reads one row, not a whole array.
+        let changed: Option<Lines> = response.take(0)?;
+        Ok(changed.map(|c| rows(c.lines)))
     }
 
-    /// Removes a line; false when the cart has no line for that product.
+    /// Removes a line and returns the cart's lines; none when the cart has no line for that product.
+    /// `guest_expiry` as for `add_to_cart`.
     pub async fn remove_cart_line(
         &self,
         user_id: &str,
+        guest_expiry: Option<DateTime<Utc>>,
         product_id: i64,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<Option<Vec<CartLineRow>>, StoreError> {
         let mut response = self
             .db()
-            .query("DELETE type::record('cart_line', [$user, $product_id]) RETURN BEFORE")
+            .query(concat!(
+                "{
+                    LET $cart = type::record('cart', $user);
+                    LET $line = type::record('cart_line', [$user, $product_id]);
+                    IF !record::exists($line) { RETURN NONE };
+                    DELETE $line;
+                    IF $expires != NONE { UPSERT $cart SET expires_at = $expires };
+                    RETURN { lines: ",
+                select_lines!(),
+                " };
+                 }"
+            ))
             .bind(("user", user_id.to_string()))
             .bind(("product_id", product_id))
+            .bind(("expires", guest_expiry))
             .await?;
-        let removed: Vec<surrealdb::types::Value> = response.take(0)?;
-        Ok(!removed.is_empty())
+        // An object around the lines: `take` of an `Option` reads one row, not a whole array.
+        let changed: Option<Lines> = response.take(0)?;
+        Ok(changed.map(|c| rows(c.lines)))
     }
 
     pub async fn clear_cart(&self, user_id: &str) -> Result<(), StoreError> {

@@ -46,13 +46,14 @@ pub struct Shortage {
 #[derive(Debug, Clone, SurrealValue)]
 struct CheckoutResult {
     outcome: String,
-    order_id: Option<String>,
+    order: Option<OrderRecord>,
     lines: Option<Vec<Shortage>>,
 }
 
 #[derive(Debug)]
 pub enum CheckoutOutcome {
-    Placed { order_id: String },
+    /// The order as committed, read in the checkout's own transaction.
+    Placed(OrderRecord),
     EmptyCart,
     Short(Vec<Shortage>),
 }
@@ -91,10 +92,15 @@ pub enum MoveOutcome {
     WrongStatus(String),
 }
 
-const ORDER_COLUMNS: &str = "record::id(id) AS id, record::id(user) AS user_id, status,
+/// An order as `OrderRecord` reads it. A macro so that it can be `concat!`ed into query text.
+macro_rules! order_columns {
+    () => {
+        "record::id(id) AS id, record::id(user) AS user_id, status,
      shipping_address, currency, subtotal, item_count, created_at, updated_at,
      (SELECT record::id(product) AS product_id, name, image_url, unit_price, quantity, line_total
-        FROM order_line WHERE `order` = $parent.id ORDER BY product_id) AS lines";
+        FROM order_line WHERE `order` = $parent.id ORDER BY product_id) AS lines"
+    };
+}
 
 impl Store {
     /// Turns the user's cart into an order, atomically (see the module comment).
@@ -109,20 +115,19 @@ impl Store {
             .with_stock_gate(|| async {
                 let mut response = self
                     .db()
-                    .query(
+                    .query(concat!(
                         "{
                             LET $cart = type::record('cart', $user);
-                            LET $lines = (SELECT record::id(product) AS product_id, product,
-                                    quantity, product.name AS name, product.price AS price,
-                                    product.stock AS stock, product.archived AS archived,
-                                    product.image_url AS image_url
+                            -- `p`: the product fetched once per line (one destructuring idiom).
+                            LET $lines = (SELECT record::id(product) AS product_id, product, quantity,
+                                    product.{name, price, stock, archived, image_url} AS p
                                 FROM cart_line WHERE cart = $cart ORDER BY product_id);
                             IF array::len($lines) = 0 { RETURN { outcome: 'empty' } };
-                            LET $short = array::filter($lines, |$l| $l.archived OR $l.stock < $l.quantity);
+                            LET $short = array::filter($lines, |$l| $l.p.archived OR $l.p.stock < $l.quantity);
                             IF array::len($short) > 0 {
                                 RETURN { outcome: 'short', lines: array::map($short, |$l| {
-                                    product_id: $l.product_id, name: $l.name, requested: $l.quantity,
-                                    available: IF $l.archived { 0 } ELSE { $l.stock }
+                                    product_id: $l.product_id, name: $l.p.name, requested: $l.quantity,
+                                    available: IF $l.p.archived { 0 } ELSE { $l.p.stock }
                                 }) }
                             };
                             FOR $l IN $lines {
@@ -136,14 +141,14 @@ impl Store {
                                 status: 'pending',
                                 shipping_address: $address,
                                 currency: 'GBP',
-                                subtotal: <int> math::sum(array::map($lines, |$l| $l.price * $l.quantity)),
+                                subtotal: <int> math::sum(array::map($lines, |$l| $l.p.price * $l.quantity)),
                                 item_count: <int> math::sum(array::map($lines, |$l| $l.quantity))
                             };
                             FOR $l IN $lines {
                                 CREATE type::record('order_line', [$order_id, $l.product_id]) CONTENT {
-                                    `order`: $order, product: $l.product, name: $l.name,
-                                    image_url: $l.image_url, unit_price: $l.price,
-                                    quantity: $l.quantity, line_total: $l.price * $l.quantity
+                                    `order`: $order, product: $l.product, name: $l.p.name,
+                                    image_url: $l.p.image_url, unit_price: $l.p.price,
+                                    quantity: $l.quantity, line_total: $l.p.price * $l.quantity
                                 };
                             };
                             DELETE cart_line WHERE cart = $cart;
@@ -151,9 +156,11 @@ impl Store {
                                 UPDATE type::record('idempotency', [$user, $key])
                                     SET state = 'done', `order` = $order;
                             };
-                            RETURN { outcome: 'placed', order_id: $order_id };
-                         }",
-                    )
+                            RETURN { outcome: 'placed', order: (SELECT ",
+                        order_columns!(),
+                        " FROM ONLY $order) };
+                         }"
+                    ))
                     .bind(("user", user_id.to_string()))
                     .bind(("order_id", order_id.to_string()))
                     .bind(("address", shipping_address.to_string()))
@@ -166,8 +173,13 @@ impl Store {
             })
             .await?;
         Ok(match result.outcome.as_str() {
-            "placed" => CheckoutOutcome::Placed {
-                order_id: result.order_id.unwrap_or_else(|| order_id.to_string()),
+            "placed" => match result.order {
+                Some(order) => CheckoutOutcome::Placed(order),
+                None => {
+                    return Err(StoreError::Database(surrealdb::Error::internal(
+                        "checkout placed an order it cannot read".into(),
+                    )));
+                }
             },
             "short" => CheckoutOutcome::Short(result.lines.unwrap_or_default()),
             _ => CheckoutOutcome::EmptyCart,
@@ -309,8 +321,10 @@ impl Store {
     pub async fn order(&self, order_id: &str) -> Result<Option<OrderRecord>, StoreError> {
         let mut response = self
             .db()
-            .query(format!(
-                "SELECT {ORDER_COLUMNS} FROM ONLY type::record('order', $id)"
+            .query(concat!(
+                "SELECT ",
+                order_columns!(),
+                " FROM ONLY type::record('order', $id)"
             ))
             .bind(("id", order_id.to_string()))
             .await?;
@@ -338,7 +352,11 @@ impl Store {
         let mut response = self
             .db()
             .query(format!(
-                "SELECT {ORDER_COLUMNS} FROM `order` WHERE {} ORDER BY id DESC LIMIT $limit",
+                concat!(
+                    "SELECT ",
+                    order_columns!(),
+                    " FROM `order` WHERE {} ORDER BY id DESC LIMIT $limit"
+                ),
                 conditions.join(" AND ")
             ))
             .bind(("user", user_id.map(str::to_string)))
