@@ -132,6 +132,9 @@ async fn run_step(http: &Client, base: &str, step: &Step) -> StatusCode {
                 .await
             {
                 Ok(r) if r.status().is_success() => {
+                    // Read every body: a response dropped unread closes its connection, and the
+                    // next request would pay for a new one.
+                    let _ = r.bytes().await;
                     http.delete(format!("{base}/api/v1/cart/items/{product}"))
                         .bearer_auth(token)
                         .send()
@@ -148,7 +151,9 @@ async fn run_step(http: &Client, base: &str, step: &Step) -> StatusCode {
                     .send()
                     .await
                 {
-                    Ok(r) if r.status().is_success() => {}
+                    Ok(r) if r.status().is_success() => {
+                        let _ = r.bytes().await;
+                    }
                     other => {
                         failed = Some(other);
                         break;
