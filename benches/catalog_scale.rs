@@ -1,0 +1,198 @@
+//! Catalog size: how the uncached catalog page and the cart/checkout transactions cost as the catalog
+//! grows, measured on the store itself (an embedded SurrealKV directory, as the default shape runs).
+//!
+//! `cargo bench --bench catalog_scale -- [--sizes 1000,10000,100000] [--samples 30]`
+//!
+//! Over HTTP a catalog page is served from the cache whatever the catalog's size; what grows with it is
+//! the query behind a cache miss (after any product write or checkout), so that is what is timed here,
+//! with the cart and checkout transactions beside it. Every figure is also shown as a ratio of the
+//! smallest size, measured in the same run. No assertion here: it measures, it does not judge.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use storefront::config::SurrealSettings;
+use storefront::metrics::Metrics;
+use storefront::store::products::{NewProduct, ProductQuery, ProductSort};
+use storefront::store::{self, Store};
+
+const CHUNK: usize = 1000;
+
+struct Options {
+    sizes: Vec<usize>,
+    samples: usize,
+}
+
+fn options() -> Options {
+    let mut o = Options {
+        sizes: vec![1000, 10_000, 100_000],
+        samples: 30,
+    };
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut i = 0;
+    while i < args.len() {
+        let value = args.get(i + 1).cloned().unwrap_or_default();
+        match args[i].as_str() {
+            "--sizes" => {
+                o.sizes = value
+                    .split(',')
+                    .map(|s| s.parse().expect("--sizes takes numbers"))
+                    .collect();
+                i += 1;
+            }
+            "--samples" => {
+                o.samples = value.parse().expect("--samples takes a number");
+                i += 1;
+            }
+            // `cargo bench` passes --bench to every bench binary.
+            _ => {}
+        }
+        i += 1;
+    }
+    o.sizes.sort_unstable();
+    o
+}
+
+fn product(n: usize) -> NewProduct {
+    NewProduct {
+        name: format!("Scale product {n}"),
+        description: format!("Product number {n} of the catalog-size benchmark."),
+        category: ["books", "garden", "kitchen", "toys"][n % 4].to_string(),
+        price: 100 + (n as i64 * 7919) % 100_000,
+        currency: "GBP".into(),
+        stock: 1_000_000,
+        image_url: format!("https://img.example.com/{n}.png"),
+    }
+}
+
+fn page(sort: ProductSort) -> ProductQuery {
+    ProductQuery {
+        search: None,
+        category: None,
+        min_price: None,
+        max_price: None,
+        sort,
+        after: None,
+        limit: 20,
+    }
+}
+
+/// Median and 90th percentile, in milliseconds.
+fn summary(mut times: Vec<Duration>) -> (f64, f64) {
+    times.sort_unstable();
+    let at = |q: f64| {
+        let i = ((times.len() as f64 - 1.0) * q).round() as usize;
+        times[i].as_secs_f64() * 1000.0
+    };
+    (at(0.5), at(0.9))
+}
+
+/// Times `f` `samples` times after three untimed runs.
+async fn time<F, Fut>(samples: usize, mut f: F) -> (f64, f64)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = ()>,
+{
+    for _ in 0..3 {
+        f().await;
+    }
+    let mut times = Vec::with_capacity(samples);
+    for _ in 0..samples {
+        let start = Instant::now();
+        f().await;
+        times.push(start.elapsed());
+    }
+    summary(times)
+}
+
+#[tokio::main]
+async fn main() {
+    let o = options();
+    let dir = std::env::temp_dir().join(format!("storefront-scale-{}", uuid::Uuid::new_v4()));
+    let settings = SurrealSettings {
+        url: format!("surrealkv://{}", dir.display()),
+        namespace: "scale".into(),
+        database: "scale".into(),
+        username: None,
+        password: None,
+    };
+    let db = Store::connect(&settings, Arc::new(Metrics::default()))
+        .await
+        .expect("open the store");
+    store::migrate(&db).await.expect("apply the schema");
+
+    println!(
+        "{:>9} {:>13} {:>13} {:>13} {:>13} {:>13} {:>9} {:>9}",
+        "products",
+        "newest p50",
+        "newest p90",
+        "by price p50",
+        "add p50",
+        "checkout p50",
+        "newest x",
+        "checkout x"
+    );
+    let mut stocked = 0;
+    let mut base: Option<(f64, f64)> = None;
+    let mut run = 0;
+    for &size in &o.sizes {
+        while stocked < size {
+            let batch = (stocked..size.min(stocked + CHUNK))
+                .map(|n| ((n + 1) as i64, product(n + 1)))
+                .collect();
+            db.insert_missing_products(batch)
+                .await
+                .expect("insert products");
+            stocked = size.min(stocked + CHUNK);
+        }
+        let newest = time(o.samples, || async {
+            db.list_products(&page(ProductSort::Newest))
+                .await
+                .expect("newest page");
+        })
+        .await;
+        let by_price = time(o.samples, || async {
+            db.list_products(&page(ProductSort::PriceAsc))
+                .await
+                .expect("price page");
+        })
+        .await;
+        // A 3-line cart over products spread through the catalog, then its checkout: each timed.
+        run += 1;
+        let lines = [1, size as i64 / 2, size as i64];
+        let (mut adds, mut checkouts) = (Vec::new(), Vec::new());
+        for i in 0..o.samples + 3 {
+            let user = format!("scale_{run}_{i}");
+            for product in lines {
+                let start = Instant::now();
+                db.add_to_cart(&user, None, product, 1, 999)
+                    .await
+                    .expect("add to cart");
+                adds.push(start.elapsed());
+            }
+            let order = uuid::Uuid::now_v7().to_string();
+            let start = Instant::now();
+            db.checkout(&user, &order, "1 Scale Street", None)
+                .await
+                .expect("checkout");
+            checkouts.push(start.elapsed());
+        }
+        // The first three of each are the warm-up.
+        let add_p50 = summary(adds.split_off(9)).0;
+        let checkout_p50 = summary(checkouts.split_off(3)).0;
+        let (newest_base, checkout_base) = *base.get_or_insert((newest.0, checkout_p50));
+        println!(
+            "{:>9} {:>13.2} {:>13.2} {:>13.2} {:>13.2} {:>13.2} {:>9.2} {:>9.2}",
+            size,
+            newest.0,
+            newest.1,
+            by_price.0,
+            add_p50,
+            checkout_p50,
+            newest.0 / newest_base,
+            checkout_p50 / checkout_base
+        );
+    }
+    drop(db);
+    let _ = std::fs::remove_dir_all(&dir);
+}
