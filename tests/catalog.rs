@@ -111,11 +111,17 @@ async fn listing_pages_with_cursors_filters_and_sorts() {
             .map(|p| p["price"]["amount"].as_i64().unwrap())
             .collect();
         let names: Vec<&str> = seen.iter().map(|p| p["name"].as_str().unwrap()).collect();
+        let created: Vec<chrono::DateTime<chrono::FixedOffset>> = seen
+            .iter()
+            .map(|p| {
+                chrono::DateTime::parse_from_rfc3339(p["created_at"].as_str().unwrap()).unwrap()
+            })
+            .collect();
         match sort {
+            "newest" => assert!(created.windows(2).all(|w| w[0] >= w[1]), "{created:?}"),
             "price_asc" => assert!(prices.windows(2).all(|w| w[0] <= w[1]), "{prices:?}"),
             "price_desc" => assert!(prices.windows(2).all(|w| w[0] >= w[1]), "{prices:?}"),
-            "name" => assert!(names.windows(2).all(|w| w[0] <= w[1]), "{names:?}"),
-            _ => {}
+            _ => assert!(names.windows(2).all(|w| w[0] <= w[1]), "{names:?}"),
         }
     }
 

@@ -38,6 +38,10 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0006_guest_carts.surql",
         sql: include_str!("../../schema/0006_guest_carts.surql"),
     },
+    Migration {
+        name: "0007_catalog_forward_keys.surql",
+        sql: include_str!("../../schema/0007_catalog_forward_keys.surql"),
+    },
 ];
 
 #[derive(SurrealValue)]

@@ -223,21 +223,21 @@ impl Store {
         if query.max_price.is_some() {
             conditions.push("price <= $max_price".into());
         }
-        let (field, descending) = match query.sort {
-            ProductSort::Newest => ("created_at", true),
-            ProductSort::PriceAsc => ("price", false),
-            ProductSort::PriceDesc => ("price", true),
-            ProductSort::Name => ("name", false),
+        // Every order reads its index forwards (schema 0007: SurrealKV reads backwards far more
+        // slowly), descending ones on negated keys; `after` is the cursor's value on the same key.
+        let (key, after) = match query.sort {
+            ProductSort::Newest => ("newest_key", "-time::nano($after)"),
+            ProductSort::PriceAsc => ("price", "$after"),
+            ProductSort::PriceDesc => ("price_desc_key", "-$after"),
+            ProductSort::Name => ("name", "$after"),
         };
-        let direction = if descending { "DESC" } else { "ASC" };
-        let beyond = if descending { "<" } else { ">" };
         if query.after.is_some() {
             conditions.push(format!(
-                "({field} {beyond} $after OR ({field} = $after AND record::id(id) {beyond} $after_id))"
+                "({key} > {after} OR ({key} = {after} AND record::id(id) > $after_id))"
             ));
         }
         let sql = format!(
-            "SELECT {COLUMNS} FROM product WHERE {} ORDER BY {field} {direction}, id {direction} LIMIT $limit",
+            "SELECT {COLUMNS} FROM product WHERE {} ORDER BY {key} ASC, id ASC LIMIT $limit",
             conditions.join(" AND ")
         );
         let mut request = self
