@@ -133,9 +133,10 @@ impl Orders {
             self.store.release_idempotency_key(user, &key.0).await?;
         }
         match outcome? {
-            CheckoutOutcome::Placed(order) => {
+            CheckoutOutcome::Placed { order_id } => {
                 self.carts.forget(user).await;
                 self.catalog.invalidate().await;
+                let order = self.order_of(principal, &order_id).await?;
                 tracing::info!(order.id = %order.id, subtotal = order.subtotal, "order placed");
                 Ok(Placed {
                     order,
