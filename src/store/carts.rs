@@ -27,6 +27,7 @@ struct LineRow {
     product_id: i64,
     quantity: i64,
     price_when_added: Option<i64>,
+    added_at: DateTime<Utc>,
     product: LineProduct,
 }
 
@@ -57,19 +58,37 @@ impl From<LineRow> for CartLineRow {
     }
 }
 
-fn rows(lines: Vec<LineRow>) -> Vec<CartLineRow> {
+/// Oldest line first (ties by product id: lines added in one transaction share a time).
+fn rows(mut lines: Vec<LineRow>) -> Vec<CartLineRow> {
+    lines.sort_by_key(|l| (l.added_at, l.product_id));
     lines.into_iter().map(CartLineRow::from).collect()
 }
 
-/// The lines of `$cart`, oldest first. The product is destructured from its link in one idiom, so it
-/// is fetched once per line (each `product.field` of its own would fetch the record again).
+/// The lines of the cart keyed `$user`, read as the range of line keys `[$user, …]`: a range scan
+/// costs half what the `cart` index with an `ORDER BY` did (0.48 against 0.93 ms for 3 lines, release,
+/// in-memory). Lines come in product order; `rows` puts them oldest first. The product is destructured
+/// from its link in one idiom, so it is fetched once per line (each `product.field` of its own would
+/// fetch the record again).
 macro_rules! select_lines {
     () => {
-        "(SELECT record::id(product) AS product_id, quantity, price_when_added, added_at,
+        concat!(
+            "(SELECT record::id(product) AS product_id, quantity, price_when_added, added_at,
                 product.{name, image_url, price, currency, stock, archived} AS product
-            FROM cart_line WHERE cart = $cart ORDER BY added_at, product_id)"
+            FROM ",
+            cart_lines_of!("$user"),
+            ")"
+        )
     };
 }
+
+/// Every line of the cart keyed by the variable `$key`, as a range of line keys `[$key, …]` (NONE
+/// sorts before every product id and `..` after).
+macro_rules! cart_lines_of {
+    ($key:literal) => {
+        concat!("cart_line:[", $key, ", NONE]..[", $key, ", ..]")
+    };
+}
+pub(crate) use cart_lines_of;
 
 /// A line as a merged cart holds it.
 #[derive(Debug, Clone, SurrealValue)]
@@ -138,14 +157,16 @@ impl Store {
                     .query(concat!(
                         "{
                             LET $product = type::record('product', $product_id);
-                            LET $found = (SELECT archived, price FROM ONLY $product);
-                            IF $found = NONE OR $found.archived = true { RETURN { outcome: 'no_product' } };
+                            -- Field idioms read a record without a SELECT's planning (0.74-0.82 against
+                            -- 0.84-1.09 ms per add). A missing product reads as fields of NONE.
+                            LET $found = $product.{archived, price};
+                            IF $found.price = NONE OR $found.archived = true { RETURN { outcome: 'no_product' } };
                             LET $cart = type::record('cart', $user);
                             -- A user's cart record is written once; a guest cart's deadline moves on.
                             IF $expires != NONE { UPSERT $cart SET expires_at = $expires }
                             ELSE IF !record::exists($cart) { CREATE $cart SET user = type::record('user', $user) };
                             LET $line = type::record('cart_line', [$user, $product_id]);
-                            LET $current = (SELECT VALUE quantity FROM ONLY $line) ?? 0;
+                            LET $current = $line.quantity ?? 0;
                             IF $current + $quantity > $max_line { RETURN { outcome: 'too_many' } };
                             UPSERT $line SET cart = $cart, product = $product, quantity = $current + $quantity,
                                 price_when_added = $found.price;
@@ -239,7 +260,7 @@ impl Store {
 
     pub async fn clear_cart(&self, user_id: &str) -> Result<(), StoreError> {
         self.db()
-            .query("DELETE cart_line WHERE cart = type::record('cart', $user)")
+            .query(concat!("DELETE ", cart_lines_of!("$user")))
             .bind(("user", user_id.to_string()))
             .await?
             .check()?;
@@ -272,10 +293,12 @@ impl Store {
     ) -> Result<(), StoreError> {
         self.retry_on_conflict(|| async {
             self.db()
-                .query(
+                .query(concat!(
                     "{
                         LET $cart = type::record('cart', $user);
-                        IF $replace { DELETE cart_line WHERE cart = $cart };
+                        IF $replace { DELETE ",
+                    cart_lines_of!("$user"),
+                    " };
                         UPSERT $cart SET user = type::record('user', $user);
                         FOR $l IN $lines {
                             UPSERT type::record('cart_line', [$user, $l.product_id])
@@ -283,10 +306,12 @@ impl Store {
                                     quantity = $l.quantity, price_when_added = $l.price_when_added;
                         };
                         LET $guest_cart = type::record('cart', $guest);
-                        DELETE cart_line WHERE cart = $guest_cart;
+                        DELETE ",
+                    cart_lines_of!("$guest"),
+                    ";
                         DELETE $guest_cart;
-                     }",
-                )
+                     }"
+                ))
                 .bind(("user", user_id.to_string()))
                 .bind(("guest", guest_id.to_string()))
                 .bind(("replace", replace))
@@ -302,15 +327,20 @@ impl Store {
     pub async fn delete_expired_guest_carts(&self) -> Result<usize, StoreError> {
         let mut response = self
             .db()
-            .query(
+            .query(concat!(
                 "{
                     LET $gone = (SELECT VALUE id FROM cart
                                  WHERE expires_at != NONE AND expires_at < time::now());
-                    FOR $cart IN $gone { DELETE cart_line WHERE cart = $cart; };
+                    FOR $cart IN $gone {
+                        LET $key = record::id($cart);
+                        DELETE ",
+                cart_lines_of!("$key"),
+                ";
+                    };
                     DELETE $gone;
                     RETURN array::len($gone);
-                 }",
-            )
+                 }"
+            ))
             .await?;
         let gone: Option<i64> = response.take(0)?;
         Ok(gone.unwrap_or(0).try_into().unwrap_or(0))

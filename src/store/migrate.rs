@@ -42,6 +42,10 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0007_catalog_forward_keys.surql",
         sql: include_str!("../../schema/0007_catalog_forward_keys.surql"),
     },
+    Migration {
+        name: "0008_line_key_ranges.surql",
+        sql: include_str!("../../schema/0008_line_key_ranges.surql"),
+    },
 ];
 
 #[derive(SurrealValue)]
@@ -53,6 +57,11 @@ struct Applied {
 /// Applies what has not been applied yet. Stops at the first failing file, naming it and the
 /// database's error; refuses to go on if an applied file was edited afterwards.
 pub async fn migrate(store: &Store) -> anyhow::Result<Vec<&'static str>> {
+    apply(store, MIGRATIONS).await
+}
+
+/// `migrate` over the given files (a prefix of `MIGRATIONS`; tests stop part-way to stage an upgrade).
+async fn apply(store: &Store, migrations: &[Migration]) -> anyhow::Result<Vec<&'static str>> {
     let db = store.db();
     db.query(
         "DEFINE TABLE IF NOT EXISTS migration SCHEMAFULL;
@@ -71,7 +80,7 @@ pub async fn migrate(store: &Store) -> anyhow::Result<Vec<&'static str>> {
         .context("reading applied migrations")?;
 
     let mut ran = Vec::new();
-    for migration in MIGRATIONS {
+    for migration in migrations {
         let checksum = hex(&Sha256::digest(migration.sql.as_bytes()));
         if let Some(done) = applied.iter().find(|a| a.name == migration.name) {
             if done.checksum != checksum {
@@ -110,7 +119,15 @@ fn hex(bytes: &[u8]) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::MIGRATIONS;
+    use std::sync::Arc;
+
+    use chrono::{DateTime, Utc};
+    use surrealdb::types::SurrealValue;
+
+    use super::{MIGRATIONS, apply};
+    use crate::config::SurrealSettings;
+    use crate::store::Store;
+    use crate::store::products::{ProductQuery, ProductSort};
 
     #[test]
     fn every_schema_file_is_listed_in_order() {
@@ -123,5 +140,90 @@ mod tests {
         files.sort();
         let listed: Vec<&str> = MIGRATIONS.iter().map(|m| m.name).collect();
         assert_eq!(files, listed);
+    }
+
+    #[derive(Debug, SurrealValue)]
+    struct Keys {
+        id: i64,
+        newest_key: i64,
+        price_desc_key: i64,
+        created_at: DateTime<Utc>,
+        updated_at: DateTime<Utc>,
+    }
+
+    /// A catalog made before schema 0007 gets its sort keys from the upgrade, so its pages keep their
+    /// order; and the upgrade is not an edit of the products (`updated_at` stays).
+    #[tokio::test]
+    async fn upgrading_through_0007_computes_the_sort_keys_of_existing_products() {
+        let settings = SurrealSettings {
+            url: "mem://".into(),
+            namespace: "migrate".into(),
+            database: "upgrade".into(),
+            username: None,
+            password: None,
+        };
+        let store = Store::connect(&settings, Arc::default()).await.unwrap();
+        let before_0007 = MIGRATIONS.iter().take_while(|m| m.name < "0007").count();
+        apply(&store, &MIGRATIONS[..before_0007]).await.unwrap();
+        store
+            .db()
+            .query(
+                "CREATE product:1 SET name = 'old cheap', price = 100, created_at = d'2024-01-01T00:00:00Z';
+                 CREATE product:2 SET name = 'new dear', price = 900, created_at = d'2025-01-01T00:00:00Z';
+                 CREATE product:3 SET name = 'mid', price = 500, created_at = d'2024-06-01T00:00:00Z';",
+            )
+            .await
+            .unwrap()
+            .check()
+            .unwrap();
+        let old: Vec<Keys> = store
+            .db()
+            .query("SELECT record::id(id) AS id, 0 AS newest_key, 0 AS price_desc_key, created_at, updated_at FROM product ORDER BY id")
+            .await
+            .unwrap()
+            .take(0)
+            .unwrap();
+
+        let ran = apply(&store, MIGRATIONS).await.unwrap();
+        assert_eq!(ran.first(), Some(&"0007_catalog_forward_keys.surql"));
+
+        let keys: Vec<Keys> = store
+            .db()
+            .query("SELECT record::id(id) AS id, newest_key, price_desc_key, created_at, updated_at FROM product ORDER BY id")
+            .await
+            .unwrap()
+            .take(0)
+            .unwrap();
+        assert_eq!(keys.iter().map(|k| k.id).collect::<Vec<_>>(), [1, 2, 3]);
+        for (was, now) in old.iter().zip(&keys) {
+            assert_eq!(
+                now.newest_key,
+                -was.created_at.timestamp_nanos_opt().unwrap()
+            );
+            assert_eq!(now.updated_at, was.updated_at, "the upgrade is not an edit");
+        }
+        assert_eq!(
+            keys.iter().map(|k| k.price_desc_key).collect::<Vec<_>>(),
+            [-100, -900, -500]
+        );
+        let page = |sort| {
+            let store = store.clone();
+            async move {
+                let query = ProductQuery {
+                    search: None,
+                    category: None,
+                    min_price: None,
+                    max_price: None,
+                    sort,
+                    after: None,
+                    limit: 10,
+                };
+                let page = store.list_products(&query).await.unwrap();
+                page.iter().map(|p| p.id).collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(page(ProductSort::Newest).await, [2, 3, 1]);
+        assert_eq!(page(ProductSort::PriceDesc).await, [2, 3, 1]);
+        assert_eq!(page(ProductSort::PriceAsc).await, [1, 3, 2]);
     }
 }

@@ -8,6 +8,7 @@
 use chrono::{DateTime, Utc};
 use surrealdb::types::SurrealValue;
 
+use super::carts::cart_lines_of;
 use super::{Store, StoreError};
 
 #[derive(Debug, Clone, SurrealValue)]
@@ -91,13 +92,14 @@ pub enum MoveOutcome {
     WrongStatus(String),
 }
 
-/// An order as `OrderRecord` reads it. A macro so that it can be `concat!`ed into query text.
+/// An order as `OrderRecord` reads it. A macro so that it can be `concat!`ed into query text. Lines
+/// are keyed `[order, product]`: the range of the order's keys holds its lines in product order.
 macro_rules! order_columns {
     () => {
         "record::id(id) AS id, record::id(user) AS user_id, status,
      shipping_address, currency, subtotal, item_count, created_at, updated_at,
      (SELECT record::id(product) AS product_id, name, image_url, unit_price, quantity, line_total
-        FROM order_line WHERE `order` = $parent.id ORDER BY product_id) AS lines"
+        FROM order_line:[record::id($parent.id), NONE]..[record::id($parent.id), ..]) AS lines"
     };
 }
 
@@ -114,13 +116,13 @@ impl Store {
             .with_stock_gate(|| async {
                 let mut response = self
                     .db()
-                    .query(
+                    .query(concat!(
                         "{
-                            LET $cart = type::record('cart', $user);
-                            -- `p`: the product fetched once per line (one destructuring idiom).
+                            -- `p`: the product fetched once per line (one destructuring idiom); the
+                            -- lines come in product order, the order of their keys.
                             LET $lines = (SELECT record::id(product) AS product_id, product, quantity,
                                     product.{name, price, stock, archived, image_url} AS p
-                                FROM cart_line WHERE cart = $cart ORDER BY product_id);
+                                FROM ", cart_lines_of!("$user"), ");
                             IF array::len($lines) = 0 { RETURN { outcome: 'empty' } };
                             LET $short = array::filter($lines, |$l| $l.p.archived OR $l.p.stock < $l.quantity);
                             IF array::len($short) > 0 {
@@ -150,7 +152,7 @@ impl Store {
                                     quantity: $l.quantity, line_total: $l.p.price * $l.quantity
                                 };
                             };
-                            DELETE cart_line WHERE cart = $cart;
+                            DELETE ", cart_lines_of!("$user"), ";
                             IF $key != NONE {
                                 UPDATE type::record('idempotency', [$user, $key])
                                     SET state = 'done', `order` = $order;
@@ -158,8 +160,8 @@ impl Store {
                             -- The caller reads the order after this: not inside the stock gate, where
                             -- every millisecond holds up the next checkout.
                             RETURN { outcome: 'placed', order_id: $order_id };
-                         }",
-                    )
+                         }"
+                    ))
                     .bind(("user", user_id.to_string()))
                     .bind(("order_id", order_id.to_string()))
                     .bind(("address", shipping_address.to_string()))
@@ -385,7 +387,7 @@ impl Store {
                             IF $current.status NOT IN $from { RETURN { outcome: 'wrong_status', status: $current.status } };
                             UPDATE $order SET status = $to;
                             IF $to = 'cancelled' {
-                                FOR $l IN (SELECT product, quantity FROM order_line WHERE `order` = $order) {
+                                FOR $l IN (SELECT product, quantity FROM order_line:[$id, NONE]..[$id, ..]) {
                                     UPDATE $l.product SET stock += $l.quantity;
                                 };
                             };
