@@ -110,6 +110,40 @@ async fn the_cart_merges_lines_and_shows_current_product_details() {
     assert_eq!(api.get("/api/v1/cart").await.json["item_count"], 0);
 }
 
+/// Lines are shown oldest first, not in product-id order (the store reads them in key order, which is
+/// product order, and sorts them): in the write's own answer, in a read, and after a line's quantity
+/// changes (its place stays).
+#[tokio::test]
+async fn cart_lines_are_shown_oldest_first() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let first = app.product(&admin, "Added first", 100, 10).await;
+    let second = app.product(&admin, "Added second", 100, 10).await;
+    let third = app.product(&admin, "Added third", 100, 10).await;
+    let customer = app.customer().await;
+    let api = &customer.api;
+    let ids = |cart: &Value| -> Vec<i64> {
+        cart["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["product_id"].as_i64().unwrap())
+            .collect()
+    };
+
+    // Highest id first, so that oldest-first and product order disagree.
+    add(api, third, 1).await;
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    add(api, first, 1).await;
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let answer = add(api, second, 1).await;
+    assert_eq!(ids(&answer.json), [third, first, second], "{}", answer.text);
+    let more = add(api, third, 2).await;
+    assert_eq!(ids(&more.json), [third, first, second], "{}", more.text);
+    let read = api.get("/api/v1/cart").await;
+    assert_eq!(ids(&read.json), [third, first, second], "{}", read.text);
+}
+
 #[tokio::test]
 async fn cart_input_is_validated_and_lines_are_private() {
     let app = TestApp::spawn().await;
