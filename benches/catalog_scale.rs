@@ -66,15 +66,7 @@ fn product(n: usize) -> NewProduct {
 }
 
 fn page(sort: ProductSort) -> ProductQuery {
-    ProductQuery {
-        search: None,
-        category: None,
-        min_price: None,
-        max_price: None,
-        sort,
-        after: None,
-        limit: 20,
-    }
+    ProductQuery::first_page(sort, 20)
 }
 
 /// Median and 90th percentile, in milliseconds.

@@ -209,15 +209,7 @@ mod tests {
         let page = |sort| {
             let store = store.clone();
             async move {
-                let query = ProductQuery {
-                    search: None,
-                    category: None,
-                    min_price: None,
-                    max_price: None,
-                    sort,
-                    after: None,
-                    limit: 10,
-                };
+                let query = ProductQuery::first_page(sort, 10);
                 let page = store.list_products(&query).await.unwrap();
                 page.iter().map(|p| p.id).collect::<Vec<_>>()
             }

@@ -71,6 +71,21 @@ pub struct ProductQuery {
     pub limit: u32,
 }
 
+impl ProductQuery {
+    /// The first page of the whole catalog in `sort` order: no filter, no cursor.
+    pub fn first_page(sort: ProductSort, limit: u32) -> Self {
+        Self {
+            search: None,
+            category: None,
+            min_price: None,
+            max_price: None,
+            sort,
+            after: None,
+            limit,
+        }
+    }
+}
+
 const COLUMNS: &str = "record::id(id) AS id, name, description, category, price, currency, stock,
      image_url, archived, created_at, updated_at";
 
