@@ -346,3 +346,63 @@ impl Store {
         Ok(gone.unwrap_or(0).try_into().unwrap_or(0))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use chrono::{Duration, Utc};
+
+    use crate::config::SurrealSettings;
+    use crate::store::{Store, migrate};
+
+    async fn line_keys(store: &Store) -> Vec<String> {
+        store
+            .db()
+            .query("SELECT VALUE record::id(id)[0] FROM cart_line ORDER BY id")
+            .await
+            .unwrap()
+            .take(0)
+            .unwrap()
+    }
+
+    /// Lines are deleted by the range of their cart's keys, which no API read can see once the cart is
+    /// gone: check the storage itself. Neighbouring keys (`guest_a` / `guest_ab`) must keep theirs.
+    #[tokio::test]
+    async fn sweeping_and_clearing_delete_exactly_their_carts_lines() {
+        let settings = SurrealSettings {
+            url: "mem://".into(),
+            namespace: "carts".into(),
+            database: "sweep".into(),
+            username: None,
+            password: None,
+        };
+        let store = Store::connect(&settings, Arc::default()).await.unwrap();
+        migrate(&store).await.unwrap();
+        store
+            .db()
+            .query("CREATE product:1 SET name = 'a', price = 1, stock = 5; CREATE product:2 SET name = 'b', price = 1, stock = 5;")
+            .await
+            .unwrap()
+            .check()
+            .unwrap();
+        let past = Some(Utc::now() - Duration::seconds(5));
+        let future = Some(Utc::now() + Duration::hours(1));
+        for (key, expiry) in [("guest_a", past), ("guest_ab", future), ("user1", None)] {
+            for product in [1, 2] {
+                store
+                    .add_to_cart(key, expiry, product, 1, 999)
+                    .await
+                    .unwrap();
+            }
+        }
+
+        assert_eq!(store.delete_expired_guest_carts().await.unwrap(), 1);
+        assert_eq!(
+            line_keys(&store).await,
+            ["guest_ab", "guest_ab", "user1", "user1"]
+        );
+        store.clear_cart("user1").await.unwrap();
+        assert_eq!(line_keys(&store).await, ["guest_ab", "guest_ab"]);
+    }
+}
