@@ -366,10 +366,21 @@ mod tests {
             .unwrap()
     }
 
+    async fn cart_keys(store: &Store) -> Vec<String> {
+        store
+            .db()
+            .query("SELECT VALUE record::id(id) FROM cart ORDER BY id")
+            .await
+            .unwrap()
+            .take(0)
+            .unwrap()
+    }
+
     /// Lines are deleted by the range of their cart's keys, which no API read can see once the cart is
-    /// gone: check the storage itself. Neighbouring keys (`guest_a` / `guest_ab`) must keep theirs.
+    /// gone: check the storage itself. Neighbouring keys (`guest_a` / `guest_ab`, `user1` / `user12`)
+    /// must keep theirs.
     #[tokio::test]
-    async fn sweeping_and_clearing_delete_exactly_their_carts_lines() {
+    async fn sweeping_clearing_and_deleting_the_user_remove_exactly_their_carts_lines() {
         let settings = SurrealSettings {
             url: "mem://".into(),
             namespace: "carts".into(),
@@ -388,7 +399,13 @@ mod tests {
             .unwrap();
         let past = Some(Utc::now() - Duration::seconds(5));
         let future = Some(Utc::now() + Duration::hours(1));
-        for (key, expiry) in [("guest_a", past), ("guest_ab", future), ("user1", None)] {
+        let carts = [
+            ("guest_a", past),
+            ("guest_ab", future),
+            ("user1", None),
+            ("user12", None),
+        ];
+        for (key, expiry) in carts {
             for product in [1, 2] {
                 store
                     .add_to_cart(key, expiry, product, 1, 999)
@@ -400,9 +417,21 @@ mod tests {
         assert_eq!(store.delete_expired_guest_carts().await.unwrap(), 1);
         assert_eq!(
             line_keys(&store).await,
-            ["guest_ab", "guest_ab", "user1", "user1"]
+            ["guest_ab", "guest_ab", "user1", "user1", "user12", "user12"]
         );
         store.clear_cart("user1").await.unwrap();
-        assert_eq!(line_keys(&store).await, ["guest_ab", "guest_ab"]);
+        assert_eq!(
+            line_keys(&store).await,
+            ["guest_ab", "guest_ab", "user12", "user12"]
+        );
+
+        store.add_to_cart("user1", None, 1, 1, 999).await.unwrap();
+        assert_eq!(cart_keys(&store).await, ["guest_ab", "user1", "user12"]);
+        store.delete_user("user1").await.unwrap();
+        assert_eq!(cart_keys(&store).await, ["guest_ab", "user12"]);
+        assert_eq!(
+            line_keys(&store).await,
+            ["guest_ab", "guest_ab", "user12", "user12"]
+        );
     }
 }

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 use surrealdb::types::SurrealValue;
 
+use super::carts::cart_lines_of;
 use super::{Store, StoreError};
 
 /// A user as stored. Holds the password hash: never turn this into a response directly.
@@ -133,19 +134,24 @@ impl Store {
         Ok(())
     }
 
-    /// Deletes the user and their sessions in one transaction; returns the ids of the sessions removed.
+    /// Deletes the user, their sessions and their cart in one transaction; returns the ids of the
+    /// sessions removed. Their orders stay: they are the store's record of what was sold.
     pub async fn delete_user(&self, id: &str) -> Result<Vec<String>, StoreError> {
         // One block is one statement, and a statement is its own transaction.
         let mut response = self
             .db()
-            .query(
+            .query(concat!(
                 "{
                     LET $user = type::record('user', $id);
                     LET $sessions = (DELETE session WHERE user = $user RETURN BEFORE);
+                    DELETE ",
+                cart_lines_of!("$id"),
+                ";
+                    DELETE type::record('cart', $id);
                     DELETE $user;
                     RETURN $sessions.map(|$s| record::id($s.id));
-                 }",
-            )
+                 }"
+            ))
             .bind(("id", id.to_string()))
             .await?;
         Ok(response.take(0)?)
