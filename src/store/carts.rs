@@ -356,24 +356,21 @@ mod tests {
     use crate::config::SurrealSettings;
     use crate::store::{Store, migrate};
 
+    /// The cart key of every record `sql` selects, straight from storage.
+    async fn keys(store: &Store, sql: &str) -> Vec<String> {
+        store.db().query(sql).await.unwrap().take(0).unwrap()
+    }
+
     async fn line_keys(store: &Store) -> Vec<String> {
-        store
-            .db()
-            .query("SELECT VALUE record::id(id)[0] FROM cart_line ORDER BY id")
-            .await
-            .unwrap()
-            .take(0)
-            .unwrap()
+        keys(
+            store,
+            "SELECT VALUE record::id(id)[0] FROM cart_line ORDER BY id",
+        )
+        .await
     }
 
     async fn cart_keys(store: &Store) -> Vec<String> {
-        store
-            .db()
-            .query("SELECT VALUE record::id(id) FROM cart ORDER BY id")
-            .await
-            .unwrap()
-            .take(0)
-            .unwrap()
+        keys(store, "SELECT VALUE record::id(id) FROM cart ORDER BY id").await
     }
 
     /// Lines are deleted by the range of their cart's keys, which no API read can see once the cart is
