@@ -16,6 +16,7 @@ use crate::metrics::Metrics;
 use crate::services::accounts::Accounts;
 use crate::services::cart::Carts;
 use crate::services::catalog::Catalog;
+use crate::services::cursor::CursorCodec;
 use crate::services::live::LiveUpdates;
 use crate::services::orders::Orders;
 use crate::store::{self, Store};
@@ -82,7 +83,8 @@ impl AppState {
                 settings.login_limit_per_email,
             ),
         ));
-        let catalog = Arc::new(Catalog::new(store.clone(), cache.clone()));
+        let cursors = CursorCodec::new(settings.jwt_secret.derive(b"storefront cursor key"));
+        let catalog = Arc::new(Catalog::new(store.clone(), cache.clone(), cursors.clone()));
         if settings.seed_catalog {
             let added = catalog.seed_if_empty().await?;
             if added > 0 {
@@ -97,7 +99,12 @@ impl AppState {
             cache.clone(),
             settings.guest_cart_ttl,
         ));
-        let orders = Arc::new(Orders::new(store.clone(), carts.clone(), catalog.clone()));
+        let orders = Arc::new(Orders::new(
+            store.clone(),
+            carts.clone(),
+            catalog.clone(),
+            cursors,
+        ));
         let live = Arc::new(LiveUpdates::new(settings.event_streams_max));
         Ok(Self {
             settings: Arc::new(settings),

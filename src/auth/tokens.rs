@@ -33,14 +33,6 @@ pub struct TokenIssuer {
     access_ttl: Duration,
 }
 
-/// A key derived from the secret for one purpose, so a MAC made for one kind of token never passes
-/// as another kind.
-fn derived_key(secret: &Secret, purpose: &[u8]) -> Vec<u8> {
-    let mut mac = hmac(secret.expose().as_bytes());
-    mac.update(purpose);
-    mac.finalize().into_bytes().to_vec()
-}
-
 /// An HMAC-SHA256 keyed with `key`. HMAC accepts keys of any length, so this cannot fail.
 fn hmac(key: &[u8]) -> Hmac<Sha256> {
     <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes keys of any length")
@@ -57,8 +49,8 @@ impl TokenIssuer {
             encoding: EncodingKey::from_secret(secret.expose().as_bytes()),
             decoding: DecodingKey::from_secret(secret.expose().as_bytes()),
             validation,
-            refresh_key: derived_key(secret, b"storefront refresh token key"),
-            cart_key: derived_key(secret, b"storefront guest cart token key"),
+            refresh_key: secret.derive(b"storefront refresh token key"),
+            cart_key: secret.derive(b"storefront guest cart token key"),
             access_ttl,
         }
     }

@@ -4,5 +4,6 @@
 pub mod accounts;
 pub mod cart;
 pub mod catalog;
+pub mod cursor;
 pub mod live;
 pub mod orders;

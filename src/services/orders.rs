@@ -5,10 +5,11 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 
 use crate::auth::Principal;
-use crate::domain::{OrderStatus, bounded_text};
+use crate::domain::{MAX_QUANTITY, OrderStatus, Quantity, bounded_text};
 use crate::error::{Error, Result};
 use crate::services::cart::Carts;
 use crate::services::catalog::Catalog;
+use crate::services::cursor::CursorCodec;
 use crate::store::Store;
 use crate::store::orders::{AddToOrder, CheckoutOutcome, MoveOutcome, OrderRecord};
 
@@ -63,14 +64,29 @@ pub struct Orders {
     carts: Arc<Carts>,
     /// Stock shows in catalog pages: anything that moves stock drops them.
     catalog: Arc<Catalog>,
+    cursors: CursorCodec,
 }
 
+/// Where a page of orders ended: the last order's id (orders list newest first by their v7 ids).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct OrderCursor {
+    after: String,
+}
+
+const ORDER_CURSOR: &str = "orders";
+
 impl Orders {
-    pub fn new(store: Store, carts: Arc<Carts>, catalog: Arc<Catalog>) -> Self {
+    pub fn new(
+        store: Store,
+        carts: Arc<Carts>,
+        catalog: Arc<Catalog>,
+        cursors: CursorCodec,
+    ) -> Self {
         Self {
             store,
             carts,
             catalog,
+            cursors,
         }
     }
 
@@ -155,14 +171,20 @@ impl Orders {
         principal: &Principal,
         order_id: &str,
         product_id: i64,
-        quantity: crate::domain::Quantity,
+        quantity: Quantity,
     ) -> Result<OrderRecord> {
         if uuid::Uuid::parse_str(order_id).is_err() {
             return Err(Error::NotFound("order"));
         }
         match self
             .store
-            .add_to_order(order_id, &principal.user_id, product_id, quantity.get())
+            .add_to_order(
+                order_id,
+                &principal.user_id,
+                product_id,
+                quantity.get(),
+                MAX_QUANTITY,
+            )
             .await?
         {
             AddToOrder::Added => {
@@ -179,6 +201,7 @@ impl Orders {
                 code: "insufficient_stock",
                 message: "not enough stock for that quantity".into(),
             }),
+            AddToOrder::TooMany => Err(Quantity::line_limit_exceeded()),
         }
     }
 
@@ -220,22 +243,33 @@ impl Orders {
                 })
             })
             .transpose()?;
-        if let Some(c) = cursor
-            && uuid::Uuid::parse_str(c).is_err()
-        {
-            return Err(Error::validation(
-                "cursor",
-                "is not a cursor this listing gave out",
-            ));
-        }
+        let after = cursor
+            .map(|text| self.cursors.decode::<OrderCursor>(ORDER_CURSOR, text))
+            .transpose()?
+            .map(|c| {
+                uuid::Uuid::parse_str(&c.after)
+                    .map(|id| id.to_string())
+                    .map_err(|_| {
+                        Error::validation("cursor", "is not a cursor this listing gave out")
+                    })
+            })
+            .transpose()?;
         let owner = (!all).then_some(principal.user_id.as_str());
         let mut items = self
             .store
-            .list_orders(owner, status.map(OrderStatus::as_str), cursor, limit)
+            .list_orders(
+                owner,
+                status.map(OrderStatus::as_str),
+                after.as_deref(),
+                limit,
+            )
             .await?;
         let next_cursor = if items.len() > limit as usize {
             items.truncate(limit as usize);
-            items.last().map(|o| o.id.clone())
+            items.last().map(|o| {
+                let after = o.id.clone();
+                self.cursors.encode(ORDER_CURSOR, &OrderCursor { after })
+            })
         } else {
             None
         };

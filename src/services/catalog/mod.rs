@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+mod cursor;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
@@ -9,9 +11,10 @@ use sha2::{Digest, Sha256};
 use crate::cache::Cache;
 use crate::domain::{Price, bounded_text, parse_currency, parse_stock};
 use crate::error::{Error, Result};
+use crate::services::cursor::CursorCodec;
 use crate::store::Store;
 use crate::store::products::{
-    NewProduct, ProductChanges, ProductQuery, ProductRecord, ProductSort, SortKey,
+    NewProduct, ProductChanges, ProductQuery, ProductRecord, ProductSort,
 };
 
 pub const MAX_PAGE: u32 = 100;
@@ -63,7 +66,7 @@ pub struct ProductPatch {
 }
 
 /// The NextBuy starter catalog, with its original integer ids.
-const SEED_CATALOG: &str = include_str!("../../seed/products.json");
+const SEED_CATALOG: &str = include_str!("../../../seed/products.json");
 
 #[derive(serde::Deserialize)]
 struct SeedProduct {
@@ -91,30 +94,32 @@ impl From<SeedProduct> for ProductDraft {
     }
 }
 
-#[derive(serde::Serialize, serde::Deserialize)]
-struct Cursor {
-    /// Fingerprint of the query the cursor belongs to.
-    q: String,
-    k: SortKey,
-    id: i64,
-}
-
 pub struct Catalog {
     store: Store,
     cache: Cache,
+    cursors: CursorCodec,
 }
 
 impl Catalog {
-    pub fn new(store: Store, cache: Cache) -> Self {
-        Self { store, cache }
+    pub fn new(store: Store, cache: Cache, cursors: CursorCodec) -> Self {
+        Self {
+            store,
+            cache,
+            cursors,
+        }
     }
 
     /// One page of the catalog. Pages are cached under the catalog's current version; any product
     /// write moves the version on, so no reader sees a page older than the last write.
     pub async fn list(&self, request: CatalogRequest) -> Result<ProductPage> {
         let (mut query, fingerprint) = parse_query(&request)?;
-        if let Some(cursor) = &request.cursor {
-            query.after = Some(decode_cursor(cursor, &fingerprint)?);
+        if let Some(text) = &request.cursor {
+            query.after = Some(cursor::decode(
+                &self.cursors,
+                text,
+                &fingerprint,
+                query.sort,
+            )?);
         }
         let version = self.version().await;
         let cache_key = version.as_ref().map(|v| {
@@ -136,7 +141,7 @@ impl Catalog {
             items.truncate(query.limit as usize);
             items
                 .last()
-                .map(|last| encode_cursor(&fingerprint, query.sort, last))
+                .map(|last| cursor::encode(&self.cursors, &fingerprint, query.sort, last))
         } else {
             None
         };
@@ -351,33 +356,6 @@ fn parse_query(request: &CatalogRequest) -> Result<(ProductQuery, String)> {
         limit,
     };
     Ok((query, fingerprint))
-}
-
-fn encode_cursor(fingerprint: &str, sort: ProductSort, last: &ProductRecord) -> String {
-    let key = match sort {
-        ProductSort::Newest => SortKey::Time(last.created_at),
-        ProductSort::PriceAsc | ProductSort::PriceDesc => SortKey::Price(last.price),
-        ProductSort::Name => SortKey::Name(last.name.clone()),
-    };
-    let cursor = Cursor {
-        q: fingerprint.to_string(),
-        k: key,
-        id: last.id,
-    };
-    URL_SAFE_NO_PAD.encode(serde_json::to_vec(&cursor).unwrap_or_default())
-}
-
-fn decode_cursor(text: &str, fingerprint: &str) -> Result<(SortKey, i64)> {
-    let invalid = || Error::validation("cursor", "is not a cursor this listing gave out");
-    let bytes = URL_SAFE_NO_PAD.decode(text).map_err(|_| invalid())?;
-    let cursor: Cursor = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
-    if cursor.q != fingerprint {
-        return Err(Error::validation(
-            "cursor",
-            "belongs to a listing with other filters or sort",
-        ));
-    }
-    Ok((cursor.k, cursor.id))
 }
 
 fn parse_draft(draft: ProductDraft) -> Result<NewProduct> {
