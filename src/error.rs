@@ -67,6 +67,7 @@ impl From<crate::store::StoreError> for Error {
                 code: "write_conflict",
                 message: "the resource changed while this request ran; retry it".into(),
             },
+            e @ crate::store::StoreError::UnknownOutcome(_) => Error::Internal(e.into()),
             crate::store::StoreError::Database(e) => Error::Internal(e.into()),
         }
     }

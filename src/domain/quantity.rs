@@ -22,6 +22,15 @@ impl Quantity {
     pub fn get(self) -> i64 {
         self.0
     }
+
+    /// The refusal of a write that would take a cart or order line past `MAX_QUANTITY` units: every
+    /// path that grows a line checks that limit in its transaction and answers with this.
+    pub fn line_limit_exceeded() -> Error {
+        Error::validation(
+            "quantity",
+            format!("a line holds at most {MAX_QUANTITY} units"),
+        )
+    }
 }
 
 /// A stock level: 0 up to `MAX_STOCK`.

@@ -33,6 +33,9 @@ pub enum StoreError {
     /// Another transaction wrote the same records first; the operation can be retried.
     #[error("write conflict")]
     Conflict,
+    /// A query answered a tag its caller does not know: a bug, never a fallback.
+    #[error("the store answered an unknown outcome {0:?}")]
+    UnknownOutcome(String),
     #[error(transparent)]
     Database(surrealdb::Error),
 }

@@ -81,6 +81,8 @@ pub enum AddToOrder {
     NotPending,
     NoProduct,
     Short,
+    /// The line would hold more than the per-line limit.
+    TooMany,
 }
 
 #[derive(Debug)]
@@ -265,6 +267,7 @@ impl Store {
         user_id: &str,
         product_id: i64,
         quantity: i64,
+        max_line: i64,
     ) -> Result<AddToOrder, StoreError> {
         let outcome: String = self
             .with_stock_gate(|| async {
@@ -279,10 +282,12 @@ impl Store {
                             LET $product = type::record('product', $product_id);
                             LET $p = (SELECT price, name, image_url, archived, stock FROM ONLY $product);
                             IF $p = NONE OR $p.archived { RETURN 'no_product' };
+                            LET $line = type::record('order_line', [$id, $product_id]);
+                            LET $existing = (SELECT unit_price, quantity FROM ONLY $line);
+                            -- Before anything is written: a RETURN commits what came before it.
+                            IF ($existing.quantity ?? 0) + $quantity > $max_line { RETURN 'too_many' };
                             IF $p.stock < $quantity { RETURN 'short' };
                             UPDATE $product SET stock -= $quantity;
-                            LET $line = type::record('order_line', [$id, $product_id]);
-                            LET $existing = (SELECT unit_price FROM ONLY $line);
                             LET $unit = IF $existing = NONE { $p.price } ELSE { $existing.unit_price };
                             IF $existing = NONE {
                                 CREATE $line CONTENT {
@@ -301,16 +306,19 @@ impl Store {
                     .bind(("user", user_id.to_string()))
                     .bind(("product_id", product_id))
                     .bind(("quantity", quantity))
+                    .bind(("max_line", max_line))
                     .await?;
                 Ok(response.take::<Option<String>>(0)?.unwrap_or_default())
             })
             .await?;
         Ok(match outcome.as_str() {
             "added" => AddToOrder::Added,
+            "missing" => AddToOrder::Missing,
             "not_pending" => AddToOrder::NotPending,
             "no_product" => AddToOrder::NoProduct,
             "short" => AddToOrder::Short,
-            _ => AddToOrder::Missing,
+            "too_many" => AddToOrder::TooMany,
+            other => return Err(StoreError::UnknownOutcome(other.to_string())),
         })
     }
 
