@@ -1,9 +1,12 @@
 //! Sessions: opened at login, checked on every request, rotated on refresh, revoked at logout.
 //!
-//! The state lives in SurrealDB; Redis (or the in-process cache) holds a short-lived "active"/"revoked"
-//! marker per session so that checking a token does not cost a database round trip. A revocation writes
-//! the database first, then overwrites the marker, and readers only ever fill an absent marker, so a
-//! revoked session's token is refused on the next request on every instance sharing the cache.
+//! The state lives in SurrealDB; Redis (or the in-process cache) holds a short-lived marker per session
+//! so that checking a token does not cost a database round trip: "active, of this user, with this
+//! role", or "revoked". A revocation writes the database first, then overwrites the marker, and readers
+//! only ever fill an absent marker, so a revoked session's token is refused on the next request on every
+//! instance sharing the cache. A token is only as good as its session: its user and role must be the
+//! session's (from the marker or the database), and a token that fails that check changes nothing,
+//! since the marker a reader fills always says what the database holds, never what the token claims.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,8 +21,28 @@ use crate::store::{Store, StoreError};
 
 /// How long an "active" marker may be trusted before the database is asked again.
 const ACTIVE_MARKER_TTL: Duration = Duration::from_secs(60);
-const ACTIVE: &[u8] = b"1";
 const REVOKED: &[u8] = b"0";
+
+/// The marker of a live session: `1 <role> <user id>`.
+fn active_marker(user_id: &str, role: Role) -> Vec<u8> {
+    format!("1 {} {user_id}", role.as_str()).into_bytes()
+}
+
+/// What a cached marker says: `Some(Some((user, role)))` active, `Some(None)` revoked, `None` for a
+/// marker this version cannot read (then the database is asked, and nothing is cached over it).
+fn read_marker(marker: &[u8]) -> Option<Option<(String, Role)>> {
+    if marker == REVOKED {
+        return Some(None);
+    }
+    let text = std::str::from_utf8(marker).ok()?;
+    let mut parts = text.splitn(3, ' ');
+    match (parts.next()?, parts.next()?, parts.next()?) {
+        ("1", role, user_id) if !user_id.is_empty() => {
+            Some(Some((user_id.to_string(), Role::parse(role)?)))
+        }
+        _ => None,
+    }
+}
 
 /// The caller of an authenticated request.
 #[derive(Debug, Clone)]
@@ -119,49 +142,55 @@ impl SessionService {
         self.pair(user_id, role, &session_id, 0)
     }
 
-    /// The principal behind an access token, if the token is genuine, unexpired, and its session live.
+    /// The principal behind an access token, if the token is genuine, unexpired, its session live, and
+    /// the session's user and role the ones the token names.
     pub async fn authenticate(&self, access_token: &str) -> Result<Principal> {
         let claims = self
             .tokens
             .verify_access(access_token)
             .ok_or(Error::InvalidToken)?;
-        let role = Role::parse(&claims.role).ok_or(Error::InvalidToken)?;
-        if !self.is_active(&claims.sid, &claims.sub).await? {
+        let principal = Principal {
+            role: Role::parse(&claims.role).ok_or(Error::InvalidToken)?,
+            user_id: claims.sub,
+            session_id: claims.sid,
+        };
+        if !self.is_active(&principal).await? {
             return Err(Error::InvalidToken);
         }
-        Ok(Principal {
-            user_id: claims.sub,
-            role,
-            session_id: claims.sid,
-        })
+        Ok(principal)
     }
 
     /// Whether the principal's session is still signed in (for long-lived streams, which outlive the
     /// access token that opened them). A database error counts as yes: the next check decides.
     pub async fn still_active(&self, principal: &Principal) -> bool {
-        self.is_active(&principal.session_id, &principal.user_id)
-            .await
-            .unwrap_or(true)
+        self.is_active(principal).await.unwrap_or(true)
     }
 
-    /// The session's marker from the cache, or its state from the database (then cached).
-    async fn is_active(&self, session_id: &str, user_id: &str) -> Result<bool> {
-        let key = marker_key(session_id);
-        Ok(match self.cache.get(&key).await.as_deref() {
-            Some(ACTIVE) => true,
-            Some(_) => false,
-            None => {
-                let state = self.store.session_state(session_id).await?;
-                let active = state.is_some_and(|s| s.is_active() && s.user_id == user_id);
-                let (marker, ttl) = if active {
-                    (ACTIVE, ACTIVE_MARKER_TTL)
-                } else {
-                    (REVOKED, self.revoked_marker_ttl())
-                };
-                self.cache.set_if_absent(&key, marker, ttl).await;
-                active
-            }
-        })
+    /// Whether the principal's session is live and is the principal's (same user, same role): from
+    /// the cached marker, or from the database (then cached as the database has it).
+    async fn is_active(&self, principal: &Principal) -> Result<bool> {
+        let key = marker_key(&principal.session_id);
+        let cached = self.cache.get(&key).await;
+        if let Some(known) = cached.as_deref().and_then(read_marker) {
+            return Ok(known.is_some_and(|(user_id, role)| {
+                user_id == principal.user_id && role == principal.role
+            }));
+        }
+        let state = self.store.session_state(&principal.session_id).await?;
+        let owner = state.filter(SessionState::is_active).and_then(|s| {
+            let role = s.role.as_deref().and_then(Role::parse)?;
+            Some((s.user_id, role))
+        });
+        let (marker, ttl) = match &owner {
+            Some((user_id, role)) => (active_marker(user_id, *role), ACTIVE_MARKER_TTL),
+            None => (REVOKED.to_vec(), self.revoked_marker_ttl()),
+        };
+        // Only an absent marker is filled: an unreadable one (another version's) is left to expire.
+        if cached.is_none() {
+            self.cache.set_if_absent(&key, &marker, ttl).await;
+        }
+        Ok(owner
+            .is_some_and(|(user_id, role)| user_id == principal.user_id && role == principal.role))
     }
 
     /// Exchanges a refresh token for a new pair. A token that was already exchanged (an older
