@@ -115,16 +115,25 @@ async fn journey(app: &TestApp, origin: Option<&str>) {
     assert_eq!(
         keys(&list[0]),
         [
+            "createdAt",
             "description",
             "id",
             "image_url",
             "name",
             "price",
-            "stock_quantity"
+            "stock_quantity",
+            "updatedAt"
         ]
     );
     let white = list.iter().find(|p| p["id"] == 1).unwrap();
-    assert_eq!(white["price"], json!(24.99));
+    // The original's PostgreSQL DECIMAL through Sequelize: a string with two decimals.
+    assert_eq!(white["price"], json!("24.99"));
+    assert!(
+        white["createdAt"]
+            .as_str()
+            .is_some_and(|t| t.ends_with('Z') && t.len() == 24),
+        "{white}"
+    );
     assert_eq!(white["image_url"], "/compressedImages/white-shirt-4.jpg");
     let stock_before = white["stock_quantity"].as_i64().unwrap();
 
@@ -161,9 +170,9 @@ async fn journey(app: &TestApp, origin: Option<&str>) {
     assert_eq!(
         (
             shirt["quantity"].as_i64(),
-            shirt["product"]["price"].as_f64()
+            shirt["product"]["price"].as_str()
         ),
-        (Some(2), Some(24.99))
+        (Some(2), Some("24.99"))
     );
 
     let hat_line = items.iter().find(|i| i["productId"] == 7).unwrap()["id"].clone();
@@ -225,7 +234,7 @@ async fn journey(app: &TestApp, origin: Option<&str>) {
     assert_eq!(order.status, StatusCode::CREATED, "{}", order.text);
     granted(&order);
     assert_eq!(order.json["message"], "Order placed successfully");
-    assert_eq!(order.json["newOrder"]["total_amount"], json!(49.98));
+    assert_eq!(order.json["newOrder"]["total_amount"], json!("49.98"));
     let order_id = order.json["newOrder"]["id"].as_str().unwrap().to_string();
     let after = browser.get("/products").await;
     let white_after = after
@@ -394,7 +403,7 @@ async fn legacy_product_writes_need_an_admin() {
     let admin = app.admin().await;
     let created = admin.post("/products/create", product.clone()).await;
     assert_eq!(created.status, StatusCode::CREATED, "{}", created.text);
-    assert_eq!(created.json["price"], json!(15.99));
+    assert_eq!(created.json["price"], json!("15.99"));
     assert_eq!(created.json["id"], 21);
     let updated = admin
         .put(

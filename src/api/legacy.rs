@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use crate::api::ApiTags;
 use crate::api::problem::Problem;
-use crate::api::session_http::{ACCESS_COOKIE, Client, REFRESH_COOKIE, SessionCookies};
+use crate::api::session_http::{self, AccessToken, Client, REFRESH_COOKIE, SessionCookies};
 use crate::auth::Principal;
 use crate::domain::{Address, DisplayName, Email, MAX_PRICE_MINOR, Password, Quantity};
 use crate::error::Error;
@@ -98,7 +98,7 @@ impl Legacy {
             ),
             Error::Unavailable(_) | Error::Internal(_) => {
                 if let Error::Internal(cause) = &err {
-                    tracing::error!(error = ?cause, "internal error (legacy route)");
+                    crate::api::middleware::log_internal_error(cause);
                 }
                 Legacy::Internal(body("Internal server error".into()))
             }
@@ -125,12 +125,22 @@ fn product_json(p: &ProductRecord) -> Value {
         "price": major_units(p.price),
         "stock_quantity": p.stock,
         "image_url": p.image_url,
+        "createdAt": sequelize_time(p.created_at),
+        "updatedAt": sequelize_time(p.updated_at),
     })
 }
 
-/// Minor units as the original's decimal number of pounds (display only: money is never a float here).
-fn major_units(minor: i64) -> f64 {
-    minor as f64 / 100.0
+/// Minor units as the original sent money: a PostgreSQL DECIMAL through Sequelize, i.e. a string of
+/// pounds with two decimals (`"25.00"`, `"15.99"`). Integer arithmetic: no float touches money.
+fn major_units(minor: i64) -> String {
+    let sign = if minor < 0 { "-" } else { "" };
+    let abs = minor.unsigned_abs();
+    format!("{sign}{}.{:02}", abs / 100, abs % 100)
+}
+
+/// A timestamp as Sequelize serialises one: ISO 8601 in UTC with milliseconds (`2026-11-01T10:00:00.000Z`).
+fn sequelize_time(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 /// The original sent prices as pounds, as a number or a numeric string; converted to pence once, here.
@@ -241,22 +251,25 @@ pub struct LegacyApi {
 }
 
 impl LegacyApi {
-    /// The caller's session from the bearer header or the session cookie. An expired access cookie is
-    /// renewed from the refresh cookie, since the NextBuy front-end never calls a refresh route.
+    /// The caller's session, by the credential rule every route follows (`session_http::access_token`:
+    /// the `Authorization` header when present, else the session cookie). An expired or missing access
+    /// cookie is renewed from the refresh cookie, since the NextBuy front-end never calls a refresh
+    /// route; a failed `Authorization` header is not.
     async fn session(&self, req: &Request, jar: &CookieJar) -> Result<Principal, Error> {
-        let sessions = self.accounts.sessions();
-        let bearer = req
-            .headers()
-            .get(poem::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::to_string);
-        let token = bearer.or_else(|| jar.get(ACCESS_COOKIE).map(|c| c.value_str().to_string()));
-        if let Some(token) = token.filter(|t| !t.is_empty())
-            && let Ok(principal) = sessions.authenticate(&token).await
-        {
-            return Ok(principal);
+        match session_http::access_token(req) {
+            Some(AccessToken::Bearer(_) | AccessToken::Malformed) => {
+                return session_http::authenticate(req)
+                    .await
+                    .unwrap_or(Err(Error::InvalidToken));
+            }
+            Some(AccessToken::Cookie(_)) => {
+                if let Some(Ok(principal)) = session_http::authenticate(req).await {
+                    return Ok(principal);
+                }
+            }
+            None => {}
         }
+        let sessions = self.accounts.sessions();
         let refresh = jar
             .get(REFRESH_COOKIE)
             .map(|c| c.value_str().to_string())
@@ -566,5 +579,20 @@ impl LegacyApi {
         Ok(Legacy::Created(Json(
             json!({"message": "Item added to order"}),
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::major_units;
+
+    #[test]
+    fn money_is_a_two_decimal_string_of_pounds() {
+        assert_eq!(major_units(2500), "25.00");
+        assert_eq!(major_units(1599), "15.99");
+        assert_eq!(major_units(5), "0.05");
+        assert_eq!(major_units(0), "0.00");
+        assert_eq!(major_units(-150), "-1.50");
+        assert_eq!(major_units(100_000_000), "1000000.00");
     }
 }

@@ -1,12 +1,13 @@
 //! What wraps every request: a request id and its tracing span, the body size limit, metrics,
 //! security headers, and the rewriting of every error into a problem document.
 
+use std::cell::Cell;
 use std::sync::Arc;
 use std::time::Instant;
 
 use poem::http::header::{self, HeaderValue};
 use poem::http::{HeaderMap, StatusCode};
-use poem::{Body, Endpoint, IntoResponse, Middleware, Request, Response, Result};
+use poem::{Body, Endpoint, Middleware, Request, Response, Result};
 use tracing::Instrument as _;
 
 use super::problem::{CONTENT_TYPE, Problem};
@@ -72,14 +73,16 @@ impl<E: Endpoint> Endpoint for ObserveEndpoint<E> {
             http.status = tracing::field::Empty,
         );
 
-        let response = async {
-            match limit_body(&mut req).await {
-                Ok(()) => self.inner.get_response(req).await,
-                Err(too_large) => too_large,
-            }
-        }
-        .instrument(span.clone())
-        .await;
+        let (response, cause_logged) = INTERNAL_ERROR_LOGGED
+            .scope(Cell::new(false), async {
+                let response = match limit_body(&mut req).await {
+                    Ok(()) => self.inner.get_response(req).await,
+                    Err(too_large) => too_large,
+                };
+                (response, INTERNAL_ERROR_LOGGED.with(Cell::get))
+            })
+            .instrument(span.clone())
+            .await;
 
         let route = response
             .data::<poem::PathPattern>()
@@ -99,13 +102,27 @@ impl<E: Endpoint> Endpoint for ObserveEndpoint<E> {
         span.record("http.status", status.as_u16());
         let _entered = span.enter();
         let latency_ms = elapsed.as_secs_f64() * 1000.0;
-        if status.is_server_error() {
+        // A handler's internal error has logged its one line already (`log_internal_error`).
+        if status.is_server_error() && !cause_logged {
             tracing::error!(latency_ms, "request failed");
         } else {
             tracing::info!(latency_ms, "request finished");
         }
         Ok(response)
     }
+}
+
+tokio::task_local! {
+    /// Whether the request being served logged its internal error already.
+    static INTERNAL_ERROR_LOGGED: Cell<bool>;
+}
+
+/// Logs an internal error as one line (the cause's chain, no backtrace whatever `RUST_BACKTRACE`
+/// says) in the request's span, which carries the request id; the request's own closing line then
+/// stays at info, so a 500 costs one error line.
+pub fn log_internal_error(cause: &anyhow::Error) {
+    tracing::error!(error = %format_args!("{cause:#}"), "internal error");
+    let _ = INTERNAL_ERROR_LOGGED.try_with(|logged| logged.set(true));
 }
 
 /// Accepts a caller's `X-Request-Id` when it is a sane token (so it cannot inject into logs or headers).
@@ -119,10 +136,24 @@ fn incoming_request_id(headers: &HeaderMap) -> Option<String> {
     sane.then(|| value.to_string())
 }
 
-/// Refuses bodies over `BODY_LIMIT`: by `Content-Length` when given, else by reading at most that much.
+/// Refuses bodies over the route's limit (`body_limit`): by `Content-Length` when given, else by
+/// reading at most that much. The problem names the limit of the route the body came to.
 async fn limit_body(req: &mut Request) -> Result<(), Response> {
     let limit = body_limit(req.uri().path());
-    let too_large = || StatusCode::PAYLOAD_TOO_LARGE.into_response();
+    let too_large = || {
+        let problem = Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            format!(
+                "request bodies on this route are limited to {} KiB",
+                limit / 1024
+            ),
+        );
+        Response::builder()
+            .status(StatusCode::PAYLOAD_TOO_LARGE)
+            .content_type(CONTENT_TYPE)
+            .body(serde_json::to_string(&problem).unwrap_or_default())
+    };
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -211,7 +242,7 @@ fn problem_for_status(status: StatusCode, text: &str) -> Problem {
         StatusCode::PAYLOAD_TOO_LARGE => Problem::new(
             status,
             "payload_too_large",
-            format!("request bodies are limited to {} KiB", BODY_LIMIT / 1024),
+            detail("the request body is too large"),
         ),
         StatusCode::UNSUPPORTED_MEDIA_TYPE => Problem::new(
             status,
@@ -309,6 +340,62 @@ mod tests {
 
         let after = call("/fine").await.unwrap();
         assert_eq!(after.status(), StatusCode::OK);
+    }
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[handler]
+    fn failing() -> Result<&'static str> {
+        let cause = anyhow::anyhow!("disk on fire").context("reading the cart");
+        Err(crate::api::problem::ApiError::from(crate::error::Error::Internal(cause)).into())
+    }
+
+    #[tokio::test]
+    async fn an_internal_error_logs_one_line_with_the_request_id() {
+        let captured = Captured::default();
+        let writer = captured.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let _guard = tracing::subscriber::set_default(subscriber);
+        let app = Route::new().at("/fail", poem::get(failing)).with(Observe {
+            metrics: Arc::new(Metrics::default()),
+            hsts: false,
+        });
+        let response = app
+            .call(
+                Request::builder()
+                    .uri(poem::http::Uri::from_static("/fail"))
+                    .header(REQUEST_ID, "req-42")
+                    .finish(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+        let errors: Vec<&str> = text.lines().filter(|l| l.contains("ERROR")).collect();
+        assert_eq!(errors.len(), 1, "{text}");
+        assert!(errors[0].contains("req-42"), "{text}");
+        assert!(
+            errors[0].contains("reading the cart: disk on fire"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("Caused by") && !text.contains("backtrace"),
+            "{text}"
+        );
     }
 
     #[test]

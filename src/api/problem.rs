@@ -151,7 +151,7 @@ impl From<Error> for ApiError {
                 ApiError::Unavailable(problem(StatusCode::SERVICE_UNAVAILABLE, "unavailable"))
             }
             Error::Internal(cause) => {
-                tracing::error!(error = ?cause, "internal error");
+                super::middleware::log_internal_error(cause);
                 ApiError::Internal(Json(Problem::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "internal_error",

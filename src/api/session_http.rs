@@ -26,27 +26,81 @@ fn session_service(req: &Request) -> poem::Result<&Arc<SessionService>> {
     })
 }
 
-async fn principal(req: &Request, token: &str) -> poem::Result<Principal> {
-    session_service(req)?
-        .authenticate(token)
-        .await
-        .map_err(|e| ApiError::from(e).into())
+/// The access token a request presents, by the one rule both surfaces (v1 and legacy) follow: an
+/// `Authorization` header, when there is one, is the credential, and the `sf_access` cookie is then
+/// ignored (so a request carrying a cookie for one user and a bearer token for another is answered as
+/// the bearer's, everywhere); without the header, the cookie.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccessToken {
+    Bearer(String),
+    Cookie(String),
+    /// An `Authorization` header that is not `Bearer <token>`: refused, never replaced by the cookie.
+    Malformed,
 }
 
-async fn check_bearer(req: &Request, bearer: Bearer) -> poem::Result<Principal> {
-    principal(req, &bearer.token).await
+pub fn access_token(req: &Request) -> Option<AccessToken> {
+    if let Some(header) = req
+        .headers()
+        .get(poem::http::header::AUTHORIZATION)
+        .filter(|v| !v.is_empty())
+    {
+        let bearer = header
+            .to_str()
+            .ok()
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim())
+            .filter(|token| !token.is_empty());
+        return Some(bearer.map_or(AccessToken::Malformed, |t| AccessToken::Bearer(t.into())));
+    }
+    req.cookie()
+        .get(ACCESS_COOKIE)
+        .map(|c| c.value_str().to_string())
+        .filter(|v| !v.is_empty())
+        .map(AccessToken::Cookie)
 }
 
-async fn check_cookie(req: &Request, key: ApiKey) -> poem::Result<Principal> {
-    principal(req, &key.key).await
+/// The principal behind the request's access token (`access_token`'s rule); `None` when it carries
+/// none.
+pub async fn authenticate(req: &Request) -> Option<Result<Principal, Error>> {
+    let token = match access_token(req)? {
+        AccessToken::Bearer(token) | AccessToken::Cookie(token) => token,
+        AccessToken::Malformed => return Some(Err(Error::InvalidToken)),
+    };
+    Some(match session_service(req) {
+        Ok(sessions) => sessions.authenticate(&token).await,
+        Err(_) => Err(Error::Internal(anyhow::anyhow!("session service missing"))),
+    })
 }
 
-/// `Authorization: Bearer <access token>`.
+/// Both security schemes check the credential the rule picks, so the cookie scheme never answers for
+/// a request whose `Authorization` header failed.
+async fn check_access(req: &Request, scheme: fn(&AccessToken) -> bool) -> poem::Result<Principal> {
+    match access_token(req) {
+        Some(token) if scheme(&token) => match authenticate(req).await {
+            Some(result) => result.map_err(|e| ApiError::from(e).into()),
+            None => Err(ApiError::from(Error::Unauthenticated).into()),
+        },
+        _ => Err(ApiError::from(Error::InvalidToken).into()),
+    }
+}
+
+async fn check_bearer(req: &Request, _: Bearer) -> poem::Result<Principal> {
+    check_access(req, |t| matches!(t, AccessToken::Bearer(_))).await
+}
+
+async fn check_cookie(req: &Request, _: ApiKey) -> poem::Result<Principal> {
+    check_access(req, |t| matches!(t, AccessToken::Cookie(_))).await
+}
+
+/// `Authorization: Bearer <access token>`. When this header is present it is the credential, and
+/// the `sf_access` cookie is not looked at.
 #[derive(SecurityScheme)]
 #[oai(ty = "bearer", bearer_format = "JWT", checker = "check_bearer")]
 pub struct BearerAuth(Principal);
 
-/// The HttpOnly `sf_access` cookie set at login, for browsers.
+/// The HttpOnly `sf_access` cookie set at login, for browsers; used when no `Authorization` header
+/// comes.
 #[derive(SecurityScheme)]
 #[oai(
     ty = "api_key",
@@ -56,7 +110,9 @@ pub struct BearerAuth(Principal);
 )]
 pub struct CookieAuth(Principal);
 
-/// Either credential; every authenticated operation accepts both.
+/// Either credential; every authenticated operation accepts both. The header wins over the cookie by
+/// the checkers (`access_token`), not by this order: the cookie is tried first so that a failed
+/// bearer's `invalid_token` is the error a client sees (the last one tried).
 #[derive(SecurityScheme)]
 pub enum Auth {
     Cookie(CookieAuth),
@@ -70,8 +126,15 @@ fn guest_cart(req: &Request, token: &str) -> poem::Result<CartOwner> {
         .ok_or_else(|| ApiError::from(Error::InvalidToken).into())
 }
 
+/// A cart token stands for the caller only when no `Authorization` header came: a request whose
+/// header failed is refused, not answered as the guest cart (the client should refresh).
 async fn check_cart_token(req: &Request, key: ApiKey) -> poem::Result<CartOwner> {
-    guest_cart(req, &key.key)
+    match access_token(req) {
+        Some(AccessToken::Bearer(_) | AccessToken::Malformed) => {
+            Err(ApiError::from(Error::InvalidToken).into())
+        }
+        _ => guest_cart(req, &key.key),
+    }
 }
 
 /// A guest cart's token in the `X-Cart-Token` header (from `POST /api/v1/cart`).
@@ -110,7 +173,7 @@ pub enum CartAuth {
 impl CartAuth {
     fn presented(&self) -> Option<CartOwner> {
         match self {
-            CartAuth::Cookie(CookieAuth(p)) | CartAuth::Bearer(BearerAuth(p)) => Some(p.into()),
+            CartAuth::Bearer(BearerAuth(p)) | CartAuth::Cookie(CookieAuth(p)) => Some(p.into()),
             CartAuth::CartHeader(CartHeaderAuth(o)) | CartAuth::CartCookie(CartCookieAuth(o)) => {
                 Some(o.clone())
             }
@@ -186,7 +249,7 @@ impl<'a> FromRequest<'a> for GuestCart {
 impl Auth {
     pub fn principal(&self) -> &Principal {
         match self {
-            Auth::Cookie(CookieAuth(p)) | Auth::Bearer(BearerAuth(p)) => p,
+            Auth::Bearer(BearerAuth(p)) | Auth::Cookie(CookieAuth(p)) => p,
         }
     }
 
