@@ -7,6 +7,7 @@ mod common;
 
 mod authz;
 mod crash;
+mod hardening;
 mod hostile;
 mod oversell;
 mod redis_faults;
