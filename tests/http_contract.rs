@@ -245,3 +245,93 @@ async fn the_spec_documents_every_operation_with_summary_security_and_errors() {
     assert!(spec["components"]["securitySchemes"]["BearerAuth"].is_object());
     assert!(spec["components"]["securitySchemes"]["CookieAuth"].is_object());
 }
+
+/// Parses JSON like a strict parser (`openapi-typescript`'s YAML loader, say): a key given twice in one
+/// object is an error, where `serde_json::Value` would silently keep the last.
+fn duplicated_keys(text: &str) -> Vec<String> {
+    use serde::de::{MapAccess, SeqAccess, Visitor};
+
+    struct Strict<'a>(&'a mut Vec<String>, String);
+
+    impl<'de> serde::de::DeserializeSeed<'de> for Strict<'_> {
+        type Value = ();
+        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+            d.deserialize_any(self)
+        }
+    }
+
+    impl<'de> Visitor<'de> for Strict<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("JSON")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+            let mut seen = std::collections::HashSet::new();
+            while let Some(key) = map.next_key::<String>()? {
+                let path = format!("{}/{key}", self.1);
+                if !seen.insert(key) {
+                    self.0.push(path.clone());
+                }
+                map.next_value_seed(Strict(&mut *self.0, path))?;
+            }
+            Ok(())
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            let mut i = 0;
+            while seq
+                .next_element_seed(Strict(&mut *self.0, format!("{}/{i}", self.1)))?
+                .is_some()
+            {
+                i += 1;
+            }
+            Ok(())
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_str<E>(self, _: &str) -> Result<(), E> {
+            Ok(())
+        }
+        fn visit_unit<E>(self) -> Result<(), E> {
+            Ok(())
+        }
+    }
+
+    let mut found = Vec::new();
+    let mut de = serde_json::Deserializer::from_str(text);
+    serde::de::DeserializeSeed::deserialize(Strict(&mut found, String::new()), &mut de)
+        .expect("valid JSON");
+    found
+}
+
+#[test]
+fn the_strict_parser_finds_duplicated_keys() {
+    assert_eq!(
+        duplicated_keys(r#"{"a": {"x": 1, "x": 2}, "b": [{"y": 1, "y": 1}]}"#),
+        ["/a/x", "/b/0/y"]
+    );
+    assert!(duplicated_keys(r#"{"a": 1, "b": {"a": 1}}"#).is_empty());
+}
+
+#[tokio::test]
+async fn the_openapi_document_has_no_duplicated_key() {
+    let app = TestApp::spawn().await;
+    let res = app.client().get("/openapi.json").await;
+    assert_eq!(res.status, StatusCode::OK);
+    let duplicated = duplicated_keys(&res.text);
+    assert!(
+        duplicated.is_empty(),
+        "{} duplicated keys, e.g. {:?}",
+        duplicated.len(),
+        &duplicated[..duplicated.len().min(5)]
+    );
+}

@@ -28,13 +28,20 @@ use crate::store::products::ProductRecord;
 
 const CART_UNAUTHORIZED: &str = "Unauthorized, Please Login to access cart";
 
-/// Every answer of a legacy route: a status and a JSON body in the original's shape.
+/// A legacy route's success: a status and a JSON body in the original's shape.
 #[derive(ApiResponse)]
 pub enum Legacy {
     #[oai(status = 200)]
     Ok(Json<Value>),
     #[oai(status = 201)]
     Created(Json<Value>),
+}
+
+/// A legacy route's failure, in the original's shapes. A type of its own, not `Legacy`: poem-openapi
+/// lists the responses of both halves of a `Result`, so one type on both sides listed every status
+/// twice (duplicated keys in `/openapi.json`, which strict parsers refuse).
+#[derive(ApiResponse)]
+pub enum LegacyError {
     #[oai(status = 400)]
     BadRequest(Json<Value>),
     #[oai(status = 401)]
@@ -47,7 +54,7 @@ pub enum Legacy {
     Conflict(Json<Value>),
     /// Refused before the route runs, as a problem document like `/api/v1`'s: the body is too large.
     /// (Documented only: the middleware writes these, so the variants are never built and are boxed
-    /// to keep `Legacy` small.)
+    /// to keep `LegacyError` small.)
     #[oai(status = 413, content_type = "application/problem+json")]
     PayloadTooLarge(Json<Box<Problem>>),
     /// Refused before the route runs, as a problem document: the body is missing or not JSON.
@@ -59,7 +66,7 @@ pub enum Legacy {
     Internal(Json<Value>),
 }
 
-impl Legacy {
+impl LegacyError {
     /// The original's error shape: `{"message": ...}`, plus `"success": false` on the auth routes.
     fn from_error(err: Error, with_success: bool) -> Self {
         let body = |message: String| {
@@ -71,28 +78,28 @@ impl Legacy {
         };
         match err {
             Error::Validation { field, message } => {
-                Legacy::BadRequest(body(format!("{field} {message}")))
+                LegacyError::BadRequest(body(format!("{field} {message}")))
             }
             Error::InvalidCredentials => {
-                Legacy::Unauthorized(body("invalid email or password".into()))
+                LegacyError::Unauthorized(body("invalid email or password".into()))
             }
             Error::Unauthenticated | Error::InvalidToken => {
-                Legacy::Unauthorized(body("Unauthorized, Please Login".into()))
+                LegacyError::Unauthorized(body("Unauthorized, Please Login".into()))
             }
-            Error::Forbidden => Legacy::Forbidden(body("Forbidden: admin only".into())),
+            Error::Forbidden => LegacyError::Forbidden(body("Forbidden: admin only".into())),
             Error::NotFound(what) => {
-                Legacy::NotFound(body(format!("{} not found", capitalised(what))))
+                LegacyError::NotFound(body(format!("{} not found", capitalised(what))))
             }
             Error::Conflict {
                 code: "email_taken",
                 ..
-            } if with_success => Legacy::BadRequest(body("Email already in use".into())),
-            Error::Conflict { message, .. } => Legacy::Conflict(body(message)),
+            } if with_success => LegacyError::BadRequest(body("Email already in use".into())),
+            Error::Conflict { message, .. } => LegacyError::Conflict(body(message)),
             Error::InsufficientStock(lines) => {
                 let names: Vec<String> = lines.iter().map(|l| l.name.clone()).collect();
-                Legacy::Conflict(body(format!("Not enough stock for: {}", names.join(", "))))
+                LegacyError::Conflict(body(format!("Not enough stock for: {}", names.join(", "))))
             }
-            Error::RateLimited { retry_after } => Legacy::TooManyRequests(
+            Error::RateLimited { retry_after } => LegacyError::TooManyRequests(
                 body("Too many attempts, please try again later".into()),
                 retry_after.as_secs().max(1),
             ),
@@ -100,7 +107,7 @@ impl Legacy {
                 if let Error::Internal(cause) = &err {
                     crate::api::middleware::log_internal_error(cause);
                 }
-                Legacy::Internal(body("Internal server error".into()))
+                LegacyError::Internal(body("Internal server error".into()))
             }
         }
     }
@@ -115,7 +122,7 @@ fn capitalised(word: &str) -> String {
 }
 
 /// A legacy handler's answer: success and failure are both in the original's shapes.
-type Reply = Result<Legacy, Legacy>;
+type Reply = Result<Legacy, LegacyError>;
 
 fn product_json(p: &ProductRecord) -> Value {
     json!({
@@ -280,38 +287,42 @@ impl LegacyApi {
         sessions.authenticate(&pair.access_token).await
     }
 
-    async fn cart_session(&self, req: &Request, jar: &CookieJar) -> Result<Principal, Legacy> {
+    async fn cart_session(&self, req: &Request, jar: &CookieJar) -> Result<Principal, LegacyError> {
         self.session(req, jar)
             .await
-            .map_err(|_| Legacy::Unauthorized(Json(json!({"message": CART_UNAUTHORIZED}))))
+            .map_err(|_| LegacyError::Unauthorized(Json(json!({"message": CART_UNAUTHORIZED}))))
     }
 
     /// The caller's cart in the original's record shape (GET, POST and PUT `/cart` all answer it).
-    async fn cart_record(&self, req: &Request, jar: &CookieJar) -> Result<Value, Legacy> {
+    async fn cart_record(&self, req: &Request, jar: &CookieJar) -> Result<Value, LegacyError> {
         let principal = self.cart_session(req, jar).await?;
         let cart = plain(self.carts.cart(&CartOwner::from(&principal)).await)?;
         Ok(cart_json(&cart, &principal))
     }
 
-    async fn admin_session(&self, req: &Request, jar: &CookieJar) -> Result<Principal, Legacy> {
+    async fn admin_session(
+        &self,
+        req: &Request,
+        jar: &CookieJar,
+    ) -> Result<Principal, LegacyError> {
         let principal = self
             .session(req, jar)
             .await
-            .map_err(|e| Legacy::from_error(e, false))?;
+            .map_err(|e| LegacyError::from_error(e, false))?;
         if principal.is_admin() {
             Ok(principal)
         } else {
-            Err(Legacy::from_error(Error::Forbidden, false))
+            Err(LegacyError::from_error(Error::Forbidden, false))
         }
     }
 }
 
-fn plain<T>(result: Result<T, Error>) -> Result<T, Legacy> {
-    result.map_err(|e| Legacy::from_error(e, false))
+fn plain<T>(result: Result<T, Error>) -> Result<T, LegacyError> {
+    result.map_err(|e| LegacyError::from_error(e, false))
 }
 
-fn with_success<T>(result: Result<T, Error>) -> Result<T, Legacy> {
-    result.map_err(|e| Legacy::from_error(e, true))
+fn with_success<T>(result: Result<T, Error>) -> Result<T, LegacyError> {
+    result.map_err(|e| LegacyError::from_error(e, true))
 }
 
 #[OpenApi(tag = "ApiTags::Legacy")]
