@@ -5,9 +5,8 @@
 //! The connection manager reconnects by itself, so the cache is used again once Redis is back.
 
 use std::collections::HashMap;
-use std::sync::Arc;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
 use redis::aio::ConnectionManager;
@@ -20,6 +19,52 @@ const REDIS_CALL_TIMEOUT: Duration = Duration::from_millis(150);
 const WARN_INTERVAL: Duration = Duration::from_secs(10);
 /// The in-process map is cleared of expired entries when it grows past this.
 const LOCAL_MAX_ENTRIES: usize = 100_000;
+
+/// An entry of a revisioned key (see `Cache::set_if_newer`): the value cached at `revision`, or a
+/// tombstone (`value: None`) saying the state at `revision` has no cached value and must be read
+/// from the database.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Revisioned {
+    pub revision: i64,
+    pub value: Option<Vec<u8>>,
+}
+
+/// Whether an entry of `revision` (a value when `is_value`) replaces `current`: a newer revision
+/// always does; at the same revision a value replaces a tombstone (a read of exactly that state);
+/// nothing else does. `SET_IF_NEWER` is the same rule in Lua.
+fn replaces(current: Option<(i64, bool)>, revision: i64, is_value: bool) -> bool {
+    match current {
+        None => true,
+        Some((held, held_value)) => {
+            held < revision || (held == revision && is_value && !held_value)
+        }
+    }
+}
+
+/// `replaces` and the write as one atomic step in Redis. The entry is a hash (`revision`, and
+/// `value` unless it is a tombstone). KEYS[1]: the key; ARGV: revision, TTL in ms, then the value
+/// (absent for a tombstone). Revisions stay below 2^53, so Lua's numbers hold them exactly.
+static SET_IF_NEWER: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+        local revision = tonumber(ARGV[1])
+        local is_value = #ARGV >= 3
+        local held = tonumber(redis.call('HGET', KEYS[1], 'revision'))
+        if held and (held > revision or (held == revision
+                and (not is_value or redis.call('HEXISTS', KEYS[1], 'value') == 1))) then
+            return 0
+        end
+        redis.call('DEL', KEYS[1])
+        if is_value then
+            redis.call('HSET', KEYS[1], 'revision', ARGV[1], 'value', ARGV[3])
+        else
+            redis.call('HSET', KEYS[1], 'revision', ARGV[1])
+        end
+        redis.call('PEXPIRE', KEYS[1], ARGV[2])
+        return 1
+        ",
+    )
+});
 
 #[derive(Clone)]
 pub struct Cache {
@@ -138,6 +183,60 @@ impl Cache {
         }
     }
 
+    /// The entry of a revisioned key (written only by `set_if_newer`).
+    pub async fn get_revisioned(&self, key: &str) -> Option<Revisioned> {
+        let key = self.key(key);
+        let entry = match &self.inner.redis {
+            None => self.inner.local.get_revisioned(&key),
+            Some(redis) => {
+                let mut conn = redis.clone();
+                self.bounded(
+                    redis::cmd("HMGET")
+                        .arg(&key)
+                        .arg("revision")
+                        .arg("value")
+                        .query_async::<(Option<i64>, Option<Vec<u8>>)>(&mut conn),
+                )
+                .await
+                .and_then(|(revision, value)| {
+                    Some(Revisioned {
+                        revision: revision?,
+                        value,
+                    })
+                })
+            }
+        };
+        self.inner
+            .metrics
+            .cache_lookup(entry.as_ref().is_some_and(|e| e.value.is_some()));
+        entry
+    }
+
+    /// Stores `value` (or, with `None`, a tombstone) at `revision` for `ttl`, atomically and only
+    /// if the key holds nothing, an older revision, or a tombstone of the same revision: writers
+    /// that finish out of order leave the newest state, and a tombstone keeps an older value out.
+    pub async fn set_if_newer(
+        &self,
+        key: &str,
+        revision: i64,
+        value: Option<&[u8]>,
+        ttl: Duration,
+    ) {
+        let key = self.key(key);
+        match &self.inner.redis {
+            None => self.inner.local.set_if_newer(key, revision, value, ttl),
+            Some(redis) => {
+                let mut conn = redis.clone();
+                let mut call = SET_IF_NEWER.key(&key);
+                call.arg(revision).arg(ttl_millis(ttl));
+                if let Some(value) = value {
+                    call.arg(value);
+                }
+                self.bounded(call.invoke_async::<i64>(&mut conn)).await;
+            }
+        }
+    }
+
     /// Counts one hit in a fixed window of `window` starting at the key's first hit. Returns the count so
     /// far and the time left in the window. Falls back to this process's counters when Redis fails, so a
     /// limit still holds (per instance) while Redis is down.
@@ -218,6 +317,7 @@ fn ttl_millis(ttl: Duration) -> u64 {
 #[derive(Default)]
 struct LocalMap {
     entries: Mutex<HashMap<String, (Vec<u8>, Instant)>>,
+    revisioned: Mutex<HashMap<String, (Revisioned, Instant)>>,
     counters: Mutex<HashMap<String, (u64, Instant)>>,
 }
 
@@ -243,6 +343,34 @@ impl LocalMap {
             return;
         }
         entries.insert(key, (value, now + ttl));
+    }
+
+    fn get_revisioned(&self, key: &str) -> Option<Revisioned> {
+        let entries = self.revisioned.lock().unwrap_or_else(|e| e.into_inner());
+        entries
+            .get(key)
+            .filter(|(_, expires)| *expires > Instant::now())
+            .map(|(entry, _)| entry.clone())
+    }
+
+    /// `Cache::set_if_newer`: the check and the write under one lock.
+    fn set_if_newer(&self, key: String, revision: i64, value: Option<&[u8]>, ttl: Duration) {
+        let now = Instant::now();
+        let mut entries = self.revisioned.lock().unwrap_or_else(|e| e.into_inner());
+        if entries.len() >= LOCAL_MAX_ENTRIES {
+            entries.retain(|_, (_, expires)| *expires > now);
+        }
+        let held = entries
+            .get(&key)
+            .filter(|(_, expires)| *expires > now)
+            .map(|(entry, _)| (entry.revision, entry.value.is_some()));
+        if replaces(held, revision, value.is_some()) {
+            let entry = Revisioned {
+                revision,
+                value: value.map(<[u8]>::to_vec),
+            };
+            entries.insert(key, (entry, now + ttl));
+        }
     }
 
     fn remove(&self, key: &str) {
@@ -283,6 +411,69 @@ mod tests {
         assert_eq!(cache.get("a").await.as_deref(), Some(&b"3"[..]));
         cache.delete("a").await;
         assert_eq!(cache.get("a").await, None);
+    }
+
+    /// Writes arriving in any order leave the newest revision; a tombstone keeps older values out
+    /// and gives way to a value of its own revision.
+    async fn keeps_the_newest_revision(cache: Cache) {
+        let ttl = Duration::from_secs(5);
+        let entry = |revision, value: Option<&[u8]>| Revisioned {
+            revision,
+            value: value.map(<[u8]>::to_vec),
+        };
+        assert_eq!(cache.get_revisioned("c").await, None);
+        cache.set_if_newer("c", 2, Some(b"two"), ttl).await;
+        cache.set_if_newer("c", 1, Some(b"one"), ttl).await;
+        assert_eq!(
+            cache.get_revisioned("c").await,
+            Some(entry(2, Some(b"two")))
+        );
+        cache.set_if_newer("c", 2, Some(b"again"), ttl).await;
+        assert_eq!(
+            cache.get_revisioned("c").await,
+            Some(entry(2, Some(b"two")))
+        );
+        cache.set_if_newer("c", 3, None, ttl).await;
+        cache.set_if_newer("c", 2, Some(b"two"), ttl).await;
+        assert_eq!(cache.get_revisioned("c").await, Some(entry(3, None)));
+        cache.set_if_newer("c", 3, Some(b"three"), ttl).await;
+        cache.set_if_newer("c", 3, None, ttl).await;
+        assert_eq!(
+            cache.get_revisioned("c").await,
+            Some(entry(3, Some(b"three")))
+        );
+        // Revisions are microsecond clock readings: beyond 2^32, exact below 2^53.
+        let now = 1_796_160_187_660_561;
+        cache.set_if_newer("c", now + 1, Some(b"later"), ttl).await;
+        cache.set_if_newer("c", now, Some(b"earlier"), ttl).await;
+        assert_eq!(
+            cache.get_revisioned("c").await,
+            Some(entry(now + 1, Some(b"later")))
+        );
+        cache
+            .set_if_newer("d", 1, Some(b"short"), Duration::from_millis(20))
+            .await;
+        tokio::time::sleep(Duration::from_millis(40)).await;
+        assert_eq!(cache.get_revisioned("d").await, None);
+    }
+
+    #[tokio::test]
+    async fn local_revisioned_entries_keep_the_newest_revision() {
+        keeps_the_newest_revision(Cache::local("t:".into(), Arc::new(Metrics::default()))).await;
+    }
+
+    #[tokio::test]
+    async fn redis_revisioned_entries_keep_the_newest_revision() {
+        // The test run's Redis, as the integration tests reach it (tests/common).
+        let url = std::env::var("STOREFRONT_TEST_REDIS_URL")
+            .unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+        let prefix = format!("t{}:", uuid::Uuid::new_v4().simple());
+        let cache = Cache::redis(&url, prefix, Arc::new(Metrics::default())).unwrap();
+        assert!(
+            cache.is_reachable().await,
+            "the test Redis at {url} answers"
+        );
+        keeps_the_newest_revision(cache).await;
     }
 
     #[tokio::test]

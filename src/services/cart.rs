@@ -1,17 +1,23 @@
 //! Carts: one per user or guest, read from the cache, never stale after the owner's own write.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::auth::Principal;
-use crate::cache::Cache;
+use crate::cache::{Cache, Revisioned};
 use crate::domain::{MAX_QUANTITY, Quantity, STORE_CURRENCY};
 use crate::error::{Error, Result};
 use crate::store::Store;
-use crate::store::carts::{AddOutcome, CartLineRow, MergedLine};
+use crate::store::carts::{AddOutcome, CartLineRow, CartSnapshot, GuestMerge};
 
-/// A cached cart may lag product price and stock changes by at most this; the user's own writes
-/// drop it at once.
+/// A cached cart may lag product price and stock changes by at most this; the owner's own writes
+/// replace it at once.
 const CART_TTL: Duration = Duration::from_secs(5);
+
+/// A view read from the database is cached only if it reaches the cache within this of the read's
+/// start (later, only a tombstone of its revision is). An entry keeps views of older revisions out
+/// only while it lives (`CART_TTL`); a view written within this of its read cannot find a newer entry
+/// already expired (see `Carts`).
+const FILL_DEADLINE: Duration = Duration::from_secs(1);
 
 /// Why a line may not check out as it stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -230,6 +236,19 @@ pub struct MergeOutcome {
     pub capped: Vec<CappedLine>,
 }
 
+/// The carts, with each owner's view cached under `cart_view:{key}` at the revision it was read at.
+///
+/// Why a read never shows less than the owner's acknowledged writes (issue 15, item 6): every change
+/// to a cart's lines raises the cart's revision in its own transaction, so revisions order the
+/// changes as they committed, and the view a write returns is exactly the cart at its revision. After
+/// committing at revision R, a write stores its view (or, for clear, checkout and merge, a tombstone)
+/// with `Cache::set_if_newer`, which never lowers an entry's revision. So from the moment the write is
+/// acknowledged the entry is at R or newer: a view of R or later, which includes the write, or a
+/// tombstone, which sends the read to the database. An entry that expires stops guarding, so a view
+/// is written only within `FILL_DEADLINE` (well under `CART_TTL`) of its read's start, else a
+/// tombstone: any newer entry was written after that start, and lives past the deadline. If the
+/// cache call itself fails (Redis unreachable), an older view may be served until it expires; with
+/// Redis down every read goes to the database.
 pub struct Carts {
     store: Store,
     cache: Cache,
@@ -237,7 +256,7 @@ pub struct Carts {
 }
 
 fn cache_key(owner_key: &str) -> String {
-    format!("cart:{owner_key}")
+    format!("cart_view:{owner_key}")
 }
 
 impl Carts {
@@ -259,30 +278,42 @@ impl Carts {
     }
 
     pub async fn cart(&self, owner: &CartOwner) -> Result<Cart> {
-        if let Some(bytes) = self.cache.get(&cache_key(owner.key())).await
+        // A tombstone (no value) is a miss: the state at its revision is read from the database.
+        if let Some(Revisioned {
+            value: Some(bytes), ..
+        }) = self.cache.get_revisioned(&cache_key(owner.key())).await
             && let Ok(cart) = serde_json::from_slice::<Cart>(&bytes)
         {
             return Ok(cart);
         }
-        let rows = self.store.cart_lines(owner.key()).await?;
-        Ok(self.remember(owner, rows).await)
+        let started = Instant::now();
+        let snapshot = self.store.cart_lines(owner.key()).await?;
+        Ok(self.remember(owner.key(), started, snapshot).await)
     }
 
-    /// Makes the cart view of `rows` and caches it as the owner's current cart.
-    async fn remember(&self, owner: &CartOwner, rows: Vec<CartLineRow>) -> Cart {
-        let cart = Cart::from_rows(rows);
-        if let Ok(bytes) = serde_json::to_vec(&cart) {
-            self.cache
-                .set(&cache_key(owner.key()), &bytes, CART_TTL)
-                .await;
-        }
+    /// Makes the cart view of `snapshot` and caches it at the snapshot's revision, unless the cache
+    /// holds a newer one. A view too late for the cache (its read started `FILL_DEADLINE` ago or
+    /// more) is cached as a tombstone of its revision, which still keeps older views out.
+    async fn remember(&self, owner_key: &str, started: Instant, snapshot: CartSnapshot) -> Cart {
+        let cart = Cart::from_rows(snapshot.lines);
+        let view = (started.elapsed() < FILL_DEADLINE)
+            .then(|| serde_json::to_vec(&cart).ok())
+            .flatten();
+        self.cache
+            .set_if_newer(
+                &cache_key(owner_key),
+                snapshot.revision,
+                view.as_deref(),
+                CART_TTL,
+            )
+            .await;
         cart
     }
 
     /// What checkout would refuse now (stock, archived products) and prices changed since the lines
     /// were added, from the database rather than the cache. Changes nothing.
     pub async fn check(&self, owner: &CartOwner) -> Result<CartCheck> {
-        let cart = Cart::from_rows(self.store.cart_lines(owner.key()).await?);
+        let cart = Cart::from_rows(self.store.cart_lines(owner.key()).await?.lines);
         Ok(CartCheck::of(cart))
     }
 
@@ -294,6 +325,7 @@ impl Carts {
         product_id: i64,
         quantity: Quantity,
     ) -> Result<Cart> {
+        let started = Instant::now();
         let outcome = self
             .store
             .add_to_cart(
@@ -305,12 +337,9 @@ impl Carts {
             )
             .await?;
         match outcome {
-            AddOutcome::Added(rows) => Ok(self.remember(owner, rows).await),
+            AddOutcome::Added(snapshot) => Ok(self.remember(owner.key(), started, snapshot).await),
             AddOutcome::NoProduct => Err(Error::NotFound("product")),
-            AddOutcome::TooMany => Err(Error::validation(
-                "quantity",
-                format!("a cart line holds at most {MAX_QUANTITY} units"),
-            )),
+            AddOutcome::TooMany => Err(Quantity::line_limit_exceeded()),
         }
     }
 
@@ -320,7 +349,8 @@ impl Carts {
         product_id: i64,
         quantity: Quantity,
     ) -> Result<Cart> {
-        let rows = self
+        let started = Instant::now();
+        let snapshot = self
             .store
             .set_cart_quantity(
                 owner.key(),
@@ -330,83 +360,71 @@ impl Carts {
             )
             .await?
             .ok_or(Error::NotFound("cart line"))?;
-        Ok(self.remember(owner, rows).await)
+        Ok(self.remember(owner.key(), started, snapshot).await)
     }
 
     pub async fn remove(&self, owner: &CartOwner, product_id: i64) -> Result<Cart> {
-        let rows = self
+        let started = Instant::now();
+        let snapshot = self
             .store
             .remove_cart_line(owner.key(), self.expiry_of(owner), product_id)
             .await?
             .ok_or(Error::NotFound("cart line"))?;
-        Ok(self.remember(owner, rows).await)
+        Ok(self.remember(owner.key(), started, snapshot).await)
     }
 
     pub async fn clear(&self, owner: &CartOwner) -> Result<()> {
-        self.store.clear_cart(owner.key()).await?;
-        self.touched(owner).await
+        let revision = self.store.clear_cart(owner.key()).await?;
+        self.emptied(owner.key(), revision).await;
+        if let CartOwner::Guest(id) = owner {
+            // A guest cart's idle clock starts again.
+            self.store.touch_guest_cart(id, self.guest_expiry()).await?;
+        }
+        Ok(())
     }
 
-    /// Moves a guest cart into `user_id`'s cart and deletes it. Lines of archived products are
-    /// dropped; quantities are capped by stock and the per-line limit (each cap reported).
+    /// Moves a guest cart into `user_id`'s cart and deletes it, in one transaction (see
+    /// `Store::merge_cart`): a guest cart already taken by a concurrent sign-in merges nothing again.
+    /// Lines of archived products are dropped; quantities are capped by stock and the per-line limit
+    /// (each cap reported).
     pub async fn merge_guest(
         &self,
         guest_id: &str,
         user_id: &str,
         mode: MergeMode,
     ) -> Result<MergeOutcome> {
-        let guest = self.store.cart_lines(guest_id).await?;
-        let mine = match mode {
-            MergeMode::Merge => self.store.cart_lines(user_id).await?,
-            MergeMode::Replace => Vec::new(),
+        let merged = self
+            .store
+            .merge_cart(guest_id, user_id, mode == MergeMode::Replace, MAX_QUANTITY)
+            .await?;
+        let GuestMerge::Merged {
+            revision,
+            guest_revision,
+            lines,
+        } = merged
+        else {
+            return Ok(MergeOutcome {
+                mode,
+                lines: 0,
+                capped: Vec::new(),
+            });
         };
+        self.emptied(guest_id, guest_revision).await;
+        self.emptied(user_id, revision).await;
         let mut capped = Vec::new();
-        let mut lines = Vec::new();
-        for g in &guest {
-            let current = mine
-                .iter()
-                .find(|m| m.product_id == g.product_id)
-                .map_or(0, |m| m.quantity);
-            let requested = current + g.quantity;
-            let limit = g.stock.min(MAX_QUANTITY);
-            let (kept, reason) = if g.archived {
-                (current, Some("archived"))
-            } else if requested > limit {
-                let reason = if g.stock < MAX_QUANTITY {
-                    "stock"
-                } else {
-                    "line_limit"
-                };
-                // The account's own line never shrinks.
-                (limit.max(current), Some(reason))
-            } else {
-                (requested, None)
-            };
-            if let Some(reason) = reason {
+        for line in &lines {
+            if let Some(reason) = &line.reason {
                 capped.push(CappedLine {
-                    product_id: g.product_id,
-                    requested,
-                    kept,
-                    reason,
-                });
-            }
-            if kept > current {
-                lines.push(MergedLine {
-                    product_id: g.product_id,
-                    quantity: kept,
-                    price_when_added: g.price_when_added.unwrap_or(g.price),
+                    product_id: line.product_id,
+                    requested: line.requested,
+                    kept: line.kept,
+                    reason: cap_reason(reason)?,
                 });
             }
         }
-        let taken = lines.len();
-        self.store
-            .merge_cart(guest_id, user_id, mode == MergeMode::Replace, lines)
-            .await?;
-        self.forget(guest_id).await;
-        self.forget(user_id).await;
         Ok(MergeOutcome {
             mode,
-            lines: taken,
+            lines: lines.iter().filter(|l| l.kept > l.current).count(),
             capped,
         })
     }
@@ -421,9 +439,12 @@ impl Carts {
         (self.guest_ttl / 4).clamp(Duration::from_secs(1), Duration::from_secs(600))
     }
 
-    /// Drops the cached cart of `owner_key` (after any write to it, checkout included).
-    pub async fn forget(&self, owner_key: &str) {
-        self.cache.delete(&cache_key(owner_key)).await;
+    /// After a write that leaves no view to cache (clear, checkout, merge) at `revision`: a
+    /// tombstone of that revision, so no older view is served or filled after it.
+    pub async fn emptied(&self, owner_key: &str, revision: i64) {
+        self.cache
+            .set_if_newer(&cache_key(owner_key), revision, None, CART_TTL)
+            .await;
     }
 
     fn guest_expiry(&self) -> chrono::DateTime<chrono::Utc> {
@@ -433,13 +454,16 @@ impl Carts {
     fn expiry_of(&self, owner: &CartOwner) -> Option<chrono::DateTime<chrono::Utc>> {
         owner.is_guest().then(|| self.guest_expiry())
     }
+}
 
-    /// After a write: a guest cart's idle clock starts again, and the cached view goes.
-    async fn touched(&self, owner: &CartOwner) -> Result<()> {
-        if let CartOwner::Guest(id) = owner {
-            self.store.touch_guest_cart(id, self.guest_expiry()).await?;
-        }
-        self.forget(owner.key()).await;
-        Ok(())
+/// A cap's reason as `Store::merge_cart` names it.
+fn cap_reason(reason: &str) -> Result<&'static str> {
+    match reason {
+        "stock" => Ok("stock"),
+        "line_limit" => Ok("line_limit"),
+        "archived" => Ok("archived"),
+        other => Err(Error::Internal(anyhow::anyhow!(
+            "unknown merge cap reason `{other}`"
+        ))),
     }
 }

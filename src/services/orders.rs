@@ -149,8 +149,11 @@ impl Orders {
             self.store.release_idempotency_key(user, &key.0).await?;
         }
         match outcome? {
-            CheckoutOutcome::Placed { order_id } => {
-                self.carts.forget(user).await;
+            CheckoutOutcome::Placed {
+                order_id,
+                cart_revision,
+            } => {
+                self.carts.emptied(user, cart_revision).await;
                 self.catalog.invalidate().await;
                 let order = self.order_of(principal, &order_id).await?;
                 tracing::info!(order.id = %order.id, subtotal = order.subtotal, "order placed");

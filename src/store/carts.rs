@@ -21,6 +21,15 @@ pub struct CartLineRow {
     pub price_when_added: Option<i64>,
 }
 
+/// A cart's lines as of one revision of it, read in one transaction.
+#[derive(Debug, Clone)]
+pub struct CartSnapshot {
+    /// The cart's revision (0 for a cart never written): raised by every change to its lines, in
+    /// the transaction of the change, so snapshots of one cart are ordered by it.
+    pub revision: i64,
+    pub lines: Vec<CartLineRow>,
+}
+
 /// A line as `select_lines!` reads it: the product fetched once, as one object.
 #[derive(Debug, SurrealValue)]
 struct LineRow {
@@ -81,6 +90,22 @@ macro_rules! select_lines {
     };
 }
 
+/// The revision a change to the cart record in the variable `$cart` commits with: one past its last revision, or the
+/// database's clock in microseconds when that is larger. A cart deleted (merged, swept, its account
+/// deleted) and made again so starts above every revision it had, and no cached view of it from before
+/// can pass for newer. Microseconds stay below 2^53 (the cache's Lua compares them as doubles) until
+/// the year 2255.
+macro_rules! next_revision {
+    ($cart:literal) => {
+        concat!(
+            "math::max([(",
+            $cart,
+            ".revision ?? 0) + 1, time::micros(time::now())])"
+        )
+    };
+}
+pub(crate) use next_revision;
+
 /// Every line of the cart keyed by the variable `$key`, as a range of line keys `[$key, …]` (NONE
 /// sorts before every product id and `..` after).
 macro_rules! cart_lines_of {
@@ -90,19 +115,49 @@ macro_rules! cart_lines_of {
 }
 pub(crate) use cart_lines_of;
 
-/// A line as a merged cart holds it.
+/// What merging a guest cart did to one of its lines, decided in the merge's transaction.
 #[derive(Debug, Clone, SurrealValue)]
 pub struct MergedLine {
     pub product_id: i64,
-    pub quantity: i64,
-    pub price_when_added: i64,
+    /// Units of the product in the account's cart before (0 when replacing it).
+    pub current: i64,
+    /// Units the merged line would have held: `current` plus the guest's.
+    pub requested: i64,
+    /// Units it holds: `requested` capped by stock and the line limit, never below `current`.
+    pub kept: i64,
+    /// Why `kept` is not `requested`: `stock`, `line_limit` or `archived`.
+    pub reason: Option<String>,
+    added_at: DateTime<Utc>,
+}
+
+/// What merging a guest cart into an account's cart did.
+#[derive(Debug)]
+pub enum GuestMerge {
+    /// The guest cart was gone (another sign-in merged it, or it was swept): nothing changed.
+    Consumed,
+    Merged {
+        /// The account cart's new revision.
+        revision: i64,
+        /// The revision the guest cart ended at (it is deleted).
+        guest_revision: i64,
+        /// The guest's lines, oldest first.
+        lines: Vec<MergedLine>,
+    },
+}
+
+#[derive(Debug, SurrealValue)]
+struct MergeResult {
+    outcome: String,
+    revision: Option<i64>,
+    guest_revision: Option<i64>,
+    lines: Option<Vec<MergedLine>>,
 }
 
 /// What adding to a cart did; a write that changed the cart carries its lines as they now are, read
 /// in the same transaction.
 #[derive(Debug)]
 pub enum AddOutcome {
-    Added(Vec<CartLineRow>),
+    Added(CartSnapshot),
     /// The product does not exist or is archived.
     NoProduct,
     /// The line would hold more than the most a line may hold.
@@ -110,34 +165,53 @@ pub enum AddOutcome {
 }
 
 #[derive(Debug, SurrealValue)]
-struct Lines {
+struct Snapshot {
+    revision: i64,
     lines: Vec<LineRow>,
+}
+
+impl From<Snapshot> for CartSnapshot {
+    fn from(s: Snapshot) -> Self {
+        Self {
+            revision: s.revision,
+            lines: rows(s.lines),
+        }
+    }
 }
 
 #[derive(Debug, SurrealValue)]
 struct AddResult {
     outcome: String,
+    revision: Option<i64>,
     lines: Option<Vec<LineRow>>,
 }
 
 impl Store {
-    /// The cart's lines; an expired guest cart has none.
-    pub async fn cart_lines(&self, user_id: &str) -> Result<Vec<CartLineRow>, StoreError> {
+    /// The cart's lines and the revision they are at; an expired guest cart has none.
+    pub async fn cart_lines(&self, user_id: &str) -> Result<CartSnapshot, StoreError> {
         let mut response = self
             .db()
             .query(concat!(
                 "{
                     LET $cart = type::record('cart', $user);
+                    LET $revision = $cart.revision ?? 0;
                     LET $expires = $cart.expires_at;
-                    IF $expires != NONE AND $expires <= time::now() { RETURN [] };
-                    RETURN ",
+                    IF $expires != NONE AND $expires <= time::now() {
+                        RETURN { revision: $revision, lines: [] }
+                    };
+                    RETURN { revision: $revision, lines: ",
                 select_lines!(),
-                ";
+                " };
                  }"
             ))
             .bind(("user", user_id.to_string()))
             .await?;
-        Ok(rows(response.take(0)?))
+        let snapshot: Option<Snapshot> = response.take(0)?;
+        snapshot.map(CartSnapshot::from).ok_or_else(|| {
+            StoreError::Database(surrealdb::Error::internal(
+                "cart read returned nothing".into(),
+            ))
+        })
     }
 
     /// Adds `quantity` of a product, raising the line's quantity when the product is already there.
@@ -162,15 +236,17 @@ impl Store {
                             LET $found = $product.{archived, price};
                             IF $found.price = NONE OR $found.archived = true { RETURN { outcome: 'no_product' } };
                             LET $cart = type::record('cart', $user);
-                            -- A user's cart record is written once; a guest cart's deadline moves on.
-                            IF $expires != NONE { UPSERT $cart SET expires_at = $expires }
-                            ELSE IF !record::exists($cart) { CREATE $cart SET user = type::record('user', $user) };
                             LET $line = type::record('cart_line', [$user, $product_id]);
                             LET $current = $line.quantity ?? 0;
                             IF $current + $quantity > $max_line { RETURN { outcome: 'too_many' } };
+                            -- Every add writes the cart record (its revision): adds of different
+                            -- products to one cart now conflict, and one of them is retried.
+                            LET $revision = ", next_revision!("$cart"), ";
+                            IF $expires != NONE { UPSERT $cart SET expires_at = $expires, revision = $revision }
+                            ELSE { UPSERT $cart SET user = type::record('user', $user), revision = $revision };
                             UPSERT $line SET cart = $cart, product = $product, quantity = $current + $quantity,
                                 price_when_added = $found.price;
-                            RETURN { outcome: 'added', lines: ",
+                            RETURN { outcome: 'added', revision: $revision, lines: ",
                         select_lines!(),
                         " };
                          }"
@@ -187,8 +263,12 @@ impl Store {
         Ok(match result {
             Some(AddResult {
                 outcome,
+                revision: Some(revision),
                 lines: Some(lines),
-            }) if outcome == "added" => AddOutcome::Added(rows(lines)),
+            }) if outcome == "added" => AddOutcome::Added(CartSnapshot {
+                revision,
+                lines: rows(lines),
+            }),
             Some(AddResult { outcome, .. }) if outcome == "too_many" => AddOutcome::TooMany,
             _ => AddOutcome::NoProduct,
         })
@@ -202,29 +282,36 @@ impl Store {
         guest_expiry: Option<DateTime<Utc>>,
         product_id: i64,
         quantity: i64,
-    ) -> Result<Option<Vec<CartLineRow>>, StoreError> {
-        let mut response = self
-            .db()
-            .query(concat!(
-                "{
-                    LET $cart = type::record('cart', $user);
-                    LET $line = type::record('cart_line', [$user, $product_id]);
-                    IF !record::exists($line) { RETURN NONE };
-                    UPDATE $line SET quantity = $quantity;
-                    IF $expires != NONE { UPSERT $cart SET expires_at = $expires };
-                    RETURN { lines: ",
-                select_lines!(),
-                " };
-                 }"
-            ))
-            .bind(("user", user_id.to_string()))
-            .bind(("product_id", product_id))
-            .bind(("quantity", quantity))
-            .bind(("expires", guest_expiry))
-            .await?;
-        // An object around the lines: `take` of an `Option` reads one row, not a whole array.
-        let changed: Option<Lines> = response.take(0)?;
-        Ok(changed.map(|c| rows(c.lines)))
+    ) -> Result<Option<CartSnapshot>, StoreError> {
+        self.retry_on_conflict(|| async {
+            let mut response = self
+                .db()
+                .query(concat!(
+                    "{
+                        LET $cart = type::record('cart', $user);
+                        LET $line = type::record('cart_line', [$user, $product_id]);
+                        IF !record::exists($line) { RETURN NONE };
+                        UPDATE $line SET quantity = $quantity;
+                        LET $revision = ",
+                    next_revision!("$cart"),
+                    ";
+                        -- A user's cart has no deadline: `$expires` is NONE and so is `expires_at`.
+                        UPSERT $cart SET revision = $revision, expires_at = $expires ?? expires_at;
+                        RETURN { revision: $revision, lines: ",
+                    select_lines!(),
+                    " };
+                     }"
+                ))
+                .bind(("user", user_id.to_string()))
+                .bind(("product_id", product_id))
+                .bind(("quantity", quantity))
+                .bind(("expires", guest_expiry))
+                .await?;
+            // An object around the lines: `take` of an `Option` reads one row, not a whole array.
+            let changed: Option<Snapshot> = response.take(0)?;
+            Ok(changed.map(CartSnapshot::from))
+        })
+        .await
     }
 
     /// Removes a line and returns the cart's lines; none when the cart has no line for that product.
@@ -234,37 +321,60 @@ impl Store {
         user_id: &str,
         guest_expiry: Option<DateTime<Utc>>,
         product_id: i64,
-    ) -> Result<Option<Vec<CartLineRow>>, StoreError> {
-        let mut response = self
-            .db()
-            .query(concat!(
-                "{
-                    LET $cart = type::record('cart', $user);
-                    LET $line = type::record('cart_line', [$user, $product_id]);
-                    IF !record::exists($line) { RETURN NONE };
-                    DELETE $line;
-                    IF $expires != NONE { UPSERT $cart SET expires_at = $expires };
-                    RETURN { lines: ",
-                select_lines!(),
-                " };
-                 }"
-            ))
-            .bind(("user", user_id.to_string()))
-            .bind(("product_id", product_id))
-            .bind(("expires", guest_expiry))
-            .await?;
-        // An object around the lines: `take` of an `Option` reads one row, not a whole array.
-        let changed: Option<Lines> = response.take(0)?;
-        Ok(changed.map(|c| rows(c.lines)))
+    ) -> Result<Option<CartSnapshot>, StoreError> {
+        self.retry_on_conflict(|| async {
+            let mut response = self
+                .db()
+                .query(concat!(
+                    "{
+                        LET $cart = type::record('cart', $user);
+                        LET $line = type::record('cart_line', [$user, $product_id]);
+                        IF !record::exists($line) { RETURN NONE };
+                        DELETE $line;
+                        LET $revision = ",
+                    next_revision!("$cart"),
+                    ";
+                        UPSERT $cart SET revision = $revision, expires_at = $expires ?? expires_at;
+                        RETURN { revision: $revision, lines: ",
+                    select_lines!(),
+                    " };
+                     }"
+                ))
+                .bind(("user", user_id.to_string()))
+                .bind(("product_id", product_id))
+                .bind(("expires", guest_expiry))
+                .await?;
+            let changed: Option<Snapshot> = response.take(0)?;
+            Ok(changed.map(CartSnapshot::from))
+        })
+        .await
     }
 
-    pub async fn clear_cart(&self, user_id: &str) -> Result<(), StoreError> {
-        self.db()
-            .query(concat!("DELETE ", cart_lines_of!("$user")))
-            .bind(("user", user_id.to_string()))
-            .await?
-            .check()?;
-        Ok(())
+    /// Empties the cart; returns the revision it is empty at.
+    pub async fn clear_cart(&self, user_id: &str) -> Result<i64, StoreError> {
+        self.retry_on_conflict(|| async {
+            let mut response = self
+                .db()
+                .query(concat!(
+                    "{
+                        LET $cart = type::record('cart', $user);
+                        LET $revision = ",
+                    next_revision!("$cart"),
+                    ";
+                        DELETE ",
+                    cart_lines_of!("$user"),
+                    ";
+                        -- No cart record, no lines: nothing to order against, so none is made.
+                        UPDATE $cart SET revision = $revision;
+                        RETURN $revision;
+                     }"
+                ))
+                .bind(("user", user_id.to_string()))
+                .await?;
+            let revision: Option<i64> = response.take(0)?;
+            Ok(revision.unwrap_or_default())
+        })
+        .await
     }
 
     /// Creates or moves on a guest cart's idle deadline.
@@ -282,45 +392,95 @@ impl Store {
         Ok(())
     }
 
-    /// In one transaction: empties `user_id`'s cart first when `replace`, writes `lines` into it,
-    /// and deletes the guest cart.
+    /// Moves the guest cart's lines into `user_id`'s cart and deletes the guest cart, in one
+    /// transaction that reads both carts as they are at its commit: quantities of one product add up
+    /// (the account's own line first emptied when `replace`), capped by stock and `max_line`, never
+    /// below what the account's line held; lines of archived products are not taken. Two sign-ins
+    /// merging one guest cart at once both delete it, so one fails at commit, is run again and finds
+    /// it gone (`Consumed`): its lines are merged once. A concurrent write to the account's cart
+    /// conflicts on its revision the same way, and is not overwritten.
     pub async fn merge_cart(
         &self,
         guest_id: &str,
         user_id: &str,
         replace: bool,
-        lines: Vec<MergedLine>,
-    ) -> Result<(), StoreError> {
-        self.retry_on_conflict(|| async {
-            self.db()
-                .query(concat!(
-                    "{
-                        LET $cart = type::record('cart', $user);
-                        IF $replace { DELETE ",
-                    cart_lines_of!("$user"),
-                    " };
-                        UPSERT $cart SET user = type::record('user', $user);
-                        FOR $l IN $lines {
-                            UPSERT type::record('cart_line', [$user, $l.product_id])
-                                SET cart = $cart, product = type::record('product', $l.product_id),
-                                    quantity = $l.quantity, price_when_added = $l.price_when_added;
-                        };
-                        LET $guest_cart = type::record('cart', $guest);
-                        DELETE ",
-                    cart_lines_of!("$guest"),
-                    ";
-                        DELETE $guest_cart;
-                     }"
-                ))
-                .bind(("user", user_id.to_string()))
-                .bind(("guest", guest_id.to_string()))
-                .bind(("replace", replace))
-                .bind(("lines", lines.clone()))
-                .await?
-                .check()?;
-            Ok(())
-        })
-        .await
+        max_line: i64,
+    ) -> Result<GuestMerge, StoreError> {
+        let result: Option<MergeResult> = self
+            .retry_on_conflict(|| async {
+                let mut response = self
+                    .db()
+                    .query(concat!(
+                        "{
+                            LET $guest_cart = type::record('cart', $guest);
+                            IF !record::exists($guest_cart) { RETURN { outcome: 'consumed' } };
+                            LET $expires = $guest_cart.expires_at;
+                            LET $expired = $expires != NONE AND $expires <= time::now();
+                            LET $taken = IF $expired { [] } ELSE { (
+                                SELECT record::id(product) AS product_id, quantity, added_at,
+                                    price_when_added ?? product.price AS price_when_added,
+                                    product.{stock, archived} AS p,
+                                    (IF $replace { 0 } ELSE {
+                                        type::record('cart_line', [$user, record::id(product)]).quantity ?? 0
+                                    }) AS current
+                                FROM ", cart_lines_of!("$guest"), "
+                            ) };
+                            LET $limited = (SELECT product_id, added_at, price_when_added, current,
+                                    current + quantity AS requested, p.archived AS archived,
+                                    p.stock AS stock, math::min([p.stock, $max_line]) AS limit
+                                FROM $taken);
+                            -- The account's own line never shrinks.
+                            LET $lines = (SELECT product_id, added_at, price_when_added, current, requested,
+                                    (IF archived { current } ELSE IF requested > limit { math::max([limit, current]) }
+                                        ELSE { requested }) AS kept,
+                                    (IF archived { 'archived' } ELSE IF requested <= limit { NONE }
+                                        ELSE IF stock < $max_line { 'stock' } ELSE { 'line_limit' }) AS reason
+                                FROM $limited);
+                            LET $cart = type::record('cart', $user);
+                            IF $replace { DELETE ", cart_lines_of!("$user"), " };
+                            LET $revision = ", next_revision!("$cart"), ";
+                            UPSERT $cart SET user = type::record('user', $user), revision = $revision;
+                            FOR $l IN $lines {
+                                IF $l.kept > $l.current {
+                                    UPSERT type::record('cart_line', [$user, $l.product_id])
+                                        SET cart = $cart, product = type::record('product', $l.product_id),
+                                            quantity = $l.kept, price_when_added = $l.price_when_added;
+                                };
+                            };
+                            LET $guest_revision = ", next_revision!("$guest_cart"), ";
+                            DELETE ", cart_lines_of!("$guest"), ";
+                            DELETE $guest_cart;
+                            RETURN { outcome: 'merged', revision: $revision, guest_revision: $guest_revision,
+                                lines: (SELECT product_id, added_at, current, requested, kept, reason FROM $lines) };
+                         }"
+                    ))
+                    .bind(("user", user_id.to_string()))
+                    .bind(("guest", guest_id.to_string()))
+                    .bind(("replace", replace))
+                    .bind(("max_line", max_line))
+                    .await?;
+                Ok(response.take::<Option<MergeResult>>(0)?)
+            })
+            .await?;
+        match result {
+            Some(MergeResult {
+                outcome,
+                revision: Some(revision),
+                guest_revision: Some(guest_revision),
+                lines: Some(mut lines),
+            }) if outcome == "merged" => {
+                lines.sort_by_key(|l| (l.added_at, l.product_id));
+                Ok(GuestMerge::Merged {
+                    revision,
+                    guest_revision,
+                    lines,
+                })
+            }
+            Some(MergeResult { outcome, .. }) if outcome == "consumed" => Ok(GuestMerge::Consumed),
+            other => Err(StoreError::Database(surrealdb::Error::internal(format!(
+                "unexpected merge result: {other:?}"
+            )))),
+        }
     }
 
     /// Deletes guest carts (and their lines) idle past their deadline; returns how many.
@@ -353,6 +513,7 @@ mod tests {
 
     use chrono::{Duration, Utc};
 
+    use super::{AddOutcome, GuestMerge};
     use crate::config::SurrealSettings;
     use crate::store::{Store, migrate};
 
@@ -373,20 +534,174 @@ mod tests {
         keys(store, "SELECT VALUE record::id(id) FROM cart ORDER BY id").await
     }
 
-    /// Lines are deleted by the range of their cart's keys, which no API read can see once the cart is
-    /// gone: check the storage itself. Neighbouring keys (`guest_a` / `guest_ab`, `user1` / `user12`)
-    /// must keep theirs.
-    #[tokio::test]
-    async fn sweeping_clearing_and_deleting_the_user_remove_exactly_their_carts_lines() {
+    async fn memory_store(database: &str) -> Store {
         let settings = SurrealSettings {
             url: "mem://".into(),
             namespace: "carts".into(),
-            database: "sweep".into(),
+            database: database.into(),
             username: None,
             password: None,
         };
         let store = Store::connect(&settings, Arc::default()).await.unwrap();
         migrate(&store).await.unwrap();
+        store
+    }
+
+    /// Every change to a cart's lines raises its revision, and a cart deleted and made again starts
+    /// above the revision it was deleted at: the cache orders views by it.
+    #[tokio::test]
+    async fn every_change_to_a_carts_lines_raises_its_revision() {
+        let store = memory_store("revisions").await;
+        store
+            .db()
+            .query("CREATE product:1 SET name = 'a', price = 1, stock = 5; CREATE product:2 SET name = 'b', price = 1, stock = 5;")
+            .await
+            .unwrap()
+            .check()
+            .unwrap();
+        let mut seen = vec![store.cart_lines("user1").await.unwrap().revision];
+        let added = |outcome| match outcome {
+            AddOutcome::Added(snapshot) => snapshot,
+            other => panic!("not added: {other:?}"),
+        };
+        let snapshot = added(store.add_to_cart("user1", None, 1, 1, 999).await.unwrap());
+        seen.push(snapshot.revision);
+        let snapshot = added(store.add_to_cart("user1", None, 2, 1, 999).await.unwrap());
+        assert_eq!(
+            store.cart_lines("user1").await.unwrap().revision,
+            snapshot.revision
+        );
+        seen.push(snapshot.revision);
+        let set = store
+            .set_cart_quantity("user1", None, 1, 3)
+            .await
+            .unwrap()
+            .unwrap();
+        seen.push(set.revision);
+        let removed = store
+            .remove_cart_line("user1", None, 2)
+            .await
+            .unwrap()
+            .unwrap();
+        seen.push(removed.revision);
+        seen.push(store.clear_cart("user1").await.unwrap());
+        assert!(seen.windows(2).all(|w| w[0] < w[1]), "{seen:?}");
+
+        let expiry = Some(Utc::now() + Duration::hours(1));
+        store
+            .add_to_cart("guest_a", expiry, 1, 2, 999)
+            .await
+            .unwrap();
+        let GuestMerge::Merged {
+            guest_revision,
+            revision,
+            ..
+        } = store
+            .merge_cart("guest_a", "user1", false, 999)
+            .await
+            .unwrap()
+        else {
+            panic!("the guest cart was there to merge");
+        };
+        assert!(revision > *seen.last().unwrap());
+        let again = added(
+            store
+                .add_to_cart("guest_a", expiry, 1, 1, 999)
+                .await
+                .unwrap(),
+        );
+        assert!(
+            again.revision > guest_revision,
+            "{} <= {guest_revision}",
+            again.revision
+        );
+    }
+
+    /// The merge decides quantities from both carts as they are in its own transaction, and a
+    /// guest cart is taken once: a second merge finds it consumed and changes nothing.
+    #[tokio::test]
+    async fn a_guest_cart_is_merged_once_with_capped_quantities() {
+        let store = memory_store("merge").await;
+        store
+            .db()
+            .query(
+                "CREATE product:1 SET name = 'hat', price = 1000, stock = 4;
+                 CREATE product:2 SET name = 'scarf', price = 2000, stock = 10;
+                 CREATE product:3 SET name = 'gloves', price = 1500, stock = 10;",
+            )
+            .await
+            .unwrap()
+            .check()
+            .unwrap();
+        let expiry = Some(Utc::now() + Duration::hours(1));
+        store.add_to_cart("user1", None, 1, 2, 999).await.unwrap();
+        store.add_to_cart("user1", None, 3, 1, 999).await.unwrap();
+        for (product, quantity) in [(1, 3), (2, 1), (3, 2)] {
+            store
+                .add_to_cart("guest_a", expiry, product, quantity, 999)
+                .await
+                .unwrap();
+        }
+        store
+            .db()
+            .query("UPDATE product:3 SET archived = true")
+            .await
+            .unwrap()
+            .check()
+            .unwrap();
+
+        let GuestMerge::Merged { lines, .. } = store
+            .merge_cart("guest_a", "user1", false, 999)
+            .await
+            .unwrap()
+        else {
+            panic!("the guest cart was there to merge");
+        };
+        let decided: Vec<_> = lines
+            .iter()
+            .map(|l| {
+                (
+                    l.product_id,
+                    l.current,
+                    l.requested,
+                    l.kept,
+                    l.reason.as_deref(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            decided,
+            [
+                (1, 2, 5, 4, Some("stock")),
+                (2, 0, 1, 1, None),
+                (3, 1, 3, 1, Some("archived")),
+            ]
+        );
+        assert!(matches!(
+            store
+                .merge_cart("guest_a", "user1", false, 999)
+                .await
+                .unwrap(),
+            GuestMerge::Consumed
+        ));
+        let held: Vec<_> = store
+            .cart_lines("user1")
+            .await
+            .unwrap()
+            .lines
+            .iter()
+            .map(|l| (l.product_id, l.quantity))
+            .collect();
+        assert_eq!(held, [(1, 4), (3, 1), (2, 1)]);
+        assert_eq!(cart_keys(&store).await, ["user1"]);
+    }
+
+    /// Lines are deleted by the range of their cart's keys, which no API read can see once the cart is
+    /// gone: check the storage itself. Neighbouring keys (`guest_a` / `guest_ab`, `user1` / `user12`)
+    /// must keep theirs.
+    #[tokio::test]
+    async fn sweeping_clearing_and_deleting_the_user_remove_exactly_their_carts_lines() {
+        let store = memory_store("sweep").await;
         store
             .db()
             .query("CREATE product:1 SET name = 'a', price = 1, stock = 5; CREATE product:2 SET name = 'b', price = 1, stock = 5;")

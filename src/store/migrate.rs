@@ -46,6 +46,10 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0008_line_key_ranges.surql",
         sql: include_str!("../../schema/0008_line_key_ranges.surql"),
     },
+    Migration {
+        name: "0009_cart_revision.surql",
+        sql: include_str!("../../schema/0009_cart_revision.surql"),
+    },
 ];
 
 #[derive(SurrealValue)]

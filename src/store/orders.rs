@@ -8,7 +8,7 @@
 use chrono::{DateTime, Utc};
 use surrealdb::types::SurrealValue;
 
-use super::carts::cart_lines_of;
+use super::carts::{cart_lines_of, next_revision};
 use super::{Store, StoreError};
 
 #[derive(Debug, Clone, SurrealValue)]
@@ -48,12 +48,17 @@ pub struct Shortage {
 struct CheckoutResult {
     outcome: String,
     order_id: Option<String>,
+    cart_revision: Option<i64>,
     lines: Option<Vec<Shortage>>,
 }
 
 #[derive(Debug)]
 pub enum CheckoutOutcome {
-    Placed { order_id: String },
+    Placed {
+        order_id: String,
+        /// The revision the cart was emptied at.
+        cart_revision: i64,
+    },
     EmptyCart,
     Short(Vec<Shortage>),
 }
@@ -155,13 +160,16 @@ impl Store {
                                 };
                             };
                             DELETE ", cart_lines_of!("$user"), ";
+                            LET $cart = type::record('cart', $user);
+                            LET $cart_revision = ", next_revision!("$cart"), ";
+                            UPDATE $cart SET revision = $cart_revision;
                             IF $key != NONE {
                                 UPDATE type::record('idempotency', [$user, $key])
                                     SET state = 'done', `order` = $order;
                             };
                             -- The caller reads the order after this: not inside the stock gate, where
                             -- every millisecond holds up the next checkout.
-                            RETURN { outcome: 'placed', order_id: $order_id };
+                            RETURN { outcome: 'placed', order_id: $order_id, cart_revision: $cart_revision };
                          }"
                     ))
                     .bind(("user", user_id.to_string()))
@@ -178,6 +186,7 @@ impl Store {
         Ok(match result.outcome.as_str() {
             "placed" => CheckoutOutcome::Placed {
                 order_id: result.order_id.unwrap_or_else(|| order_id.to_string()),
+                cart_revision: result.cart_revision.unwrap_or_default(),
             },
             "short" => CheckoutOutcome::Short(result.lines.unwrap_or_default()),
             _ => CheckoutOutcome::EmptyCart,

@@ -6,6 +6,7 @@
 mod common;
 
 mod authz;
+mod cart_races;
 mod crash;
 mod hardening;
 mod hostile;
