@@ -335,3 +335,30 @@ async fn the_openapi_document_has_no_duplicated_key() {
         &duplicated[..duplicated.len().min(5)]
     );
 }
+
+#[tokio::test]
+async fn every_operation_has_a_unique_operation_id_and_a_summary() {
+    let app = TestApp::spawn().await;
+    let spec = app.client().get("/openapi.json").await.json;
+    let mut ids = std::collections::HashSet::new();
+    let mut operations = 0;
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            operations += 1;
+            let id = op["operationId"].as_str();
+            assert!(
+                id.is_some_and(|id| !id.is_empty()),
+                "{method} {path} has no operationId"
+            );
+            assert!(
+                ids.insert(id.unwrap().to_string()),
+                "{method} {path}: operationId repeated"
+            );
+            assert!(
+                op["summary"].as_str().is_some_and(|s| !s.is_empty()),
+                "{method} {path} has no summary"
+            );
+        }
+    }
+    assert!(operations >= 55, "{operations} operations");
+}

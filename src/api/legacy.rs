@@ -328,7 +328,11 @@ fn with_success<T>(result: Result<T, Error>) -> Result<T, LegacyError> {
 #[OpenApi(tag = "ApiTags::Legacy")]
 impl LegacyApi {
     /// Register (NextBuy)
-    #[oai(path = "/authentication/register", method = "post")]
+    #[oai(
+        path = "/authentication/register",
+        method = "post",
+        operation_id = "legacyRegister"
+    )]
     async fn register(&self, body: Json<Value>) -> Reply {
         let b = &body.0;
         let registration = with_success((|| {
@@ -346,7 +350,11 @@ impl LegacyApi {
     }
 
     /// Sign in (NextBuy): sets the session cookies
-    #[oai(path = "/authentication/login", method = "post")]
+    #[oai(
+        path = "/authentication/login",
+        method = "post",
+        operation_id = "legacyLogin"
+    )]
     async fn login(&self, body: Json<Value>, client: Client, jar: &CookieJar) -> Reply {
         let email = body.0["email"].as_str().unwrap_or_default();
         let password = body.0["password"].as_str().unwrap_or_default();
@@ -358,7 +366,11 @@ impl LegacyApi {
     }
 
     /// Sign out (NextBuy): clears the cookies and ends the session
-    #[oai(path = "/authentication/logout", method = "post")]
+    #[oai(
+        path = "/authentication/logout",
+        method = "post",
+        operation_id = "legacyLogout"
+    )]
     async fn logout(&self, req: &Request, jar: &CookieJar) -> Reply {
         if let Ok(principal) = self.session(req, jar).await {
             let sessions = self.accounts.sessions();
@@ -375,13 +387,17 @@ impl LegacyApi {
     }
 
     /// Sign out (NextBuy, GET form)
-    #[oai(path = "/authentication/logout", method = "get")]
+    #[oai(
+        path = "/authentication/logout",
+        method = "get",
+        operation_id = "legacyLogoutGet"
+    )]
     async fn logout_get(&self, req: &Request, jar: &CookieJar) -> Reply {
         self.logout(req, jar).await
     }
 
     /// Your profile (NextBuy)
-    #[oai(path = "/user/profile", method = "get")]
+    #[oai(path = "/user/profile", method = "get", operation_id = "legacyProfile")]
     async fn profile(&self, req: &Request, jar: &CookieJar) -> Reply {
         let principal = plain(self.session(req, jar).await)?;
         let account = plain(self.accounts.account(&principal).await)?;
@@ -389,7 +405,11 @@ impl LegacyApi {
     }
 
     /// Update your profile (NextBuy)
-    #[oai(path = "/user/profile", method = "put")]
+    #[oai(
+        path = "/user/profile",
+        method = "put",
+        operation_id = "legacyUpdateProfile"
+    )]
     async fn update_profile(&self, req: &Request, jar: &CookieJar, body: Json<Value>) -> Reply {
         let principal = plain(self.session(req, jar).await)?;
         let b = &body.0;
@@ -407,7 +427,11 @@ impl LegacyApi {
     }
 
     /// Delete your account (NextBuy)
-    #[oai(path = "/user/profile", method = "delete")]
+    #[oai(
+        path = "/user/profile",
+        method = "delete",
+        operation_id = "legacyDeleteProfile"
+    )]
     async fn delete_profile(&self, req: &Request, jar: &CookieJar) -> Reply {
         let principal = plain(self.session(req, jar).await)?;
         plain(self.accounts.delete(&principal).await)?;
@@ -418,7 +442,7 @@ impl LegacyApi {
     }
 
     /// The whole catalog (NextBuy): prices in pounds
-    #[oai(path = "/products", method = "get")]
+    #[oai(path = "/products", method = "get", operation_id = "legacyProducts")]
     async fn products(&self) -> Reply {
         let mut all = Vec::new();
         let mut cursor = None;
@@ -441,7 +465,11 @@ impl LegacyApi {
     }
 
     /// Add a product (NextBuy, admin)
-    #[oai(path = "/products/create", method = "post")]
+    #[oai(
+        path = "/products/create",
+        method = "post",
+        operation_id = "legacyCreateProduct"
+    )]
     async fn create_product(&self, req: &Request, jar: &CookieJar, body: Json<Value>) -> Reply {
         self.admin_session(req, jar).await?;
         let draft = plain(draft_from(&body.0))?;
@@ -452,7 +480,11 @@ impl LegacyApi {
     }
 
     /// Change a product's description (NextBuy, admin)
-    #[oai(path = "/products/update", method = "put")]
+    #[oai(
+        path = "/products/update",
+        method = "put",
+        operation_id = "legacyUpdateProduct"
+    )]
     async fn update_product(&self, req: &Request, jar: &CookieJar, body: Json<Value>) -> Reply {
         self.admin_session(req, jar).await?;
         let id = plain(int_field(&body.0, "id"))?;
@@ -466,7 +498,11 @@ impl LegacyApi {
     }
 
     /// Add many products (NextBuy, admin): all or nothing
-    #[oai(path = "/products/bulk", method = "post")]
+    #[oai(
+        path = "/products/bulk",
+        method = "post",
+        operation_id = "legacyBulkProducts"
+    )]
     async fn bulk_products(&self, req: &Request, jar: &CookieJar, body: Json<Value>) -> Reply {
         self.admin_session(req, jar).await?;
         let items = plain(
@@ -488,7 +524,11 @@ impl LegacyApi {
     }
 
     /// Add to cart (NextBuy)
-    #[oai(path = "/cart_items/add-item", method = "post")]
+    #[oai(
+        path = "/cart_items/add-item",
+        method = "post",
+        operation_id = "legacyAddItem"
+    )]
     async fn add_item(&self, req: &Request, jar: &CookieJar, body: Json<Value>) -> Reply {
         let principal = self.cart_session(req, jar).await?;
         let product_id = plain(int_field(&body.0, "product_id"))?;
@@ -505,7 +545,11 @@ impl LegacyApi {
     }
 
     /// Cart items (NextBuy): prices in pounds
-    #[oai(path = "/cart_items/items", method = "get")]
+    #[oai(
+        path = "/cart_items/items",
+        method = "get",
+        operation_id = "legacyItems"
+    )]
     async fn items(&self, req: &Request, jar: &CookieJar) -> Reply {
         let principal = self.cart_session(req, jar).await?;
         let cart = plain(self.carts.cart(&CartOwner::from(&principal)).await)?;
@@ -513,7 +557,11 @@ impl LegacyApi {
     }
 
     /// Remove a cart item (NextBuy): `{id}` in the body
-    #[oai(path = "/cart_items/remove-item", method = "delete")]
+    #[oai(
+        path = "/cart_items/remove-item",
+        method = "delete",
+        operation_id = "legacyRemoveItem"
+    )]
     async fn remove_item(&self, req: &Request, jar: &CookieJar, body: Json<Value>) -> Reply {
         let principal = self.cart_session(req, jar).await?;
         let id = plain(int_field(&body.0, "id"))?;
@@ -524,13 +572,13 @@ impl LegacyApi {
     }
 
     /// Your cart (NextBuy)
-    #[oai(path = "/cart", method = "get")]
+    #[oai(path = "/cart", method = "get", operation_id = "legacyCart")]
     async fn cart(&self, req: &Request, jar: &CookieJar) -> Reply {
         Ok(Legacy::Ok(Json(self.cart_record(req, jar).await?)))
     }
 
     /// Create your cart (NextBuy): carts exist on demand, so this returns it
-    #[oai(path = "/cart", method = "post")]
+    #[oai(path = "/cart", method = "post", operation_id = "legacyCreateCart")]
     async fn create_cart(&self, req: &Request, jar: &CookieJar) -> Reply {
         let cart = self.cart_record(req, jar).await?;
         Ok(Legacy::Created(Json(
@@ -539,7 +587,7 @@ impl LegacyApi {
     }
 
     /// Update your cart (NextBuy): returns it
-    #[oai(path = "/cart", method = "put")]
+    #[oai(path = "/cart", method = "put", operation_id = "legacyUpdateCart")]
     async fn update_cart(&self, req: &Request, jar: &CookieJar) -> Reply {
         let cart = self.cart_record(req, jar).await?;
         Ok(Legacy::Ok(Json(
@@ -548,7 +596,7 @@ impl LegacyApi {
     }
 
     /// Empty your cart (NextBuy)
-    #[oai(path = "/cart", method = "delete")]
+    #[oai(path = "/cart", method = "delete", operation_id = "legacyDeleteCart")]
     async fn delete_cart(&self, req: &Request, jar: &CookieJar) -> Reply {
         let principal = self.cart_session(req, jar).await?;
         plain(self.carts.clear(&CartOwner::from(&principal)).await)?;
@@ -558,7 +606,11 @@ impl LegacyApi {
     }
 
     /// Place an order from your cart (NextBuy): a real, atomic checkout
-    #[oai(path = "/cart/place-order", method = "post")]
+    #[oai(
+        path = "/cart/place-order",
+        method = "post",
+        operation_id = "legacyPlaceOrder"
+    )]
     async fn place_order(&self, req: &Request, jar: &CookieJar, body: Json<Value>) -> Reply {
         let principal = self.cart_session(req, jar).await?;
         let address =
@@ -570,7 +622,11 @@ impl LegacyApi {
     }
 
     /// Add an item to your pending order (NextBuy)
-    #[oai(path = "/cart/add-item-to-order/:order_id", method = "post")]
+    #[oai(
+        path = "/cart/add-item-to-order/:order_id",
+        method = "post",
+        operation_id = "legacyAddItemToOrder"
+    )]
     async fn add_item_to_order(
         &self,
         req: &Request,

@@ -38,7 +38,7 @@ pub struct OpsApi {
 #[OpenApi(tag = "ApiTags::Operations")]
 impl OpsApi {
     /// Liveness: the process is up
-    #[oai(path = "/health", method = "get")]
+    #[oai(path = "/health", method = "get", operation_id = "health")]
     async fn health(&self) -> Json<Health> {
         Json(Health {
             status: "ok".into(),
@@ -48,7 +48,7 @@ impl OpsApi {
     /// Readiness: SurrealDB and the cache answer
     ///
     /// 503 (a problem document naming what is down) while either does not.
-    #[oai(path = "/ready", method = "get")]
+    #[oai(path = "/ready", method = "get", operation_id = "ready")]
     async fn ready(&self) -> ApiResult<Json<Readiness>> {
         let (database, cache) = tokio::join!(
             self.store.is_reachable(PROBE_TIMEOUT),
@@ -78,7 +78,7 @@ impl OpsApi {
     /// Prometheus metrics
     ///
     /// Requests by route and status, latency histograms, cache hits and misses, Redis errors.
-    #[oai(path = "/metrics", method = "get")]
+    #[oai(path = "/metrics", method = "get", operation_id = "metrics")]
     async fn metrics(&self) -> PlainText<String> {
         PlainText(self.metrics.render())
     }

@@ -245,7 +245,7 @@ impl AuthApi {
     /// Creates a customer account and signs it in: the tokens come in the body and as cookies.
     /// The email must not be in use by another account, in any letter case. A guest cart sent along
     /// (`X-Cart-Token` or the `sf_cart` cookie) becomes the new account's cart.
-    #[oai(path = "/auth/register", method = "post")]
+    #[oai(path = "/auth/register", method = "post", operation_id = "register")]
     async fn register(
         &self,
         body: Json<RegisterRequest>,
@@ -268,7 +268,7 @@ impl AuthApi {
     ///
     /// Failure always says "invalid email or password". Attempts are limited per address and per
     /// email; past the limit the answer is 429 with `Retry-After`.
-    #[oai(path = "/auth/login", method = "post")]
+    #[oai(path = "/auth/login", method = "post", operation_id = "login")]
     async fn login(
         &self,
         body: Json<LoginRequest>,
@@ -288,7 +288,7 @@ impl AuthApi {
     ///
     /// The refresh token comes in the body or the `sf_refresh` cookie. Each is good once: a reused
     /// one revokes its whole session.
-    #[oai(path = "/auth/refresh", method = "post")]
+    #[oai(path = "/auth/refresh", method = "post", operation_id = "refresh")]
     async fn refresh(
         &self,
         body: Json<RefreshRequest>,
@@ -310,7 +310,7 @@ impl AuthApi {
     /// `scope`: `local` (default) ends this session, `others` every other session of the account
     /// (this one stays signed in), `global` all of them. An ended session's access token is refused
     /// from the next request on, on every instance.
-    #[oai(path = "/auth/logout", method = "post")]
+    #[oai(path = "/auth/logout", method = "post", operation_id = "logout")]
     async fn logout(
         &self,
         auth: Auth,
@@ -331,7 +331,7 @@ impl AuthApi {
     /// List my sessions
     ///
     /// Every device signed in to this account, with where and when it was last used.
-    #[oai(path = "/auth/sessions", method = "get")]
+    #[oai(path = "/auth/sessions", method = "get", operation_id = "listSessions")]
     async fn sessions(&self, auth: Auth) -> ApiResult<Json<SessionList>> {
         let principal = auth.principal();
         let items = self
@@ -347,7 +347,11 @@ impl AuthApi {
     /// Sign out one of my sessions
     ///
     /// 404 when the account has no live session with this id.
-    #[oai(path = "/auth/sessions/:id", method = "delete")]
+    #[oai(
+        path = "/auth/sessions/:id",
+        method = "delete",
+        operation_id = "endSession"
+    )]
     async fn end_session(
         &self,
         auth: Auth,
@@ -368,7 +372,7 @@ impl AuthApi {
     /// Sign out every session
     ///
     /// The same as `POST /auth/logout?scope=global`.
-    #[oai(path = "/auth/logout-all", method = "post")]
+    #[oai(path = "/auth/logout-all", method = "post", operation_id = "logoutAll")]
     async fn logout_all(&self, auth: Auth, jar: &CookieJar) -> ApiResult<NoContent> {
         self.accounts
             .sessions()

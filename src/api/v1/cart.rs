@@ -178,7 +178,7 @@ impl CartApi {
     /// account, and signing in or registering with the token merges the cart into the account's.
     /// A guest cart is deleted after `GUEST_CART_TTL` without a change. With credentials: the
     /// caller's cart (200).
-    #[oai(path = "/cart", method = "post")]
+    #[oai(path = "/cart", method = "post", operation_id = "startCart")]
     async fn start(
         &self,
         auth: CartAuth,
@@ -208,7 +208,7 @@ impl CartApi {
     ///
     /// Lines with the products' current names, images and prices, line totals, the subtotal and
     /// the item count. `warnings` flag lines checkout would refuse.
-    #[oai(path = "/cart", method = "get")]
+    #[oai(path = "/cart", method = "get", operation_id = "getCart")]
     async fn get(&self, auth: CartAuth, req: &Request) -> ApiResult<Json<CartView>> {
         Ok(Json(self.carts.cart(&auth.owner(req)?).await?.into()))
     }
@@ -217,7 +217,11 @@ impl CartApi {
     ///
     /// What checkout would refuse now (an empty cart, archived products, too little stock) and
     /// prices changed since lines were added, read from the database. Changes nothing.
-    #[oai(path = "/cart/validate", method = "post")]
+    #[oai(
+        path = "/cart/validate",
+        method = "post",
+        operation_id = "validateCart"
+    )]
     async fn validate(&self, auth: CartAuth, req: &Request) -> ApiResult<Json<CartValidation>> {
         Ok(Json(self.carts.check(&auth.owner(req)?).await?.into()))
     }
@@ -225,7 +229,7 @@ impl CartApi {
     /// Add a product to your cart
     ///
     /// A product already in the cart gets its quantity raised. Unknown or archived products: 404.
-    #[oai(path = "/cart/items", method = "post")]
+    #[oai(path = "/cart/items", method = "post", operation_id = "addCartItem")]
     async fn add(
         &self,
         auth: CartAuth,
@@ -241,7 +245,11 @@ impl CartApi {
     }
 
     /// Change a line's quantity
-    #[oai(path = "/cart/items/:id", method = "patch")]
+    #[oai(
+        path = "/cart/items/:id",
+        method = "patch",
+        operation_id = "setCartItemQuantity"
+    )]
     async fn set_quantity(
         &self,
         auth: CartAuth,
@@ -258,7 +266,11 @@ impl CartApi {
     }
 
     /// Remove a line
-    #[oai(path = "/cart/items/:id", method = "delete")]
+    #[oai(
+        path = "/cart/items/:id",
+        method = "delete",
+        operation_id = "removeCartItem"
+    )]
     async fn remove(
         &self,
         auth: CartAuth,
@@ -273,7 +285,7 @@ impl CartApi {
     }
 
     /// Empty your cart
-    #[oai(path = "/cart", method = "delete")]
+    #[oai(path = "/cart", method = "delete", operation_id = "clearCart")]
     async fn clear(&self, auth: CartAuth, jar: &CookieJar, req: &Request) -> ApiResult<NoContent> {
         let owner = auth.owner(req)?;
         self.carts.clear(&owner).await?;

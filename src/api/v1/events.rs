@@ -88,7 +88,12 @@ impl EventsApi {
     /// `text/event-stream` of `status` events: the current status first, then each change (an admin
     /// moving it, a cancellation), from whichever instance made it. Admins may follow any order;
     /// anyone else's order is not found. The stream ends when the session that opened it signs out.
-    #[oai(path = "/orders/:id/events", method = "get", tag = "ApiTags::Orders")]
+    #[oai(
+        path = "/orders/:id/events",
+        method = "get",
+        tag = "ApiTags::Orders",
+        operation_id = "orderEvents"
+    )]
     async fn order_events(
         &self,
         auth: Auth,
@@ -136,7 +141,8 @@ impl EventsApi {
     #[oai(
         path = "/products/:id/stock/events",
         method = "get",
-        tag = "ApiTags::Products"
+        tag = "ApiTags::Products",
+        operation_id = "stockEvents"
     )]
     async fn stock_events(
         &self,

@@ -121,7 +121,7 @@ impl OrdersApi {
     /// names as they are now) and empties the cart, or changes nothing. Not enough stock: 409 with
     /// `shortages`. Empty cart: 422. Send an `Idempotency-Key` to retry safely: a repeat returns the
     /// first order, never a second one.
-    #[oai(path = "/orders", method = "post")]
+    #[oai(path = "/orders", method = "post", operation_id = "checkout")]
     async fn checkout(
         &self,
         auth: Auth,
@@ -145,7 +145,7 @@ impl OrdersApi {
     }
 
     /// Your orders, newest first
-    #[oai(path = "/orders", method = "get")]
+    #[oai(path = "/orders", method = "get", operation_id = "listOrders")]
     async fn list(
         &self,
         auth: Auth,
@@ -162,7 +162,7 @@ impl OrdersApi {
     /// One of your orders
     ///
     /// Admins may read any order. Anyone else's order is not found.
-    #[oai(path = "/orders/:id", method = "get")]
+    #[oai(path = "/orders/:id", method = "get", operation_id = "getOrder")]
     async fn get(&self, auth: Auth, id: Path<String>) -> ApiResult<Json<OrderView>> {
         Ok(Json(
             self.orders.order_of(auth.principal(), &id.0).await?.into(),
@@ -172,7 +172,11 @@ impl OrdersApi {
     /// Cancel your order
     ///
     /// Only while `pending` or `paid`; the stock goes back in the same transaction. Otherwise 409.
-    #[oai(path = "/orders/:id/cancel", method = "post")]
+    #[oai(
+        path = "/orders/:id/cancel",
+        method = "post",
+        operation_id = "cancelOrder"
+    )]
     async fn cancel(&self, auth: Auth, id: Path<String>) -> ApiResult<Json<OrderView>> {
         Ok(Json(
             self.orders.cancel(auth.principal(), &id.0).await?.into(),
@@ -180,7 +184,12 @@ impl OrdersApi {
     }
 
     /// Every order, newest first (admin)
-    #[oai(path = "/admin/orders", method = "get", tag = "ApiTags::Admin")]
+    #[oai(
+        path = "/admin/orders",
+        method = "get",
+        tag = "ApiTags::Admin",
+        operation_id = "listAllOrders"
+    )]
     async fn list_all(
         &self,
         auth: Auth,
@@ -209,7 +218,8 @@ impl OrdersApi {
     #[oai(
         path = "/admin/orders/:id/status",
         method = "post",
-        tag = "ApiTags::Admin"
+        tag = "ApiTags::Admin",
+        operation_id = "moveOrderStatus"
     )]
     async fn set_status(
         &self,

@@ -159,7 +159,7 @@ impl ProductsApi {
     /// Newest first unless `sort` says otherwise. Pages hold `limit` products (1-100, default 20);
     /// follow `next_cursor` for the next one. `q` searches name and description, ignoring case.
     /// Prices are in minor units.
-    #[oai(path = "/products", method = "get")]
+    #[oai(path = "/products", method = "get", operation_id = "listProducts")]
     #[allow(clippy::too_many_arguments)]
     async fn list(
         &self,
@@ -185,13 +185,13 @@ impl ProductsApi {
     }
 
     /// One product
-    #[oai(path = "/products/:id", method = "get")]
+    #[oai(path = "/products/:id", method = "get", operation_id = "getProduct")]
     async fn get(&self, id: Path<i64>) -> ApiResult<Json<ProductView>> {
         Ok(Json(self.catalog.product(id.0).await?.into()))
     }
 
     /// Add a product (admin)
-    #[oai(path = "/products", method = "post")]
+    #[oai(path = "/products", method = "post", operation_id = "createProduct")]
     async fn create(&self, auth: Auth, body: Json<ProductInput>) -> ApiResult<ProductCreated> {
         auth.admin()?;
         let created = self.catalog.create(vec![body.0.into()]).await?;
@@ -205,7 +205,11 @@ impl ProductsApi {
     ///
     /// All are created or none is: one invalid product refuses the whole request, naming it
     /// (`products[3].price`).
-    #[oai(path = "/products/bulk", method = "post")]
+    #[oai(
+        path = "/products/bulk",
+        method = "post",
+        operation_id = "createProducts"
+    )]
     async fn create_bulk(
         &self,
         auth: Auth,
@@ -220,7 +224,11 @@ impl ProductsApi {
     }
 
     /// Change a product (admin)
-    #[oai(path = "/products/:id", method = "patch")]
+    #[oai(
+        path = "/products/:id",
+        method = "patch",
+        operation_id = "updateProduct"
+    )]
     async fn update(
         &self,
         auth: Auth,
@@ -244,7 +252,11 @@ impl ProductsApi {
     /// Archive a product (admin)
     ///
     /// It leaves the catalog at once; orders that hold it still show it.
-    #[oai(path = "/products/:id", method = "delete")]
+    #[oai(
+        path = "/products/:id",
+        method = "delete",
+        operation_id = "archiveProduct"
+    )]
     async fn archive(&self, auth: Auth, id: Path<i64>) -> ApiResult<NoContent> {
         auth.admin()?;
         self.catalog.archive(id.0).await?;

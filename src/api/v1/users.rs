@@ -77,13 +77,13 @@ pub struct UsersApi {
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Users")]
 impl UsersApi {
     /// Your account
-    #[oai(path = "/users/me", method = "get")]
+    #[oai(path = "/users/me", method = "get", operation_id = "getMe")]
     async fn me(&self, auth: Auth) -> ApiResult<Json<UserView>> {
         Ok(Json(self.accounts.account(auth.principal()).await?.into()))
     }
 
     /// Change your name, email or address
-    #[oai(path = "/users/me", method = "patch")]
+    #[oai(path = "/users/me", method = "patch", operation_id = "updateMe")]
     async fn update_me(&self, auth: Auth, body: Json<ProfilePatch>) -> ApiResult<Json<UserView>> {
         let update = body.0.parse()?;
         let account = self
@@ -96,7 +96,7 @@ impl UsersApi {
     /// Delete your account
     ///
     /// Removes the account and signs out every session of it at once.
-    #[oai(path = "/users/me", method = "delete")]
+    #[oai(path = "/users/me", method = "delete", operation_id = "deleteMe")]
     async fn delete_me(&self, auth: Auth, jar: &CookieJar) -> ApiResult<NoContent> {
         self.accounts.delete(auth.principal()).await?;
         self.cookies.clear(jar);
@@ -106,7 +106,11 @@ impl UsersApi {
     /// Change your password
     ///
     /// Needs the current password. Every other session is signed out; this one stays.
-    #[oai(path = "/users/me/password", method = "put")]
+    #[oai(
+        path = "/users/me/password",
+        method = "put",
+        operation_id = "changePassword"
+    )]
     async fn change_password(
         &self,
         auth: Auth,
