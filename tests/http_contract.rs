@@ -337,7 +337,7 @@ async fn the_openapi_document_has_no_duplicated_key() {
 }
 
 #[tokio::test]
-async fn every_operation_has_a_unique_operation_id_and_a_summary() {
+async fn every_operation_has_a_unique_operation_id_a_summary_and_legacy_ones_are_deprecated() {
     let app = TestApp::spawn().await;
     let spec = app.client().get("/openapi.json").await.json;
     let mut ids = std::collections::HashSet::new();
@@ -357,6 +357,15 @@ async fn every_operation_has_a_unique_operation_id_and_a_summary() {
             assert!(
                 op["summary"].as_str().is_some_and(|s| !s.is_empty()),
                 "{method} {path} has no summary"
+            );
+            // The NextBuy routes are there for that front-end only: a client generated for v1
+            // should not offer them.
+            let legacy = !path.starts_with("/api/v1")
+                && !["/health", "/ready", "/metrics"].contains(&path.as_str());
+            assert_eq!(
+                op["deprecated"].as_bool().unwrap_or(false),
+                legacy,
+                "{method} {path}: deprecated exactly when it is a legacy route"
             );
         }
     }

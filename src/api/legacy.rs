@@ -331,7 +331,8 @@ impl LegacyApi {
     #[oai(
         path = "/authentication/register",
         method = "post",
-        operation_id = "legacyRegister"
+        operation_id = "legacyRegister",
+        deprecated
     )]
     async fn register(&self, body: Json<Value>) -> Reply {
         let b = &body.0;
@@ -353,7 +354,8 @@ impl LegacyApi {
     #[oai(
         path = "/authentication/login",
         method = "post",
-        operation_id = "legacyLogin"
+        operation_id = "legacyLogin",
+        deprecated
     )]
     async fn login(&self, body: Json<Value>, client: Client, jar: &CookieJar) -> Reply {
         let email = body.0["email"].as_str().unwrap_or_default();
@@ -369,7 +371,8 @@ impl LegacyApi {
     #[oai(
         path = "/authentication/logout",
         method = "post",
-        operation_id = "legacyLogout"
+        operation_id = "legacyLogout",
+        deprecated
     )]
     async fn logout(&self, req: &Request, jar: &CookieJar) -> Reply {
         if let Ok(principal) = self.session(req, jar).await {
@@ -390,14 +393,20 @@ impl LegacyApi {
     #[oai(
         path = "/authentication/logout",
         method = "get",
-        operation_id = "legacyLogoutGet"
+        operation_id = "legacyLogoutGet",
+        deprecated
     )]
     async fn logout_get(&self, req: &Request, jar: &CookieJar) -> Reply {
         self.logout(req, jar).await
     }
 
     /// Your profile (NextBuy)
-    #[oai(path = "/user/profile", method = "get", operation_id = "legacyProfile")]
+    #[oai(
+        path = "/user/profile",
+        method = "get",
+        operation_id = "legacyProfile",
+        deprecated
+    )]
     async fn profile(&self, req: &Request, jar: &CookieJar) -> Reply {
         let principal = plain(self.session(req, jar).await)?;
         let account = plain(self.accounts.account(&principal).await)?;
@@ -408,7 +417,8 @@ impl LegacyApi {
     #[oai(
         path = "/user/profile",
         method = "put",
-        operation_id = "legacyUpdateProfile"
+        operation_id = "legacyUpdateProfile",
+        deprecated
     )]
     async fn update_profile(&self, req: &Request, jar: &CookieJar, body: Json<Value>) -> Reply {
         let principal = plain(self.session(req, jar).await)?;
@@ -430,7 +440,8 @@ impl LegacyApi {
     #[oai(
         path = "/user/profile",
         method = "delete",
-        operation_id = "legacyDeleteProfile"
+        operation_id = "legacyDeleteProfile",
+        deprecated
     )]
     async fn delete_profile(&self, req: &Request, jar: &CookieJar) -> Reply {
         let principal = plain(self.session(req, jar).await)?;
@@ -442,7 +453,12 @@ impl LegacyApi {
     }
 
     /// The whole catalog (NextBuy): prices in pounds
-    #[oai(path = "/products", method = "get", operation_id = "legacyProducts")]
+    #[oai(
+        path = "/products",
+        method = "get",
+        operation_id = "legacyProducts",
+        deprecated
+    )]
     async fn products(&self) -> Reply {
         let mut all = Vec::new();
         let mut cursor = None;
@@ -468,7 +484,8 @@ impl LegacyApi {
     #[oai(
         path = "/products/create",
         method = "post",
-        operation_id = "legacyCreateProduct"
+        operation_id = "legacyCreateProduct",
+        deprecated
     )]
     async fn create_product(&self, req: &Request, jar: &CookieJar, body: Json<Value>) -> Reply {
         self.admin_session(req, jar).await?;
@@ -483,7 +500,8 @@ impl LegacyApi {
     #[oai(
         path = "/products/update",
         method = "put",
-        operation_id = "legacyUpdateProduct"
+        operation_id = "legacyUpdateProduct",
+        deprecated
     )]
     async fn update_product(&self, req: &Request, jar: &CookieJar, body: Json<Value>) -> Reply {
         self.admin_session(req, jar).await?;
@@ -501,7 +519,8 @@ impl LegacyApi {
     #[oai(
         path = "/products/bulk",
         method = "post",
-        operation_id = "legacyBulkProducts"
+        operation_id = "legacyBulkProducts",
+        deprecated
     )]
     async fn bulk_products(&self, req: &Request, jar: &CookieJar, body: Json<Value>) -> Reply {
         self.admin_session(req, jar).await?;
@@ -527,7 +546,8 @@ impl LegacyApi {
     #[oai(
         path = "/cart_items/add-item",
         method = "post",
-        operation_id = "legacyAddItem"
+        operation_id = "legacyAddItem",
+        deprecated
     )]
     async fn add_item(&self, req: &Request, jar: &CookieJar, body: Json<Value>) -> Reply {
         let principal = self.cart_session(req, jar).await?;
@@ -548,7 +568,8 @@ impl LegacyApi {
     #[oai(
         path = "/cart_items/items",
         method = "get",
-        operation_id = "legacyItems"
+        operation_id = "legacyItems",
+        deprecated
     )]
     async fn items(&self, req: &Request, jar: &CookieJar) -> Reply {
         let principal = self.cart_session(req, jar).await?;
@@ -560,7 +581,8 @@ impl LegacyApi {
     #[oai(
         path = "/cart_items/remove-item",
         method = "delete",
-        operation_id = "legacyRemoveItem"
+        operation_id = "legacyRemoveItem",
+        deprecated
     )]
     async fn remove_item(&self, req: &Request, jar: &CookieJar, body: Json<Value>) -> Reply {
         let principal = self.cart_session(req, jar).await?;
@@ -572,13 +594,23 @@ impl LegacyApi {
     }
 
     /// Your cart (NextBuy)
-    #[oai(path = "/cart", method = "get", operation_id = "legacyCart")]
+    #[oai(
+        path = "/cart",
+        method = "get",
+        operation_id = "legacyCart",
+        deprecated
+    )]
     async fn cart(&self, req: &Request, jar: &CookieJar) -> Reply {
         Ok(Legacy::Ok(Json(self.cart_record(req, jar).await?)))
     }
 
     /// Create your cart (NextBuy): carts exist on demand, so this returns it
-    #[oai(path = "/cart", method = "post", operation_id = "legacyCreateCart")]
+    #[oai(
+        path = "/cart",
+        method = "post",
+        operation_id = "legacyCreateCart",
+        deprecated
+    )]
     async fn create_cart(&self, req: &Request, jar: &CookieJar) -> Reply {
         let cart = self.cart_record(req, jar).await?;
         Ok(Legacy::Created(Json(
@@ -587,7 +619,12 @@ impl LegacyApi {
     }
 
     /// Update your cart (NextBuy): returns it
-    #[oai(path = "/cart", method = "put", operation_id = "legacyUpdateCart")]
+    #[oai(
+        path = "/cart",
+        method = "put",
+        operation_id = "legacyUpdateCart",
+        deprecated
+    )]
     async fn update_cart(&self, req: &Request, jar: &CookieJar) -> Reply {
         let cart = self.cart_record(req, jar).await?;
         Ok(Legacy::Ok(Json(
@@ -596,7 +633,12 @@ impl LegacyApi {
     }
 
     /// Empty your cart (NextBuy)
-    #[oai(path = "/cart", method = "delete", operation_id = "legacyDeleteCart")]
+    #[oai(
+        path = "/cart",
+        method = "delete",
+        operation_id = "legacyDeleteCart",
+        deprecated
+    )]
     async fn delete_cart(&self, req: &Request, jar: &CookieJar) -> Reply {
         let principal = self.cart_session(req, jar).await?;
         plain(self.carts.clear(&CartOwner::from(&principal)).await)?;
@@ -609,7 +651,8 @@ impl LegacyApi {
     #[oai(
         path = "/cart/place-order",
         method = "post",
-        operation_id = "legacyPlaceOrder"
+        operation_id = "legacyPlaceOrder",
+        deprecated
     )]
     async fn place_order(&self, req: &Request, jar: &CookieJar, body: Json<Value>) -> Reply {
         let principal = self.cart_session(req, jar).await?;
@@ -625,7 +668,8 @@ impl LegacyApi {
     #[oai(
         path = "/cart/add-item-to-order/:order_id",
         method = "post",
-        operation_id = "legacyAddItemToOrder"
+        operation_id = "legacyAddItemToOrder",
+        deprecated
     )]
     async fn add_item_to_order(
         &self,
