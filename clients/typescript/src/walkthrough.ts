@@ -1,0 +1,127 @@
+// A walk through the Storefront API with a client typed from the served /openapi.json.
+//
+// `src/schema.d.ts` is generated (scripts/ts-client runs openapi-typescript on the live document), so
+// every path, parameter, body and response below is checked against the contract by `tsc --strict`:
+// a renamed field, a removed route or a status that became a closed set of other values stops this
+// file compiling, and scripts/test fails. It is compiled, never run, in CI; it runs as written in a
+// browser (or Node 20+ with an EventSource polyfill) against a server with a seeded catalog.
+import createClient, { type Middleware } from "openapi-fetch";
+import type { components, paths } from "./schema";
+
+type Product = components["schemas"]["ProductView"];
+
+/** The body of one event of a `text/event-stream` route, as the document types it. */
+type StreamEvent<T> = T extends readonly (infer E)[] ? E : T;
+type OrderStatusEvent = StreamEvent<
+  paths["/api/v1/orders/{id}/events"]["get"]["responses"][200]["content"]["text/event-stream"]
+>;
+
+/** Any error body the client hands back: an RFC 9457 problem for every documented status. */
+type ProblemLike = { status?: number; code?: string; detail?: string } | undefined;
+
+function fail(step: string, problem: ProblemLike, response: Response): never {
+  throw new Error(
+    `${step}: HTTP ${response.status} ${problem?.code ?? ""} ${problem?.detail ?? ""}`.trim(),
+  );
+}
+
+export async function walkthrough(baseUrl: string): Promise<void> {
+  const client = createClient<paths>({ baseUrl, credentials: "include" });
+
+  // The access token from login goes on every later request as `Authorization: Bearer ...`.
+  let accessToken: string | undefined;
+  const bearer: Middleware = {
+    onRequest({ request }) {
+      if (accessToken !== undefined) {
+        request.headers.set("Authorization", `Bearer ${accessToken}`);
+      }
+      return request;
+    },
+  };
+  client.use(bearer);
+
+  // 1. Register an account (201 with the user and a first session's tokens).
+  const email = `walkthrough-${crypto.randomUUID()}@example.com`;
+  const password = "correct horse battery staple";
+  const registered = await client.POST("/api/v1/auth/register", {
+    body: { email, password, name: "Walk Through", address: "1 Example Street, London" },
+  });
+  if (registered.error !== undefined) fail("register", registered.error, registered.response);
+  console.log(`registered ${registered.data.user.email} (${registered.data.user.role})`);
+
+  // 2. Log in and keep the access token; the middleware sends it from now on.
+  const login = await client.POST("/api/v1/auth/login", { body: { email, password } });
+  if (login.error !== undefined) fail("login", login.error, login.response);
+  accessToken = login.data.tokens.access_token;
+  console.log(`signed in, token expires in ${login.data.tokens.expires_in}s`);
+
+  // 3. The catalog, cheapest first, a page at a time: follow `next_cursor` for up to three pages
+  //    (fewer if the last page comes first), and take the first product that is in stock.
+  let product: Product | undefined;
+  let cursor: string | undefined;
+  for (let page = 1; page <= 3; page++) {
+    const { data, error, response } = await client.GET("/api/v1/products", {
+      params: { query: { limit: 5, sort: "price_asc", cursor } },
+    });
+    if (error !== undefined) fail("catalog page", error, response);
+    for (const item of data.items) {
+      const price = `${(item.price.amount / 100).toFixed(2)} ${item.price.currency}`;
+      console.log(`page ${page}: #${item.id} ${item.name} ${price}, ${item.stock} in stock`);
+    }
+    product ??= data.items.find((item) => item.stock > 0);
+    cursor = data.next_cursor;
+    if (cursor === undefined) break;
+  }
+  if (product === undefined) throw new Error("catalog: nothing in stock");
+
+  // 4. Add one to the cart (the account's cart: the bearer token says whose).
+  const cart = await client.POST("/api/v1/cart/items", {
+    body: { product_id: product.id, quantity: 1 },
+  });
+  if (cart.error !== undefined) fail("add to cart", cart.error, cart.response);
+  for (const line of cart.data.items) {
+    const warnings = line.warnings.length > 0 ? ` (${line.warnings.join(", ")})` : "";
+    console.log(`cart: ${line.quantity} x ${line.name}${warnings}`);
+  }
+  console.log(`cart: ${cart.data.item_count} units, subtotal ${cart.data.subtotal.amount}`);
+
+  // 5. Check out with an Idempotency-Key: retrying with the same key cannot place a second order.
+  const idempotencyKey = crypto.randomUUID();
+  const checkout = await client.POST("/api/v1/orders", {
+    params: { header: { "Idempotency-Key": idempotencyKey } },
+    body: { shipping_address: "1 Example Street, London" },
+  });
+  if (checkout.error !== undefined) fail("checkout", checkout.error, checkout.response);
+  const order = checkout.data;
+  const replayed = checkout.response.headers.get("Idempotency-Replayed") !== null;
+  console.log(`order ${order.id}: ${order.status}, ${order.item_count} units${replayed ? " (replayed)" : ""}`);
+
+  // 6. The account's orders, newest first.
+  const orders = await client.GET("/api/v1/orders", { params: { query: { limit: 10 } } });
+  if (orders.error !== undefined) fail("order list", orders.error, orders.response);
+  for (const placed of orders.data.items) {
+    const open = placed.status !== "delivered" && placed.status !== "cancelled";
+    console.log(`orders: ${placed.id} ${placed.status}${open ? "" : " (closed)"} ${placed.created_at}`);
+  }
+  if (!orders.data.items.some((placed) => placed.id === order.id)) {
+    throw new Error(`order list: ${order.id} is missing`);
+  }
+
+  // 7. The order's status as a stream of `status` events. EventSource cannot set headers, so it
+  //    authenticates with the HttpOnly access cookie login set (`withCredentials`); it resumes after
+  //    a drop with `Last-Event-ID` by itself. Wait for the first event: the status now.
+  const eventsPath: keyof paths = "/api/v1/orders/{id}/events";
+  const url = new URL(eventsPath.replace("{id}", encodeURIComponent(order.id)), baseUrl);
+  const first = await new Promise<OrderStatusEvent>((resolve, reject) => {
+    const source = new EventSource(url, { withCredentials: true });
+    source.addEventListener("status", (event: MessageEvent<string>) => {
+      source.close();
+      resolve(JSON.parse(event.data) as OrderStatusEvent);
+    });
+    source.addEventListener("error", () => {
+      source.close();
+      reject(new Error(`order events: the stream for ${order.id} failed`));
+    });
+  });
+  console.log(`events: ${first.order_id} is ${first.status} as of ${first.updated_at}`);
+}
