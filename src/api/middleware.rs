@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use poem::http::header::{self, HeaderValue};
 use poem::http::{HeaderMap, StatusCode};
-use poem::{Body, Endpoint, Middleware, Request, Response, Result};
+use poem::{Body, Endpoint, IntoResponse, Middleware, Request, Response, Result};
 use tracing::Instrument as _;
 
 use super::problem::{CONTENT_TYPE, Problem};
@@ -76,7 +76,10 @@ impl<E: Endpoint> Endpoint for ObserveEndpoint<E> {
         let (response, cause_logged) = INTERNAL_ERROR_LOGGED
             .scope(Cell::new(false), async {
                 let response = match limit_body(&mut req).await {
-                    Ok(()) => self.inner.get_response(req).await,
+                    Ok(()) => match self.inner.call(req).await {
+                        Ok(response) => response.into_response(),
+                        Err(err) => error_response(err),
+                    },
                     Err(too_large) => too_large,
                 };
                 (response, INTERNAL_ERROR_LOGGED.with(Cell::get))
@@ -134,6 +137,27 @@ fn incoming_request_id(headers: &HeaderMap) -> Option<String> {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b));
     sane.then(|| value.to_string())
+}
+
+/// An error raised before a handler ran. A parameter that does not parse or breaks its documented
+/// constraints (an unknown `sort`, a `limit` out of range) is a validation problem naming it, like
+/// the services' own; anything else keeps poem's response (rewritten by `problems`).
+fn error_response(err: poem::Error) -> Response {
+    match err.downcast_ref::<poem_openapi::error::ParseParamError>() {
+        Some(param) => {
+            let mut problem = Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+                format!("{}: {}", param.name, param.reason),
+            );
+            problem.field = Some(param.name.to_string());
+            Response::builder()
+                .status(StatusCode::UNPROCESSABLE_ENTITY)
+                .content_type(CONTENT_TYPE)
+                .body(serde_json::to_string(&problem).unwrap_or_default())
+        }
+        None => err.into_response(),
+    }
 }
 
 /// Refuses bodies over the route's limit (`body_limit`): by `Content-Length` when given, else by
