@@ -371,3 +371,104 @@ async fn every_operation_has_a_unique_operation_id_a_summary_and_legacy_ones_are
     }
     assert!(operations >= 55, "{operations} operations");
 }
+
+/// The schema at `pointer`, with a `$ref` (also inside `allOf`, as poem-openapi wraps optional refs)
+/// followed.
+fn resolved<'a>(
+    spec: &'a serde_json::Value,
+    schema: &'a serde_json::Value,
+) -> &'a serde_json::Value {
+    let target = schema["$ref"]
+        .as_str()
+        .or_else(|| schema["allOf"][0]["$ref"].as_str());
+    match target {
+        Some(r) => resolved(spec, spec.pointer(&r[1..]).expect("a $ref that resolves")),
+        None => schema,
+    }
+}
+
+#[tokio::test]
+async fn closed_sets_are_enums_in_the_document() {
+    let app = TestApp::spawn().await;
+    let spec = app.client().get("/openapi.json").await.json;
+    let enum_of = |schema: &serde_json::Value| -> Vec<String> {
+        let schema = resolved(&spec, schema);
+        let schema = if schema["type"] == "array" {
+            resolved(&spec, &schema["items"])
+        } else {
+            schema
+        };
+        schema["enum"]
+            .as_array()
+            .map(|v| v.iter().map(|s| s.as_str().unwrap().to_string()).collect())
+            .unwrap_or_default()
+    };
+    for (object, field, values) in [
+        (
+            "OrderView",
+            "status",
+            "pending paid shipped delivered cancelled",
+        ),
+        (
+            "StatusMove",
+            "status",
+            "pending paid shipped delivered cancelled",
+        ),
+        (
+            "OrderStatusEvent",
+            "status",
+            "pending paid shipped delivered cancelled",
+        ),
+        ("UserView", "role", "customer admin"),
+        (
+            "CartLineView",
+            "warnings",
+            "archived out_of_stock insufficient_stock price_changed",
+        ),
+        (
+            "CartIssueView",
+            "code",
+            "empty_cart archived out_of_stock insufficient_stock price_changed",
+        ),
+        ("LoginRequest", "cart_merge", "merge replace"),
+        ("CartMergeView", "mode", "merge replace"),
+        ("CappedLineView", "reason", "stock line_limit archived"),
+    ] {
+        let schema = &spec["components"]["schemas"][object]["properties"][field];
+        assert_eq!(
+            enum_of(schema),
+            values.split(' ').collect::<Vec<_>>(),
+            "{object}.{field} is not the closed set: {schema}"
+        );
+    }
+    for (path, method, param, values) in [
+        (
+            "/api/v1/products",
+            "get",
+            "sort",
+            "newest price_asc price_desc name",
+        ),
+        (
+            "/api/v1/auth/logout",
+            "post",
+            "scope",
+            "local others global",
+        ),
+        (
+            "/api/v1/admin/orders",
+            "get",
+            "status",
+            "pending paid shipped delivered cancelled",
+        ),
+    ] {
+        let params = spec["paths"][path][method]["parameters"]
+            .as_array()
+            .unwrap();
+        let p = params.iter().find(|p| p["name"] == param).unwrap();
+        assert_eq!(
+            enum_of(&p["schema"]),
+            values.split(' ').collect::<Vec<_>>(),
+            "{method} {path} ?{param}"
+        );
+    }
+}

@@ -71,12 +71,19 @@ fn shown(minor: i64) -> String {
     )
 }
 
+/// What an issue is about: the whole cart being empty, or one line's warning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IssueKind {
+    EmptyCart,
+    Line(LineWarning),
+}
+
 /// Something checkout would refuse or the buyer should know before paying.
 #[derive(Debug, Clone)]
 pub struct CartIssue {
     /// None for an issue of the whole cart (it is empty).
     pub product_id: Option<i64>,
-    pub code: &'static str,
+    pub kind: IssueKind,
     pub blocking: bool,
     pub message: String,
 }
@@ -94,7 +101,7 @@ impl CartCheck {
         if cart.lines.is_empty() {
             issues.push(CartIssue {
                 product_id: None,
-                code: "empty_cart",
+                kind: IssueKind::EmptyCart,
                 blocking: true,
                 message: "the cart is empty".into(),
             });
@@ -103,7 +110,7 @@ impl CartCheck {
             for warning in &line.warnings {
                 issues.push(CartIssue {
                     product_id: Some(line.product_id),
-                    code: warning.as_str(),
+                    kind: IssueKind::Line(*warning),
                     blocking: warning.blocks_checkout(),
                     message: warning.message(line),
                 });
@@ -223,8 +230,18 @@ pub struct CappedLine {
     pub requested: i64,
     /// Units it holds.
     pub kept: i64,
-    /// `stock`, `line_limit` or `archived`.
-    pub reason: &'static str,
+    pub reason: CapReason,
+}
+
+/// Why a guest line did not join the account's cart whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CapReason {
+    /// Not enough left in stock.
+    Stock,
+    /// The per-line limit (999 units).
+    LineLimit,
+    /// The product is no longer sold.
+    Archived,
 }
 
 /// What a sign-in did with a guest cart.
@@ -457,11 +474,11 @@ impl Carts {
 }
 
 /// A cap's reason as `Store::merge_cart` names it.
-fn cap_reason(reason: &str) -> Result<&'static str> {
+fn cap_reason(reason: &str) -> Result<CapReason> {
     match reason {
-        "stock" => Ok("stock"),
-        "line_limit" => Ok("line_limit"),
-        "archived" => Ok("archived"),
+        "stock" => Ok(CapReason::Stock),
+        "line_limit" => Ok(CapReason::LineLimit),
+        "archived" => Ok(CapReason::Archived),
         other => Err(Error::Internal(anyhow::anyhow!(
             "unknown merge cap reason `{other}`"
         ))),

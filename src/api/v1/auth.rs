@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use poem::web::cookie::CookieJar;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, Object, OpenApi};
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 
 use super::users::UserView;
 use crate::api::problem::ApiResult;
@@ -16,7 +16,7 @@ use crate::auth::{LogoutScope, SessionSummary, TokenPair};
 use crate::domain::{Address, DisplayName, Email, Password};
 use crate::error::Error;
 use crate::services::accounts::{Account, Accounts, Registration};
-use crate::services::cart::{Carts, MergeMode, MergeOutcome};
+use crate::services::cart::{CapReason, Carts, MergeMode, MergeOutcome};
 
 #[derive(Debug, Object)]
 pub struct RegisterRequest {
@@ -48,17 +48,76 @@ pub struct LoginRequest {
     /// What happens to a guest cart sent along (`X-Cart-Token` or the `sf_cart` cookie): `merge`
     /// (default) adds its lines to the account's cart, summing quantities capped by stock;
     /// `replace` makes it the account's cart.
-    pub cart_merge: Option<String>,
+    pub cart_merge: Option<CartMerge>,
 }
 
-fn parse_merge(mode: Option<&str>) -> crate::error::Result<MergeMode> {
-    match mode {
-        None | Some("merge") => Ok(MergeMode::Merge),
-        Some("replace") => Ok(MergeMode::Replace),
-        Some(_) => Err(Error::validation(
-            "cart_merge",
-            "must be one of merge, replace",
-        )),
+/// How a guest cart joins the account's cart at sign-in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum CartMerge {
+    Merge,
+    Replace,
+}
+
+impl From<CartMerge> for MergeMode {
+    fn from(mode: CartMerge) -> Self {
+        match mode {
+            CartMerge::Merge => MergeMode::Merge,
+            CartMerge::Replace => MergeMode::Replace,
+        }
+    }
+}
+
+impl From<MergeMode> for CartMerge {
+    fn from(mode: MergeMode) -> Self {
+        match mode {
+            MergeMode::Merge => CartMerge::Merge,
+            MergeMode::Replace => CartMerge::Replace,
+        }
+    }
+}
+
+/// Why a guest line did not join the account's cart whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum CapReasonView {
+    /// Not enough left in stock.
+    Stock,
+    /// 999 units per line.
+    LineLimit,
+    /// The product is no longer sold.
+    Archived,
+}
+
+impl From<CapReason> for CapReasonView {
+    fn from(reason: CapReason) -> Self {
+        match reason {
+            CapReason::Stock => CapReasonView::Stock,
+            CapReason::LineLimit => CapReasonView::LineLimit,
+            CapReason::Archived => CapReasonView::Archived,
+        }
+    }
+}
+
+/// Which sessions a sign-out ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum Scope {
+    /// This session (the default).
+    Local,
+    /// Every other session of the account; this one stays signed in.
+    Others,
+    /// Every session of the account.
+    Global,
+}
+
+impl From<Scope> for LogoutScope {
+    fn from(scope: Scope) -> Self {
+        match scope {
+            Scope::Local => LogoutScope::Local,
+            Scope::Others => LogoutScope::Others,
+            Scope::Global => LogoutScope::Global,
+        }
     }
 }
 
@@ -70,15 +129,13 @@ pub struct CappedLineView {
     pub requested: i64,
     /// Units it holds.
     pub kept: i64,
-    /// `stock` (not enough left), `line_limit` (999 per line) or `archived` (no longer sold).
-    pub reason: String,
+    pub reason: CapReasonView,
 }
 
 /// What signing in did with the guest cart that came with the request.
 #[derive(Debug, Object)]
 pub struct CartMergeView {
-    /// `merge` or `replace`.
-    pub mode: String,
+    pub mode: CartMerge,
     /// Guest lines now in the account's cart.
     pub lines: u64,
     /// One warning per line that was capped or left out.
@@ -88,10 +145,7 @@ pub struct CartMergeView {
 impl From<MergeOutcome> for CartMergeView {
     fn from(m: MergeOutcome) -> Self {
         Self {
-            mode: match m.mode {
-                MergeMode::Merge => "merge".into(),
-                MergeMode::Replace => "replace".into(),
-            },
+            mode: m.mode.into(),
             lines: m.lines as u64,
             capped: m
                 .capped
@@ -100,7 +154,7 @@ impl From<MergeOutcome> for CartMergeView {
                     product_id: c.product_id,
                     requested: c.requested,
                     kept: c.kept,
-                    reason: c.reason.to_string(),
+                    reason: c.reason.into(),
                 })
                 .collect(),
         }
@@ -186,18 +240,6 @@ pub struct SessionList {
     pub items: Vec<SessionView>,
 }
 
-fn parse_scope(scope: Option<&str>) -> crate::error::Result<LogoutScope> {
-    match scope {
-        None | Some("local") => Ok(LogoutScope::Local),
-        Some("others") => Ok(LogoutScope::Others),
-        Some("global") => Ok(LogoutScope::Global),
-        Some(_) => Err(Error::validation(
-            "scope",
-            "must be one of local, others, global",
-        )),
-    }
-}
-
 #[derive(ApiResponse)]
 pub enum Registered {
     /// The account was created and signed in.
@@ -276,7 +318,7 @@ impl AuthApi {
         guest: GuestCart,
         jar: &CookieJar,
     ) -> ApiResult<Json<SignedIn>> {
-        let mode = parse_merge(body.0.cart_merge.as_deref())?;
+        let mode = body.0.cart_merge.map_or(MergeMode::Merge, Into::into);
         let (account, pair) = self
             .accounts
             .login(&body.0.email, &body.0.password, &client.0)
@@ -314,10 +356,10 @@ impl AuthApi {
     async fn logout(
         &self,
         auth: Auth,
-        scope: Query<Option<String>>,
+        scope: Query<Option<Scope>>,
         jar: &CookieJar,
     ) -> ApiResult<NoContent> {
-        let scope = parse_scope(scope.0.as_deref())?;
+        let scope = scope.0.map_or(LogoutScope::Local, Into::into);
         self.accounts
             .sessions()
             .logout(auth.principal(), scope)

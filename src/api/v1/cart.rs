@@ -8,7 +8,7 @@ use poem::Request;
 use poem::web::cookie::CookieJar;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, Object, OpenApi};
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 
 use super::products::Money;
 use crate::api::problem::ApiResult;
@@ -16,7 +16,9 @@ use crate::api::session_http::{CartAuth, SessionCookies};
 use crate::api::{ApiTags, NoContent};
 use crate::auth::SessionService;
 use crate::domain::Quantity;
-use crate::services::cart::{Cart, CartCheck, CartIssue, CartLine, CartOwner, Carts};
+use crate::services::cart::{
+    Cart, CartCheck, CartIssue, CartLine, CartOwner, Carts, IssueKind, LineWarning,
+};
 
 #[derive(Debug, Object)]
 pub struct CartLineView {
@@ -33,7 +35,52 @@ pub struct CartLineView {
     pub price_when_added: Option<Money>,
     /// `archived`, `out_of_stock` or `insufficient_stock`: what checkout would refuse;
     /// `price_changed`: the unit price is not `price_when_added` (checkout charges `unit_price`).
-    pub warnings: Vec<String>,
+    pub warnings: Vec<LineWarningView>,
+}
+
+/// What checkout would refuse about a line as it stands (`archived`, `out_of_stock`,
+/// `insufficient_stock`), or what the buyer should know (`price_changed`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum LineWarningView {
+    Archived,
+    OutOfStock,
+    InsufficientStock,
+    PriceChanged,
+}
+
+impl From<LineWarning> for LineWarningView {
+    fn from(warning: LineWarning) -> Self {
+        match warning {
+            LineWarning::Archived => Self::Archived,
+            LineWarning::OutOfStock => Self::OutOfStock,
+            LineWarning::InsufficientStock => Self::InsufficientStock,
+            LineWarning::PriceChanged => Self::PriceChanged,
+        }
+    }
+}
+
+/// Something checkout would refuse (`empty_cart`, `archived`, `out_of_stock`,
+/// `insufficient_stock`), or the buyer should know before paying (`price_changed`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum CartIssueCode {
+    EmptyCart,
+    Archived,
+    OutOfStock,
+    InsufficientStock,
+    PriceChanged,
+}
+
+impl From<LineWarning> for CartIssueCode {
+    fn from(warning: LineWarning) -> Self {
+        match warning {
+            LineWarning::Archived => Self::Archived,
+            LineWarning::OutOfStock => Self::OutOfStock,
+            LineWarning::InsufficientStock => Self::InsufficientStock,
+            LineWarning::PriceChanged => Self::PriceChanged,
+        }
+    }
 }
 
 #[derive(Debug, Object)]
@@ -57,7 +104,7 @@ impl From<Cart> for CartView {
             name: l.name,
             image_url: l.image_url,
             quantity: l.quantity,
-            warnings: l.warnings.iter().map(|w| w.as_str().to_string()).collect(),
+            warnings: l.warnings.iter().map(|w| (*w).into()).collect(),
         };
         Self {
             subtotal: Money::new(cart.subtotal, &currency),
@@ -88,8 +135,7 @@ pub struct CartIssueView {
     /// The line (product) concerned; absent for the whole cart.
     #[oai(skip_serializing_if_is_none)]
     pub product_id: Option<i64>,
-    /// `empty_cart`, `archived`, `out_of_stock`, `insufficient_stock` or `price_changed`.
-    pub code: String,
+    pub code: CartIssueCode,
     /// True when checkout would refuse the cart because of it.
     pub blocking: bool,
     pub message: String,
@@ -99,7 +145,10 @@ impl From<CartIssue> for CartIssueView {
     fn from(i: CartIssue) -> Self {
         Self {
             product_id: i.product_id,
-            code: i.code.to_string(),
+            code: match i.kind {
+                IssueKind::EmptyCart => CartIssueCode::EmptyCart,
+                IssueKind::Line(warning) => warning.into(),
+            },
             blocking: i.blocking,
             message: i.message,
         }

@@ -21,6 +21,7 @@ use poem_openapi::{Object, OpenApi};
 use crate::api::ApiTags;
 use crate::api::problem::ApiResult;
 use crate::api::session_http::{Auth, Client};
+use crate::api::v1::orders::OrderStatusView;
 use crate::auth::SessionService;
 use crate::services::catalog::Catalog;
 use crate::services::live::{LiveUpdates, states};
@@ -33,8 +34,7 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
 #[derive(Debug, Clone, Object)]
 pub struct OrderStatusEvent {
     pub order_id: String,
-    /// `pending`, `paid`, `shipped`, `delivered` or `cancelled`.
-    pub status: String,
+    pub status: OrderStatusView,
     pub updated_at: DateTime<Utc>,
 }
 
@@ -125,10 +125,20 @@ impl EventsApi {
                 async move { sessions.still_active(&principal).await }
             },
         )
-        .map(|c| OrderStatusEvent {
-            order_id: c.order_id,
-            status: c.status,
-            updated_at: c.updated_at,
+        // An unknown stored status is an error, logged, and ends nothing else: it is not sent as
+        // some other status.
+        .filter_map(|c| async move {
+            match OrderStatusView::of(&c.status) {
+                Ok(status) => Some(OrderStatusEvent {
+                    order_id: c.order_id,
+                    status,
+                    updated_at: c.updated_at,
+                }),
+                Err(e) => {
+                    tracing::error!(error = %e, order.id = %c.order_id, "order change not sent");
+                    None
+                }
+            }
         })
         .boxed();
         Ok(event_stream(stream, "status", |e| e.updated_at))

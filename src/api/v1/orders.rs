@@ -6,12 +6,14 @@ use chrono::{DateTime, Utc};
 use poem::Request;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, Object, OpenApi};
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 
 use super::products::Money;
 use crate::api::ApiTags;
 use crate::api::problem::ApiResult;
 use crate::api::session_http::Auth;
+use crate::domain::OrderStatus;
+use crate::error::Error;
 use crate::services::orders::{IdempotencyKey, OrderPage, Orders, ShippingAddress};
 use crate::store::orders::OrderRecord;
 
@@ -27,11 +29,54 @@ pub struct OrderLineView {
     pub line_total: Money,
 }
 
+/// Where an order is in its life: `pending → paid → shipped → delivered`, or `cancelled`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum OrderStatusView {
+    Pending,
+    Paid,
+    Shipped,
+    Delivered,
+    Cancelled,
+}
+
+impl From<OrderStatus> for OrderStatusView {
+    fn from(status: OrderStatus) -> Self {
+        match status {
+            OrderStatus::Pending => Self::Pending,
+            OrderStatus::Paid => Self::Paid,
+            OrderStatus::Shipped => Self::Shipped,
+            OrderStatus::Delivered => Self::Delivered,
+            OrderStatus::Cancelled => Self::Cancelled,
+        }
+    }
+}
+
+impl From<OrderStatusView> for OrderStatus {
+    fn from(status: OrderStatusView) -> Self {
+        match status {
+            OrderStatusView::Pending => Self::Pending,
+            OrderStatusView::Paid => Self::Paid,
+            OrderStatusView::Shipped => Self::Shipped,
+            OrderStatusView::Delivered => Self::Delivered,
+            OrderStatusView::Cancelled => Self::Cancelled,
+        }
+    }
+}
+
+impl OrderStatusView {
+    /// The view of a stored status tag; an unknown tag is an error, never a default.
+    pub fn of(tag: &str) -> Result<Self, Error> {
+        OrderStatus::parse(tag)
+            .map(Self::from)
+            .ok_or_else(|| Error::Internal(anyhow::anyhow!("unknown order status {tag:?}")))
+    }
+}
+
 #[derive(Debug, Object)]
 pub struct OrderView {
     pub id: String,
-    /// `pending`, `paid`, `shipped`, `delivered` or `cancelled`.
-    pub status: String,
+    pub status: OrderStatusView,
     pub items: Vec<OrderLineView>,
     pub subtotal: Money,
     pub item_count: i64,
@@ -40,10 +85,13 @@ pub struct OrderView {
     pub updated_at: DateTime<Utc>,
 }
 
-impl From<OrderRecord> for OrderView {
-    fn from(o: OrderRecord) -> Self {
+impl TryFrom<OrderRecord> for OrderView {
+    type Error = Error;
+
+    fn try_from(o: OrderRecord) -> Result<Self, Error> {
         let currency = o.currency;
-        Self {
+        Ok(Self {
+            status: OrderStatusView::of(&o.status)?,
             items: o
                 .lines
                 .into_iter()
@@ -58,12 +106,11 @@ impl From<OrderRecord> for OrderView {
                 .collect(),
             subtotal: Money::new(o.subtotal, &currency),
             id: o.id,
-            status: o.status,
             item_count: o.item_count,
             shipping_address: o.shipping_address,
             created_at: o.created_at,
             updated_at: o.updated_at,
-        }
+        })
     }
 }
 
@@ -75,12 +122,18 @@ pub struct OrderPageView {
     pub next_cursor: Option<String>,
 }
 
-impl From<OrderPage> for OrderPageView {
-    fn from(page: OrderPage) -> Self {
-        Self {
-            items: page.items.into_iter().map(Into::into).collect(),
+impl TryFrom<OrderPage> for OrderPageView {
+    type Error = Error;
+
+    fn try_from(page: OrderPage) -> Result<Self, Error> {
+        Ok(Self {
+            items: page
+                .items
+                .into_iter()
+                .map(TryInto::try_into)
+                .collect::<Result<_, _>>()?,
             next_cursor: page.next_cursor,
-        }
+        })
     }
 }
 
@@ -95,7 +148,7 @@ pub struct CheckoutRequest {
 #[oai(deny_unknown_fields)]
 pub struct StatusMove {
     /// The status to move to.
-    pub status: String,
+    pub status: OrderStatusView,
 }
 
 #[derive(ApiResponse)]
@@ -141,7 +194,10 @@ impl OrdersApi {
             .transpose()?;
         let placed = self.orders.checkout(auth.principal(), address, key).await?;
         let replayed = placed.replayed.then(|| "true".to_string());
-        Ok(OrderPlaced::Created(Json(placed.order.into()), replayed))
+        Ok(OrderPlaced::Created(
+            Json(placed.order.try_into()?),
+            replayed,
+        ))
     }
 
     /// Your orders, newest first
@@ -156,7 +212,7 @@ impl OrdersApi {
             .orders
             .list(auth.principal(), false, None, cursor.0.as_deref(), limit.0)
             .await?;
-        Ok(Json(page.into()))
+        Ok(Json(page.try_into()?))
     }
 
     /// One of your orders
@@ -165,7 +221,10 @@ impl OrdersApi {
     #[oai(path = "/orders/:id", method = "get", operation_id = "getOrder")]
     async fn get(&self, auth: Auth, id: Path<String>) -> ApiResult<Json<OrderView>> {
         Ok(Json(
-            self.orders.order_of(auth.principal(), &id.0).await?.into(),
+            self.orders
+                .order_of(auth.principal(), &id.0)
+                .await?
+                .try_into()?,
         ))
     }
 
@@ -179,7 +238,10 @@ impl OrdersApi {
     )]
     async fn cancel(&self, auth: Auth, id: Path<String>) -> ApiResult<Json<OrderView>> {
         Ok(Json(
-            self.orders.cancel(auth.principal(), &id.0).await?.into(),
+            self.orders
+                .cancel(auth.principal(), &id.0)
+                .await?
+                .try_into()?,
         ))
     }
 
@@ -194,7 +256,7 @@ impl OrdersApi {
         &self,
         auth: Auth,
         /// Only orders in this status.
-        status: Query<Option<String>>,
+        status: Query<Option<OrderStatusView>>,
         cursor: Query<Option<String>>,
         limit: Query<Option<u32>>,
     ) -> ApiResult<Json<OrderPageView>> {
@@ -203,12 +265,12 @@ impl OrdersApi {
             .list(
                 auth.admin()?,
                 true,
-                status.0.as_deref(),
+                status.0.map(|s| OrderStatus::from(s).as_str()),
                 cursor.0.as_deref(),
                 limit.0,
             )
             .await?;
-        Ok(Json(page.into()))
+        Ok(Json(page.try_into()?))
     }
 
     /// Move an order along its life (admin)
@@ -229,8 +291,12 @@ impl OrdersApi {
     ) -> ApiResult<Json<OrderView>> {
         let order = self
             .orders
-            .set_status(auth.admin()?, &id.0, &body.0.status)
+            .set_status(
+                auth.admin()?,
+                &id.0,
+                OrderStatus::from(body.0.status).as_str(),
+            )
             .await?;
-        Ok(Json(order.into()))
+        Ok(Json(order.try_into()?))
     }
 }

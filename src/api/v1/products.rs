@@ -5,7 +5,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, Object, OpenApi};
+use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 
 use crate::api::problem::ApiResult;
 use crate::api::session_http::Auth;
@@ -152,6 +152,27 @@ pub struct ProductsApi {
     pub catalog: Arc<Catalog>,
 }
 
+/// How a catalog page is ordered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum Sort {
+    Newest,
+    PriceAsc,
+    PriceDesc,
+    Name,
+}
+
+impl Sort {
+    fn as_str(self) -> &'static str {
+        match self {
+            Sort::Newest => "newest",
+            Sort::PriceAsc => "price_asc",
+            Sort::PriceDesc => "price_desc",
+            Sort::Name => "name",
+        }
+    }
+}
+
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Products")]
 impl ProductsApi {
     /// Browse the catalog
@@ -167,8 +188,8 @@ impl ProductsApi {
         category: Query<Option<String>>,
         min_price: Query<Option<i64>>,
         max_price: Query<Option<i64>>,
-        /// `newest`, `price_asc`, `price_desc` or `name`.
-        sort: Query<Option<String>>,
+        /// Newest first unless given.
+        sort: Query<Option<Sort>>,
         cursor: Query<Option<String>>,
         limit: Query<Option<u32>>,
     ) -> ApiResult<Json<ProductPageView>> {
@@ -177,7 +198,7 @@ impl ProductsApi {
             category: category.0,
             min_price: min_price.0,
             max_price: max_price.0,
-            sort: sort.0,
+            sort: sort.0.map(|s| s.as_str().to_string()),
             cursor: cursor.0,
             limit: limit.0,
         };

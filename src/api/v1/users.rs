@@ -5,12 +5,12 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use poem::web::cookie::CookieJar;
 use poem_openapi::payload::Json;
-use poem_openapi::{Object, OpenApi};
+use poem_openapi::{Enum, Object, OpenApi};
 
 use crate::api::problem::ApiResult;
 use crate::api::session_http::{Auth, SessionCookies};
 use crate::api::{ApiTags, NoContent};
-use crate::domain::{Address, DisplayName, Email, Password};
+use crate::domain::{Address, DisplayName, Email, Password, Role};
 use crate::services::accounts::{Account, Accounts, ProfileUpdate};
 
 /// A user's account as they see it. Never carries the password hash.
@@ -20,10 +20,26 @@ pub struct UserView {
     pub email: String,
     pub name: String,
     pub address: String,
-    /// `customer` or `admin`.
-    pub role: String,
+    pub role: RoleView,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// What a user may do; only `storefront create-admin` makes an admin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum RoleView {
+    Customer,
+    Admin,
+}
+
+impl From<Role> for RoleView {
+    fn from(role: Role) -> Self {
+        match role {
+            Role::Customer => RoleView::Customer,
+            Role::Admin => RoleView::Admin,
+        }
+    }
 }
 
 impl From<Account> for UserView {
@@ -33,7 +49,7 @@ impl From<Account> for UserView {
             email: account.email,
             name: account.name,
             address: account.address,
-            role: account.role.as_str().to_string(),
+            role: account.role.into(),
             created_at: account.created_at,
             updated_at: account.updated_at,
         }
