@@ -105,7 +105,7 @@ impl LegacyError {
             ),
             Error::Unavailable(_) | Error::Internal(_) => {
                 if let Error::Internal(cause) = &err {
-                    crate::api::middleware::log_internal_error(cause);
+                    crate::api::problem::log_internal_error(cause);
                 }
                 LegacyError::Internal(body("Internal server error".into()))
             }

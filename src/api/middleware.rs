@@ -10,7 +10,7 @@ use poem::http::{HeaderMap, StatusCode};
 use poem::{Body, Endpoint, IntoResponse, Middleware, Request, Response, Result};
 use tracing::Instrument as _;
 
-use super::problem::{CONTENT_TYPE, Problem};
+use super::problem::{CONTENT_TYPE, INTERNAL_ERROR_LOGGED, Problem};
 use crate::metrics::Metrics;
 
 /// Request bodies above this are refused with 413 before anything reads them.
@@ -105,7 +105,7 @@ impl<E: Endpoint> Endpoint for ObserveEndpoint<E> {
         span.record("http.status", status.as_u16());
         let _entered = span.enter();
         let latency_ms = elapsed.as_secs_f64() * 1000.0;
-        // A handler's internal error has logged its one line already (`log_internal_error`).
+        // A handler's internal error has logged its one line already (`problem::log_internal_error`).
         if status.is_server_error() && !cause_logged {
             tracing::error!(latency_ms, "request failed");
         } else {
@@ -113,19 +113,6 @@ impl<E: Endpoint> Endpoint for ObserveEndpoint<E> {
         }
         Ok(response)
     }
-}
-
-tokio::task_local! {
-    /// Whether the request being served logged its internal error already.
-    static INTERNAL_ERROR_LOGGED: Cell<bool>;
-}
-
-/// Logs an internal error as one line (the cause's chain, no backtrace whatever `RUST_BACKTRACE`
-/// says) in the request's span, which carries the request id; the request's own closing line then
-/// stays at info, so a 500 costs one error line.
-pub fn log_internal_error(cause: &anyhow::Error) {
-    tracing::error!(error = %format_args!("{cause:#}"), "internal error");
-    let _ = INTERNAL_ERROR_LOGGED.try_with(|logged| logged.set(true));
 }
 
 /// Accepts a caller's `X-Request-Id` when it is a sane token (so it cannot inject into logs or headers).

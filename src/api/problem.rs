@@ -151,7 +151,7 @@ impl From<Error> for ApiError {
                 ApiError::Unavailable(problem(StatusCode::SERVICE_UNAVAILABLE, "unavailable"))
             }
             Error::Internal(cause) => {
-                super::middleware::log_internal_error(cause);
+                log_internal_error(cause);
                 ApiError::Internal(Json(Problem::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "internal_error",
@@ -165,6 +165,19 @@ impl From<Error> for ApiError {
 /// Whole seconds, rounded up, never 0 (a client told to wait 0 s would retry at once).
 fn retry_after_seconds(wait: Duration) -> u64 {
     wait.as_secs() + u64::from(wait.subsec_nanos() > 0).max(u64::from(wait.as_secs() == 0))
+}
+
+tokio::task_local! {
+    /// Whether the request being served logged its internal error already.
+    pub(super) static INTERNAL_ERROR_LOGGED: std::cell::Cell<bool>;
+}
+
+/// Logs an internal error as one line (the cause's chain, no backtrace whatever `RUST_BACKTRACE`
+/// says) in the request's span, which carries the request id; the request's own closing line then
+/// stays at info, so a 500 costs one error line.
+pub fn log_internal_error(cause: &anyhow::Error) {
+    tracing::error!(error = %format_args!("{cause:#}"), "internal error");
+    let _ = INTERNAL_ERROR_LOGGED.try_with(|logged| logged.set(true));
 }
 
 /// Shorthand for handler results.
