@@ -9,8 +9,10 @@ pub mod domain;
 pub mod error;
 pub mod metrics;
 pub mod services;
+pub mod state;
 pub mod store;
 pub mod telemetry;
 
-pub use app::{AppState, Application};
+pub use app::Application;
 pub use config::Settings;
+pub use state::AppState;

@@ -12,7 +12,7 @@ use poem::middleware::{CatchPanic, CookieJarManager, Cors};
 use poem::{Endpoint, EndpointExt, Route};
 use poem_openapi::{ApiResponse, OpenApiService, Tags};
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 #[derive(Tags)]
 pub enum ApiTags {

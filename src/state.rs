@@ -1,0 +1,111 @@
+//! Wiring: builds every service once from the settings, below the HTTP layer that uses them.
+
+use std::sync::Arc;
+
+use crate::auth::{LoginLimiter, PasswordHasher, SessionService, TokenIssuer};
+use crate::cache::Cache;
+use crate::config::Settings;
+use crate::metrics::Metrics;
+use crate::services::accounts::Accounts;
+use crate::services::cart::Carts;
+use crate::services::catalog::Catalog;
+use crate::services::cursor::CursorCodec;
+use crate::services::live::LiveUpdates;
+use crate::services::orders::Orders;
+use crate::store::{self, Store};
+
+/// Everything the HTTP layer needs, built once.
+#[derive(Clone)]
+pub struct AppState {
+    pub settings: Arc<Settings>,
+    pub store: Store,
+    pub cache: Cache,
+    pub metrics: Arc<Metrics>,
+    pub accounts: Arc<Accounts>,
+    pub catalog: Arc<Catalog>,
+    pub carts: Arc<Carts>,
+    pub orders: Arc<Orders>,
+    pub live: Arc<LiveUpdates>,
+}
+
+impl AppState {
+    /// Connects to SurrealDB, applies the schema, and builds the services.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        let metrics = Arc::new(Metrics::default());
+        let store = Store::connect(&settings.surreal, metrics.clone()).await?;
+        let applied = store::migrate(&store).await?;
+        if !applied.is_empty() {
+            tracing::info!(files = ?applied, "schema applied");
+        }
+        let cache = match &settings.redis_url {
+            Some(url) => Cache::redis(url.expose(), settings.cache_prefix(), metrics.clone())?,
+            None => {
+                tracing::warn!(
+                    "REDIS_URL is not set: using an in-process cache. Fine for one instance; \
+                     several instances need a shared Redis so that sign-outs reach all of them"
+                );
+                Cache::local(settings.cache_prefix(), metrics.clone())
+            }
+        };
+        if settings.jwt_secret_generated {
+            tracing::warn!(
+                "JWT_SECRET is not set: generated a random one for this run; tokens will not survive a restart"
+            );
+        }
+        let tokens = Arc::new(TokenIssuer::new(
+            &settings.jwt_secret,
+            settings.access_token_ttl,
+        ));
+        let sessions = Arc::new(SessionService::new(
+            store.clone(),
+            cache.clone(),
+            tokens,
+            settings.refresh_token_ttl,
+            settings.refresh_reuse_grace,
+        ));
+        let accounts = Arc::new(Accounts::new(
+            store.clone(),
+            PasswordHasher::default(),
+            sessions,
+            LoginLimiter::new(
+                cache.clone(),
+                settings.login_limit_per_ip,
+                settings.login_limit_per_email,
+            ),
+        ));
+        let cursors = CursorCodec::new(settings.jwt_secret.derive(b"storefront cursor key"));
+        let catalog = Arc::new(Catalog::new(store.clone(), cache.clone(), cursors.clone()));
+        if settings.seed_catalog {
+            let added = catalog.seed_if_empty().await?;
+            if added > 0 {
+                tracing::info!(
+                    products = added,
+                    "loaded the starter catalog (SEED_CATALOG)"
+                );
+            }
+        }
+        let carts = Arc::new(Carts::new(
+            store.clone(),
+            cache.clone(),
+            settings.guest_cart_ttl,
+        ));
+        let orders = Arc::new(Orders::new(
+            store.clone(),
+            carts.clone(),
+            catalog.clone(),
+            cursors,
+        ));
+        let live = Arc::new(LiveUpdates::new(settings.event_streams_max));
+        Ok(Self {
+            settings: Arc::new(settings),
+            store,
+            cache,
+            metrics,
+            accounts,
+            catalog,
+            carts,
+            orders,
+            live,
+        })
+    }
+}
