@@ -42,9 +42,9 @@ impl AppState {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let metrics = Arc::new(Metrics::default());
         let store = Store::connect(&settings.surreal, metrics.clone()).await?;
-        let applied = store::migrate(&store).await?;
-        if !applied.is_empty() {
-            tracing::info!(files = ?applied, "schema applied");
+        let migrated = store::migrate(&store).await?;
+        if !migrated.applied.is_empty() {
+            tracing::info!(files = ?migrated.applied, "schema applied");
         }
         let cache = match &settings.redis_url {
             Some(url) => Cache::redis(url.expose(), settings.cache_prefix(), metrics.clone())?,
