@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use poem::Server;
 use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
 
-use crate::auth::{LoginLimiter, PasswordHasher, SessionService, TokenIssuer};
+use crate::auth::{LoginLimiter, LoginLimits, PasswordHasher, SessionService, TokenIssuer};
 use crate::cache::Cache;
 use crate::config::Settings;
 use crate::metrics::Metrics;
@@ -78,8 +78,11 @@ impl AppState {
             sessions,
             LoginLimiter::new(
                 cache.clone(),
-                settings.login_limit_per_ip,
-                settings.login_limit_per_email,
+                LoginLimits {
+                    per_ip: settings.login_limit_per_ip,
+                    per_email_and_ip: settings.login_limit_per_email,
+                    per_email: settings.login_limit_per_email_global,
+                },
             ),
         ));
         let catalog = Arc::new(Catalog::new(store.clone(), cache.clone()));
