@@ -268,6 +268,41 @@ impl Cache {
         self.inner.local.hit(key, window)
     }
 
+    /// Takes back one hit that `hit` counted (it turned out not to be what the limit is about). A
+    /// window that has ended stays ended: an absent counter is not recreated (a bare `DECR` would
+    /// make one without expiry).
+    pub async fn unhit(&self, key: &str) {
+        let key = self.key(key);
+        if let Some(redis) = &self.inner.redis {
+            let mut conn = redis.clone();
+            let script = redis::Script::new(
+                "if redis.call('EXISTS', KEYS[1]) == 1 then return redis.call('DECR', KEYS[1]) end
+                 return 0",
+            );
+            let invocation = script.key(&key);
+            if self
+                .bounded(invocation.invoke_async::<i64>(&mut conn))
+                .await
+                .is_some()
+            {
+                return;
+            }
+        }
+        self.inner.local.unhit(&key);
+    }
+
+    /// Ends the window of a `hit` counter: its next hit counts from one.
+    pub async fn reset(&self, key: &str) {
+        let key = self.key(key);
+        if let Some(redis) = &self.inner.redis {
+            let mut conn = redis.clone();
+            self.bounded(redis::cmd("DEL").arg(&key).query_async::<i64>(&mut conn))
+                .await;
+        }
+        // Also the fallback counter, which holds the hits counted while Redis was failing.
+        self.inner.local.reset(&key);
+    }
+
     /// True when the cache answers (always, for the in-process one).
     pub async fn is_reachable(&self) -> bool {
         match &self.inner.redis {
@@ -393,6 +428,21 @@ impl LocalMap {
         entry.0 += 1;
         (entry.0, entry.1 - now)
     }
+
+    fn unhit(&self, key: &str) {
+        let now = Instant::now();
+        let mut counters = self.counters.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(entry) = counters.get_mut(key).filter(|(_, ends)| *ends > now) {
+            entry.0 = entry.0.saturating_sub(1);
+        }
+    }
+
+    fn reset(&self, key: &str) {
+        self.counters
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
+    }
 }
 
 #[cfg(test)]
@@ -483,5 +533,20 @@ mod tests {
         let (count, left) = cache.hit("k", Duration::from_secs(60)).await;
         assert_eq!(count, 2);
         assert!(left <= Duration::from_secs(60) && left > Duration::from_secs(58));
+    }
+
+    #[tokio::test]
+    async fn local_counters_take_back_hits_and_reset() {
+        let cache = Cache::local("t:".into(), Arc::new(Metrics::default()));
+        let window = Duration::from_secs(60);
+        cache.hit("k", window).await;
+        cache.hit("k", window).await;
+        cache.unhit("k").await;
+        assert_eq!(cache.hit("k", window).await.0, 2);
+        cache.reset("k").await;
+        assert_eq!(cache.hit("k", window).await.0, 1);
+        // Taking back a hit of a counter that does not exist leaves it absent.
+        cache.unhit("none").await;
+        assert_eq!(cache.hit("none", window).await.0, 1);
     }
 }

@@ -96,10 +96,13 @@ pub struct Settings {
     pub log_filter: String,
     /// Header holding the client's address when a trusted proxy sits in front (e.g. `Fly-Client-IP`).
     pub client_ip_header: Option<String>,
-    /// Login attempts allowed per client address per minute.
+    /// Failed login attempts allowed per client address per minute (across emails).
     pub login_limit_per_ip: u64,
-    /// Login attempts allowed per email per minute.
+    /// Failed login attempts allowed per (email, client address) per minute.
     pub login_limit_per_email: u64,
+    /// Failed login attempts allowed per email per minute across all addresses: the ceiling against a
+    /// guesser spread over many addresses, far above what one address may try.
+    pub login_limit_per_email_global: u64,
     /// An account `serve` makes sure is an admin at start (`STOREFRONT_ADMIN_EMAIL`), for hosts where
     /// the `create-admin` command cannot reach the database a running server holds.
     pub admin_email: Option<crate::domain::Email>,
@@ -284,6 +287,15 @@ impl Settings {
         let log_filter = var("RUST_LOG").unwrap_or_else(|| "info".into());
         tracing_subscriber::EnvFilter::try_new(&log_filter)
             .map_err(|e| invalid("RUST_LOG", e.to_string()))?;
+        let login_limit_per_email = count_var(&var, "LOGIN_LIMIT_PER_EMAIL", 10)?;
+        let login_limit_per_email_global = count_var(&var, "LOGIN_LIMIT_PER_EMAIL_GLOBAL", 100)?;
+        if login_limit_per_email_global < login_limit_per_email {
+            // Then one address would exhaust the ceiling and lock the owner out everywhere.
+            return Err(invalid(
+                "LOGIN_LIMIT_PER_EMAIL_GLOBAL",
+                "must be at least LOGIN_LIMIT_PER_EMAIL",
+            ));
+        }
 
         Ok(Self {
             host,
@@ -307,7 +319,8 @@ impl Settings {
             log_filter,
             client_ip_header: var("CLIENT_IP_HEADER"),
             login_limit_per_ip: count_var(&var, "LOGIN_LIMIT_PER_IP", 30)?,
-            login_limit_per_email: count_var(&var, "LOGIN_LIMIT_PER_EMAIL", 10)?,
+            login_limit_per_email,
+            login_limit_per_email_global,
             admin_email: var("STOREFRONT_ADMIN_EMAIL")
                 .filter(|v| !v.is_empty())
                 .map(|v| {
@@ -499,6 +512,9 @@ mod tests {
             ("SEED_CATALOG", "2"),
             ("LOGIN_LIMIT_PER_IP", "0"),
             ("LOGIN_LIMIT_PER_EMAIL", "many"),
+            ("LOGIN_LIMIT_PER_EMAIL_GLOBAL", "-5"),
+            // Below the per-address limit, one address could exhaust the ceiling for everyone.
+            ("LOGIN_LIMIT_PER_EMAIL_GLOBAL", "5"),
             ("STOREFRONT_ADMIN_EMAIL", "boss"),
             ("REFRESH_REUSE_GRACE", "1h"),
             ("REFRESH_REUSE_GRACE", "soon"),

@@ -114,12 +114,31 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
 
 async fn migrate(settings: Settings) -> anyhow::Result<()> {
     let store = store::Store::connect(&settings.surreal, Default::default()).await?;
-    let applied = store::migrate(&store).await?;
+    let migrated = store::migrate(&store).await?;
     println!(
-        "applied {} schema file(s): {}",
-        applied.len(),
-        applied.join(", ")
+        "applied {} schema file(s) and data step(s): {}",
+        migrated.applied.len(),
+        migrated.applied.join(", ")
     );
+    if !migrated.email_reviews.is_empty() {
+        println!(
+            "{} email(s) left as stored, to settle by hand (also in table email_review):",
+            migrated.email_reviews.len()
+        );
+        for review in &migrated.email_reviews {
+            let users: Vec<String> = review
+                .users
+                .iter()
+                .map(|(id, email)| format!("user {id} <{email}>"))
+                .collect();
+            println!(
+                "  {} {}: {}",
+                review.kind.as_str(),
+                review.normalized.as_deref().unwrap_or("(no normal form)"),
+                users.join(", ")
+            );
+        }
+    }
     Ok(())
 }
 

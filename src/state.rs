@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use crate::auth::{LoginLimiter, PasswordHasher, SessionService, TokenIssuer};
+use crate::auth::{LoginLimiter, LoginLimits, PasswordHasher, SessionService, TokenIssuer};
 use crate::cache::Cache;
 use crate::config::Settings;
 use crate::metrics::Metrics;
@@ -33,9 +33,9 @@ impl AppState {
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
         let metrics = Arc::new(Metrics::default());
         let store = Store::connect(&settings.surreal, metrics.clone()).await?;
-        let applied = store::migrate(&store).await?;
-        if !applied.is_empty() {
-            tracing::info!(files = ?applied, "schema applied");
+        let migrated = store::migrate(&store).await?;
+        if !migrated.applied.is_empty() {
+            tracing::info!(files = ?migrated.applied, "schema applied");
         }
         let cache = match &settings.redis_url {
             Some(url) => Cache::redis(url.expose(), settings.cache_prefix(), metrics.clone())?,
@@ -69,8 +69,11 @@ impl AppState {
             sessions,
             LoginLimiter::new(
                 cache.clone(),
-                settings.login_limit_per_ip,
-                settings.login_limit_per_email,
+                LoginLimits {
+                    per_ip: settings.login_limit_per_ip,
+                    per_email_and_ip: settings.login_limit_per_email,
+                    per_email: settings.login_limit_per_email_global,
+                },
             ),
         ));
         let cursors = CursorCodec::new(settings.jwt_secret.derive(b"storefront cursor key"));

@@ -67,6 +67,67 @@ async fn register_rejects_an_email_taken_in_another_case() {
     again.assert_problem(StatusCode::CONFLICT, "email_taken");
 }
 
+/// Each ASCII character of `s` as its full-width form (U+FF01..U+FF5E), as some keyboards type it.
+fn full_width(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '!'..='~' => char::from_u32(c as u32 + 0xFEE0).unwrap(),
+            _ => c,
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn an_email_is_one_identity_however_it_is_typed() {
+    let app = TestApp::spawn().await;
+    let api = app.client();
+    let id = unique("id");
+    // The same address four ways: é decomposed (e + U+0301), é composed, full-width letters, and
+    // capitals with an internationalised domain in capitals.
+    let decomposed = format!("{id}.e\u{301}lodie@e\u{301}xample.com");
+    let composed = format!("{id}.\u{e9}lodie@\u{e9}xample.com");
+    let wide = full_width(&composed);
+    let capitals = format!("{}.\u{c9}LODIE@\u{c9}XAMPLE.COM", id.to_uppercase());
+    assert_ne!(decomposed, composed);
+
+    let first = api
+        .post(
+            "/api/v1/auth/register",
+            json!({"email": decomposed, "password": PASSWORD, "name": "Élodie"}),
+        )
+        .await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.text);
+    // Stored as one canonical spelling: composed, folded, and the domain as IDNA ASCII.
+    assert_eq!(
+        first.json["user"]["email"],
+        format!("{id}.\u{e9}lodie@xn--xample-9ua.com")
+    );
+
+    for spelling in [&composed, &wide, &capitals, &decomposed] {
+        api.post(
+            "/api/v1/auth/register",
+            json!({"email": spelling, "password": PASSWORD, "name": "Other"}),
+        )
+        .await
+        .assert_problem(StatusCode::CONFLICT, "email_taken");
+    }
+    for spelling in [&composed, &wide, &capitals, &decomposed] {
+        let res = api
+            .post(
+                "/api/v1/auth/login",
+                json!({"email": spelling, "password": PASSWORD}),
+            )
+            .await;
+        assert_eq!(
+            res.status,
+            StatusCode::OK,
+            "login as {spelling:?}: {}",
+            res.text
+        );
+        assert_eq!(res.json["user"]["id"], first.json["user"]["id"]);
+    }
+}
+
 #[tokio::test]
 async fn login_failure_says_the_same_for_unknown_email_and_wrong_password() {
     let app = TestApp::spawn().await;

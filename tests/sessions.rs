@@ -218,7 +218,10 @@ async fn login_floods_get_429_with_retry_after() {
         res.assert_problem(StatusCode::UNAUTHORIZED, "invalid_credentials");
     }
     let (attempt, res) = limited.expect("the limit never engaged");
-    assert_eq!(attempt, 11, "limit is 10 attempts per email per minute");
+    assert_eq!(
+        attempt, 11,
+        "limit is 10 failures per email and address per minute"
+    );
     res.assert_problem(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
     let wait: u64 = res
         .header("retry-after")
@@ -226,7 +229,7 @@ async fn login_floods_get_429_with_retry_after() {
         .parse()
         .unwrap();
     assert!((1..=60).contains(&wait), "Retry-After {wait}");
-    // The right password is refused too while limited: guessing gains nothing.
+    // The right password is refused too from that address while limited: guessing gains nothing.
     let res = api
         .post(
             "/api/v1/auth/login",
@@ -243,6 +246,93 @@ async fn login_floods_get_429_with_retry_after() {
         )
         .await;
     assert_eq!(res.status, StatusCode::OK);
+}
+
+/// Logins from a given client address, as a trusted proxy reports it (`CLIENT_IP_HEADER`).
+fn from_address(app: &TestApp, ip: &str) -> common::Api {
+    app.client().with_header("x-test-client-ip", ip)
+}
+
+fn limits_by_proxy_header() -> storefront::Settings {
+    settings(&[("CLIENT_IP_HEADER", "X-Test-Client-IP")])
+}
+
+async fn login(api: &common::Api, email: &str, password: &str) -> common::Res {
+    api.post(
+        "/api/v1/auth/login",
+        json!({"email": email, "password": password}),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn the_owner_can_sign_in_while_an_attacker_is_limited() {
+    let app = TestApp::spawn_with(limits_by_proxy_header()).await;
+    let owner = app.customer().await;
+    let attacker = from_address(&app, "203.0.113.7");
+    for _ in 0..10 {
+        login(&attacker, &owner.email, "a guess")
+            .await
+            .assert_problem(StatusCode::UNAUTHORIZED, "invalid_credentials");
+    }
+    // Past the limit the attacker's address is refused, and keeps being refused, without a word on
+    // whether a guess was right.
+    for _ in 0..20 {
+        let res = login(&attacker, &owner.email, "another guess").await;
+        res.assert_problem(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
+        assert!(res.header("retry-after").is_some());
+    }
+    login(&attacker, &owner.email, PASSWORD)
+        .await
+        .assert_problem(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
+
+    // The owner, from their own address, signs in at once, the same spelling or another.
+    let owner_api = from_address(&app, "198.51.100.20");
+    let res = login(&owner_api, &owner.email, PASSWORD).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text);
+    let res = login(&owner_api, &owner.email.to_uppercase(), PASSWORD).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text);
+    // The owner's own typos are theirs to make: a few, then the right password.
+    for _ in 0..3 {
+        login(&owner_api, &owner.email, "typo")
+            .await
+            .assert_problem(StatusCode::UNAUTHORIZED, "invalid_credentials");
+    }
+    let res = login(&owner_api, &owner.email, PASSWORD).await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text);
+}
+
+#[tokio::test]
+async fn successful_logins_do_not_count_toward_the_limit() {
+    let app = TestApp::spawn_with(settings(&[
+        ("CLIENT_IP_HEADER", "X-Test-Client-IP"),
+        ("LOGIN_LIMIT_PER_EMAIL", "3"),
+    ]))
+    .await;
+    let customer = app.customer().await;
+    let api = from_address(&app, "192.0.2.1");
+    // The limit is 3 per email and address; twelve sign-ins from one address all succeed, and so
+    // does each one after a couple of typos (a success clears the pair's failures).
+    for round in 0..12 {
+        let res = login(&api, &customer.email, PASSWORD).await;
+        assert_eq!(res.status, StatusCode::OK, "sign-in {round}: {}", res.text);
+        if round % 4 == 1 {
+            for _ in 0..2 {
+                login(&api, &customer.email, "typo")
+                    .await
+                    .assert_problem(StatusCode::UNAUTHORIZED, "invalid_credentials");
+            }
+        }
+    }
+    // Failures still count: three more and the fourth attempt is refused.
+    for _ in 0..3 {
+        login(&api, &customer.email, "typo")
+            .await
+            .assert_problem(StatusCode::UNAUTHORIZED, "invalid_credentials");
+    }
+    login(&api, &customer.email, PASSWORD)
+        .await
+        .assert_problem(StatusCode::TOO_MANY_REQUESTS, "rate_limited");
 }
 
 #[tokio::test]

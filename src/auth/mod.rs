@@ -6,6 +6,6 @@ mod sessions;
 mod tokens;
 
 pub use password::PasswordHasher;
-pub use rate_limit::LoginLimiter;
+pub use rate_limit::{LoginLimiter, LoginLimits};
 pub use sessions::{ClientInfo, LogoutScope, Principal, SessionService, SessionSummary, TokenPair};
 pub use tokens::TokenIssuer;

@@ -108,16 +108,27 @@ impl Accounts {
     }
 
     /// Checks credentials and opens a session. Unknown email and wrong password cost the same argon2
-    /// work and get the same error.
+    /// work and get the same error. Failed attempts are limited (`LoginLimiter`) under the email's
+    /// normalized form, so respelling an address does not reset its counter.
     #[tracing::instrument(skip_all)]
     pub async fn login(
         &self,
-        email: &str,
+        raw_email: &str,
         password: &str,
         client: &ClientInfo,
     ) -> Result<(Account, TokenPair)> {
-        self.limiter.attempt(client.ip.as_deref(), email).await?;
-        let user = match Email::parse(email) {
+        let email = Email::parse(raw_email);
+        // What is not an address matches no account; it is still counted, by (a bounded prefix of)
+        // what was typed.
+        let limit_key = match &email {
+            Ok(email) => email.as_str().to_string(),
+            Err(_) => raw_email.trim().to_lowercase().chars().take(300).collect(),
+        };
+        let attempt = self
+            .limiter
+            .attempt(client.ip.as_deref(), &limit_key)
+            .await?;
+        let user = match email {
             Ok(email) => self.store.user_by_email(email.as_str()).await?,
             Err(_) => None,
         };
@@ -126,6 +137,7 @@ impl Accounts {
             return Err(Error::InvalidCredentials);
         }
         let account = Account::from(user.ok_or(Error::InvalidCredentials)?);
+        self.limiter.succeeded(attempt).await;
         let tokens = self
             .sessions
             .open(&account.id, account.role, client)

@@ -1,10 +1,12 @@
-//! Applies `schema/*.surql` in order, recording each file so it runs once.
+//! Applies `schema/*.surql` in order, then the data steps written in Rust, recording each so it runs
+//! once.
 
 use anyhow::{Context as _, bail};
 use sha2::{Digest, Sha256};
 use surrealdb::types::SurrealValue;
 
 use super::Store;
+use super::normalize_emails::{self, EmailReview};
 
 /// One schema file, compiled into the binary so a deployment cannot run with a mismatched `schema/`.
 pub struct Migration {
@@ -58,10 +60,57 @@ struct Applied {
     checksum: String,
 }
 
-/// Applies what has not been applied yet. Stops at the first failing file, naming it and the
-/// database's error; refuses to go on if an applied file was edited afterwards.
-pub async fn migrate(store: &Store) -> anyhow::Result<Vec<&'static str>> {
-    apply(store, MIGRATIONS).await
+/// What a `migrate` run did.
+#[derive(Debug, Default)]
+pub struct Migrated {
+    /// Schema files and data steps applied by this run, in order.
+    pub applied: Vec<&'static str>,
+    /// Accounts the email step (`0009_email_normalized`) found colliding or invalid and left as they
+    /// were; they are also in the `email_review` table.
+    pub email_reviews: Vec<EmailReview>,
+}
+
+/// Applies what has not been applied yet: every schema file, then each data step. Stops at the first
+/// failure, naming the file or step and the database's error; refuses to go on if an applied file
+/// was edited afterwards.
+pub async fn migrate(store: &Store) -> anyhow::Result<Migrated> {
+    let mut applied = apply(store, MIGRATIONS).await?;
+    let mut email_reviews = Vec::new();
+    if !is_recorded(store, normalize_emails::NAME).await? {
+        email_reviews = normalize_emails::normalize_emails(store)
+            .await
+            .with_context(|| format!("data step {} failed", normalize_emails::NAME))?;
+        // A data step has no file to checksum: what it is, is its name.
+        record(store, normalize_emails::NAME, "rust").await?;
+        applied.push(normalize_emails::NAME);
+    }
+    Ok(Migrated {
+        applied,
+        email_reviews,
+    })
+}
+
+async fn is_recorded(store: &Store, name: &str) -> anyhow::Result<bool> {
+    let found: Vec<Applied> = store
+        .db()
+        .query("SELECT name, checksum FROM migration WHERE name = $name")
+        .bind(("name", name.to_string()))
+        .await
+        .and_then(|mut r| r.take(0))
+        .context("reading applied migrations")?;
+    Ok(!found.is_empty())
+}
+
+async fn record(store: &Store, name: &'static str, checksum: &str) -> anyhow::Result<()> {
+    store
+        .db()
+        .query("UPSERT type::record('migration', $name) SET name = $name, checksum = $checksum")
+        .bind(("name", name))
+        .bind(("checksum", checksum.to_string()))
+        .await
+        .and_then(|r| r.check())
+        .with_context(|| format!("recording {name}"))?;
+    Ok(())
 }
 
 /// `migrate` over the given files (a prefix of `MIGRATIONS`; tests stop part-way to stage an upgrade).
@@ -106,12 +155,7 @@ async fn apply(store: &Store, migrations: &[Migration]) -> anyhow::Result<Vec<&'
                 index + 1
             );
         }
-        db.query("UPSERT type::record('migration', $name) SET name = $name, checksum = $checksum")
-            .bind(("name", migration.name))
-            .bind(("checksum", checksum))
-            .await
-            .and_then(|r| r.check())
-            .with_context(|| format!("recording schema file {}", migration.name))?;
+        record(store, migration.name, &checksum).await?;
         ran.push(migration.name);
     }
     Ok(ran)
@@ -126,12 +170,23 @@ mod tests {
     use std::sync::Arc;
 
     use chrono::{DateTime, Utc};
-    use surrealdb::types::SurrealValue;
+    use surrealdb::types::{RecordId, SurrealValue};
 
-    use super::{MIGRATIONS, apply};
+    use super::{MIGRATIONS, apply, migrate};
     use crate::config::SurrealSettings;
-    use crate::store::Store;
     use crate::store::products::{ProductQuery, ProductSort};
+    use crate::store::{EmailReview, ReviewKind, Store};
+
+    async fn fresh_store(database: &str) -> Store {
+        let settings = SurrealSettings {
+            url: "mem://".into(),
+            namespace: "migrate".into(),
+            database: database.into(),
+            username: None,
+            password: None,
+        };
+        Store::connect(&settings, Arc::default()).await.unwrap()
+    }
 
     #[test]
     fn every_schema_file_is_listed_in_order() {
@@ -159,14 +214,7 @@ mod tests {
     /// order; and the upgrade is not an edit of the products (`updated_at` stays).
     #[tokio::test]
     async fn upgrading_through_0007_computes_the_sort_keys_of_existing_products() {
-        let settings = SurrealSettings {
-            url: "mem://".into(),
-            namespace: "migrate".into(),
-            database: "upgrade".into(),
-            username: None,
-            password: None,
-        };
-        let store = Store::connect(&settings, Arc::default()).await.unwrap();
+        let store = fresh_store("upgrade").await;
         let before_0007 = MIGRATIONS.iter().take_while(|m| m.name < "0007").count();
         apply(&store, &MIGRATIONS[..before_0007]).await.unwrap();
         store
@@ -221,5 +269,104 @@ mod tests {
         assert_eq!(page(ProductSort::Newest).await, [2, 3, 1]);
         assert_eq!(page(ProductSort::PriceDesc).await, [2, 3, 1]);
         assert_eq!(page(ProductSort::PriceAsc).await, [1, 3, 2]);
+    }
+
+    #[derive(Debug, SurrealValue)]
+    struct StoredUser {
+        id: String,
+        email: String,
+    }
+
+    #[derive(Debug, SurrealValue)]
+    struct Review {
+        kind: String,
+        normalized: Option<String>,
+        users: Vec<RecordId>,
+        emails: Vec<String>,
+    }
+
+    /// Emails stored before normalization: two accounts that are one address once normalized are both
+    /// kept as they were and reported, never merged; an account whose normal form is free gets it.
+    #[tokio::test]
+    async fn the_email_step_rewrites_free_spellings_and_reports_collisions() {
+        let store = fresh_store("emails").await;
+        apply(&store, MIGRATIONS).await.unwrap();
+        store
+            .db()
+            .query(
+                "CREATE user:nfd SET email = $nfd, name = 'decomposed', password_hash = '$argon2id$x';
+                 CREATE user:nfc SET email = $nfc, name = 'composed', password_hash = '$argon2id$x';
+                 CREATE user:wide SET email = $wide, name = 'full-width', password_hash = '$argon2id$x';
+                 CREATE user:idn SET email = $idn, name = 'unicode domain', password_hash = '$argon2id$x';
+                 CREATE user:plain SET email = 'carl@example.com', name = 'plain', password_hash = '$argon2id$x';",
+            )
+            .bind(("nfd", "e\u{301}lodie@example.com"))
+            .bind(("nfc", "\u{e9}lodie@example.com"))
+            .bind(("wide", "\u{ff41}\u{ff4e}\u{ff4e}@example.com"))
+            .bind(("idn", "bob@\u{e9}xample.com"))
+            .await
+            .unwrap()
+            .check()
+            .unwrap();
+
+        let migrated = migrate(&store).await.unwrap();
+        assert_eq!(migrated.applied, ["0009_email_normalized"]);
+        assert_eq!(
+            migrated.email_reviews,
+            [EmailReview {
+                kind: ReviewKind::Collision,
+                normalized: Some("\u{e9}lodie@example.com".into()),
+                users: vec![
+                    ("nfc".into(), "\u{e9}lodie@example.com".into()),
+                    ("nfd".into(), "e\u{301}lodie@example.com".into()),
+                ],
+            }]
+        );
+
+        let users: Vec<StoredUser> = store
+            .db()
+            .query("SELECT record::id(id) AS id, email FROM user ORDER BY id")
+            .await
+            .unwrap()
+            .take(0)
+            .unwrap();
+        let emails: Vec<(&str, &str)> = users
+            .iter()
+            .map(|u| (u.id.as_str(), u.email.as_str()))
+            .collect();
+        assert_eq!(
+            emails,
+            [
+                ("idn", "bob@xn--xample-9ua.com"),
+                ("nfc", "\u{e9}lodie@example.com"),
+                ("nfd", "e\u{301}lodie@example.com"),
+                ("plain", "carl@example.com"),
+                ("wide", "ann@example.com"),
+            ]
+        );
+
+        // An admin finds the collision in the database too.
+        let reviews: Vec<Review> = store
+            .db()
+            .query("SELECT kind, normalized, users, emails FROM email_review")
+            .await
+            .unwrap()
+            .take(0)
+            .unwrap();
+        assert_eq!(reviews.len(), 1, "{reviews:?}");
+        assert_eq!(reviews[0].kind, "collision");
+        assert_eq!(
+            reviews[0].normalized.as_deref(),
+            Some("\u{e9}lodie@example.com")
+        );
+        assert_eq!(
+            reviews[0].users,
+            [RecordId::new("user", "nfc"), RecordId::new("user", "nfd")]
+        );
+        assert_eq!(reviews[0].emails.len(), 2);
+
+        // The step runs once.
+        let again = migrate(&store).await.unwrap();
+        assert!(again.applied.is_empty() && again.email_reviews.is_empty());
     }
 }

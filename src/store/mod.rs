@@ -5,6 +5,7 @@
 pub mod carts;
 pub mod live;
 mod migrate;
+mod normalize_emails;
 pub mod orders;
 pub mod products;
 pub mod sessions;
@@ -23,7 +24,8 @@ use surrealdb::opt::auth::Root;
 use crate::config::SurrealSettings;
 use crate::metrics::Metrics;
 
-pub use migrate::{MIGRATIONS, Migration, migrate};
+pub use migrate::{MIGRATIONS, Migrated, Migration, migrate};
+pub use normalize_emails::{EmailReview, ReviewKind};
 
 /// Errors of the storage layer that callers act on; everything else is `Database`.
 #[derive(Debug, thiserror::Error)]

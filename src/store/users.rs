@@ -39,7 +39,7 @@ const COLUMNS: &str =
     "record::id(id) AS id, email, name, address, role, password_hash, created_at, updated_at";
 
 /// The database reports a unique-index clash as an error naming the index.
-fn on_email_taken(err: surrealdb::Error) -> StoreError {
+pub(super) fn on_email_taken(err: surrealdb::Error) -> StoreError {
     if err.message().contains("user_email") {
         StoreError::EmailTaken
     } else {
