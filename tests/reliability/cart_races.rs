@@ -106,6 +106,7 @@ async fn a_guest_cart_merges_exactly_once() {
     let app = TestApp::spawn_with(settings(&[
         ("LOGIN_LIMIT_PER_IP", "100000"),
         ("LOGIN_LIMIT_PER_EMAIL", "100000"),
+        ("LOGIN_LIMIT_PER_EMAIL_GLOBAL", "100000"),
     ]))
     .await;
     let admin = app.admin().await;

@@ -190,7 +190,11 @@ fn signed(claims: &Value) -> String {
 #[tokio::test]
 async fn a_token_is_only_as_good_as_its_session() {
     // Each round signs the owner in again.
-    let app = TestApp::spawn_with(settings(&[("LOGIN_LIMIT_PER_EMAIL", "1000")])).await;
+    let app = TestApp::spawn_with(settings(&[
+        ("LOGIN_LIMIT_PER_EMAIL", "1000"),
+        ("LOGIN_LIMIT_PER_EMAIL_GLOBAL", "1000"),
+    ]))
+    .await;
     let (owner, other) = (app.customer().await, app.customer().await);
     let rounds = 20;
     for round in 0..rounds {
