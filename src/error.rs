@@ -56,6 +56,15 @@ impl Error {
     }
 }
 
+impl From<crate::domain::Invalid> for Error {
+    fn from(invalid: crate::domain::Invalid) -> Self {
+        Self::Validation {
+            field: invalid.field,
+            message: invalid.message,
+        }
+    }
+}
+
 impl From<crate::store::StoreError> for Error {
     fn from(err: crate::store::StoreError) -> Self {
         match err {

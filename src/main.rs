@@ -97,9 +97,10 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     if let Some(email) = admin_email {
         // The password comes from STOREFRONT_ADMIN_PASSWORD only: a server reads no terminal.
         let password = || match admin_password_from_env() {
-            Some(secret) => {
-                Password::parse("STOREFRONT_ADMIN_PASSWORD", secret.expose().to_string())
-            }
+            Some(secret) => Ok(Password::parse(
+                "STOREFRONT_ADMIN_PASSWORD",
+                secret.expose().to_string(),
+            )?),
             None => Err(Error::validation(
                 "STOREFRONT_ADMIN_PASSWORD",
                 "is needed to create the admin named by STOREFRONT_ADMIN_EMAIL",
@@ -167,7 +168,7 @@ async fn create_admin(settings: Settings, email: &str) -> anyhow::Result<()> {
                 Secret::new(line.trim_end_matches(['\r', '\n']))
             }
         };
-        Password::parse("password", secret.expose().to_string())
+        Ok(Password::parse("password", secret.expose().to_string())?)
     };
     let (account, created) = state.accounts.create_admin(&email, password).await?;
     if created {

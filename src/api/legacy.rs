@@ -552,8 +552,9 @@ impl LegacyApi {
     async fn add_item(&self, req: &Request, jar: &CookieJar, body: Json<Value>) -> Reply {
         let principal = self.cart_session(req, jar).await?;
         let product_id = plain(int_field(&body.0, "product_id"))?;
-        let quantity =
-            plain(int_field(&body.0, "quantity").and_then(|q| Quantity::parse("quantity", q)))?;
+        let quantity = plain(
+            int_field(&body.0, "quantity").and_then(|q| Ok(Quantity::parse("quantity", q)?)),
+        )?;
         plain(
             self.carts
                 .add(&CartOwner::from(&principal), product_id, quantity)
@@ -680,8 +681,9 @@ impl LegacyApi {
     ) -> Reply {
         let principal = self.cart_session(req, jar).await?;
         let product_id = plain(int_field(&body.0, "product_id"))?;
-        let quantity =
-            plain(int_field(&body.0, "quantity").and_then(|q| Quantity::parse("quantity", q)))?;
+        let quantity = plain(
+            int_field(&body.0, "quantity").and_then(|q| Ok(Quantity::parse("quantity", q)?)),
+        )?;
         plain(
             self.orders
                 .add_item(&principal, &order_id.0, product_id, quantity)

@@ -107,6 +107,12 @@ pub enum ApiError {
     Unavailable(Json<Problem>),
 }
 
+impl From<crate::domain::Invalid> for ApiError {
+    fn from(invalid: crate::domain::Invalid) -> Self {
+        Error::from(invalid).into()
+    }
+}
+
 impl From<Error> for ApiError {
     fn from(err: Error) -> Self {
         let problem = |status, code: &str| Json(Problem::new(status, code, err.to_string()));

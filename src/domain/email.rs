@@ -2,7 +2,7 @@ use icu_casemap::CaseMapper;
 use icu_normalizer::ComposingNormalizerBorrowed;
 use idna::uts46::{AsciiDenyList, DnsLength, Hyphens, Uts46};
 
-use crate::error::Error;
+use super::Invalid;
 
 /// An email address in its one canonical spelling, so that every way of typing the same address is
 /// the same account (issue 15, item 5): uniqueness and login both compare this form.
@@ -24,9 +24,8 @@ const MAX_LEN: usize = 254;
 const MAX_LOCAL_LEN: usize = 64;
 
 impl Email {
-    pub fn parse(raw: &str) -> Result<Self, Error> {
-        let invalid =
-            || Error::validation("email", "must be an email address like name@example.com");
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
+        let invalid = || Invalid::new("email", "must be an email address like name@example.com");
         let email = normalize(raw).ok_or_else(invalid)?;
         if email.is_empty() || email.len() > MAX_LEN {
             return Err(invalid());

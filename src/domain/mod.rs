@@ -1,6 +1,7 @@
 //! Values that are valid by construction: parse once at the edge, trust everywhere after.
 
 mod email;
+mod invalid;
 mod money;
 mod order_status;
 mod password;
@@ -9,6 +10,7 @@ mod quantity;
 mod role;
 
 pub use email::Email;
+pub use invalid::Invalid;
 pub use money::{MAX_PRICE_MINOR, Price, STORE_CURRENCY, parse_currency};
 pub use order_status::OrderStatus;
 pub use password::Password;

@@ -1,4 +1,4 @@
-use crate::error::Error;
+use super::Invalid;
 
 /// The one currency this store sells in. Mixed-currency carts have no meaningful subtotal, so product
 /// writes in any other currency are refused.
@@ -13,9 +13,9 @@ pub const MAX_PRICE_MINOR: i64 = 100_000_000;
 pub struct Price(i64);
 
 impl Price {
-    pub fn parse(field: &'static str, minor: i64) -> Result<Self, Error> {
+    pub fn parse(field: &'static str, minor: i64) -> Result<Self, Invalid> {
         if !(0..=MAX_PRICE_MINOR).contains(&minor) {
-            return Err(Error::validation(
+            return Err(Invalid::new(
                 field,
                 format!("must be between 0 and {MAX_PRICE_MINOR} minor units"),
             ));
@@ -29,11 +29,11 @@ impl Price {
 }
 
 /// Checks a currency code given with a price: the store's currency, in any letter case.
-pub fn parse_currency(field: &'static str, code: &str) -> Result<&'static str, Error> {
+pub fn parse_currency(field: &'static str, code: &str) -> Result<&'static str, Invalid> {
     if code.eq_ignore_ascii_case(STORE_CURRENCY) {
         Ok(STORE_CURRENCY)
     } else {
-        Err(Error::validation(
+        Err(Invalid::new(
             field,
             format!("this store sells in {STORE_CURRENCY} only"),
         ))

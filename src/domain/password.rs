@@ -1,6 +1,6 @@
 use std::fmt;
 
-use crate::error::Error;
+use super::Invalid;
 
 /// A candidate password that meets the length rules. Never printed.
 #[derive(Clone)]
@@ -12,22 +12,22 @@ pub const MAX_CHARS: usize = 128;
 
 impl Password {
     /// Checks a new password (registration, change).
-    pub fn parse(field: &'static str, raw: String) -> Result<Self, Error> {
+    pub fn parse(field: &'static str, raw: String) -> Result<Self, Invalid> {
         let chars = raw.chars().count();
         if chars < MIN_CHARS {
-            return Err(Error::validation(
+            return Err(Invalid::new(
                 field,
                 format!("must be at least {MIN_CHARS} characters"),
             ));
         }
         if chars > MAX_CHARS {
-            return Err(Error::validation(
+            return Err(Invalid::new(
                 field,
                 format!("must be at most {MAX_CHARS} characters"),
             ));
         }
         if raw.trim().is_empty() {
-            return Err(Error::validation(field, "must not be only spaces"));
+            return Err(Invalid::new(field, "must not be only spaces"));
         }
         Ok(Self(raw))
     }

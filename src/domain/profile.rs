@@ -1,11 +1,11 @@
-use crate::error::Error;
+use super::Invalid;
 
 /// A person's display name: 1-100 characters after trimming, no control characters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DisplayName(String);
 
 impl DisplayName {
-    pub fn parse(raw: &str) -> Result<Self, Error> {
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
         Ok(Self(bounded_text("name", raw, 1, 100)?))
     }
 
@@ -23,7 +23,7 @@ impl DisplayName {
 pub struct Address(String);
 
 impl Address {
-    pub fn parse(raw: &str) -> Result<Self, Error> {
+    pub fn parse(raw: &str) -> Result<Self, Invalid> {
         Ok(Self(bounded_text("address", raw, 0, 500)?))
     }
 
@@ -39,24 +39,21 @@ pub fn bounded_text(
     raw: &str,
     min: usize,
     max: usize,
-) -> Result<String, Error> {
+) -> Result<String, Invalid> {
     let text = raw.trim();
     let chars = text.chars().count();
     if chars < min {
-        return Err(Error::validation(field, "must not be empty"));
+        return Err(Invalid::new(field, "must not be empty"));
     }
     if chars > max {
-        return Err(Error::validation(
+        return Err(Invalid::new(
             field,
             format!("must be at most {max} characters"),
         ));
     }
     // Newlines are fine in an address; other control characters are not text anyone types.
     if text.chars().any(|c| c.is_control() && c != '\n') {
-        return Err(Error::validation(
-            field,
-            "must not contain control characters",
-        ));
+        return Err(Invalid::new(field, "must not contain control characters"));
     }
     Ok(text.to_string())
 }

@@ -1,4 +1,4 @@
-use crate::error::Error;
+use super::Invalid;
 
 pub const MAX_QUANTITY: i64 = 999;
 /// Largest stock level a product may have.
@@ -9,9 +9,9 @@ pub const MAX_STOCK: i64 = 1_000_000_000;
 pub struct Quantity(i64);
 
 impl Quantity {
-    pub fn parse(field: &'static str, value: i64) -> Result<Self, Error> {
+    pub fn parse(field: &'static str, value: i64) -> Result<Self, Invalid> {
         if !(1..=MAX_QUANTITY).contains(&value) {
-            return Err(Error::validation(
+            return Err(Invalid::new(
                 field,
                 format!("must be between 1 and {MAX_QUANTITY}"),
             ));
@@ -25,8 +25,8 @@ impl Quantity {
 
     /// The refusal of a write that would take a cart or order line past `MAX_QUANTITY` units: every
     /// path that grows a line checks that limit in its transaction and answers with this.
-    pub fn line_limit_exceeded() -> Error {
-        Error::validation(
+    pub fn line_limit_exceeded() -> Invalid {
+        Invalid::new(
             "quantity",
             format!("a line holds at most {MAX_QUANTITY} units"),
         )
@@ -34,9 +34,9 @@ impl Quantity {
 }
 
 /// A stock level: 0 up to `MAX_STOCK`.
-pub fn parse_stock(field: &'static str, value: i64) -> Result<i64, Error> {
+pub fn parse_stock(field: &'static str, value: i64) -> Result<i64, Invalid> {
     if !(0..=MAX_STOCK).contains(&value) {
-        return Err(Error::validation(
+        return Err(Invalid::new(
             field,
             format!("must be between 0 and {MAX_STOCK}"),
         ));

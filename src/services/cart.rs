@@ -356,7 +356,7 @@ impl Carts {
         match outcome {
             AddOutcome::Added(snapshot) => Ok(self.remember(owner.key(), started, snapshot).await),
             AddOutcome::NoProduct => Err(Error::NotFound("product")),
-            AddOutcome::TooMany => Err(Quantity::line_limit_exceeded()),
+            AddOutcome::TooMany => Err(Quantity::line_limit_exceeded().into()),
         }
     }
 

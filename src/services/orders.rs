@@ -204,7 +204,7 @@ impl Orders {
                 code: "insufficient_stock",
                 message: "not enough stock for that quantity".into(),
             }),
-            AddToOrder::TooMany => Err(Quantity::line_limit_exceeded()),
+            AddToOrder::TooMany => Err(Quantity::line_limit_exceeded().into()),
         }
     }
 

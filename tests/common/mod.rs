@@ -176,7 +176,10 @@ impl TestApp {
         self.state
             .accounts
             .create_admin(&parsed, || {
-                storefront::domain::Password::parse("password", PASSWORD.into())
+                Ok(storefront::domain::Password::parse(
+                    "password",
+                    PASSWORD.into(),
+                )?)
             })
             .await
             .expect("admin created");

@@ -372,11 +372,11 @@ fn parse_draft(draft: ProductDraft) -> Result<NewProduct> {
 }
 
 fn parse_name(text: &str) -> Result<String> {
-    bounded_text("name", text, 1, 200)
+    Ok(bounded_text("name", text, 1, 200)?)
 }
 
 fn parse_description(text: &str) -> Result<String> {
-    bounded_text("description", text, 0, 5000)
+    Ok(bounded_text("description", text, 0, 5000)?)
 }
 
 fn parse_category(text: &str) -> Result<String> {
