@@ -472,3 +472,37 @@ async fn closed_sets_are_enums_in_the_document() {
         );
     }
 }
+
+#[tokio::test]
+async fn page_sizes_and_price_filters_carry_their_bounds() {
+    let app = TestApp::spawn().await;
+    let spec = app.client().get("/openapi.json").await.json;
+    for (path, param, min, max) in [
+        ("/api/v1/products", "limit", 1, 100),
+        ("/api/v1/orders", "limit", 1, 100),
+        ("/api/v1/admin/orders", "limit", 1, 100),
+        ("/api/v1/products", "min_price", 0, 100_000_000),
+        ("/api/v1/products", "max_price", 0, 100_000_000),
+    ] {
+        let params = spec["paths"][path]["get"]["parameters"].as_array().unwrap();
+        let schema = &params.iter().find(|p| p["name"] == param).unwrap()["schema"];
+        assert_eq!(
+            schema["minimum"].as_f64(),
+            Some(min as f64),
+            "{path} ?{param}: {schema}"
+        );
+        assert_eq!(
+            schema["maximum"].as_f64(),
+            Some(max as f64),
+            "{path} ?{param}: {schema}"
+        );
+    }
+    // Out of bounds: a 422 naming the parameter, as before the bounds were in the document.
+    let res = app.client().get("/api/v1/orders?limit=0").await;
+    assert!(res.status.is_client_error(), "{}", res.text);
+    let res = app.client().get("/api/v1/products?limit=101").await;
+    assert_eq!(
+        res.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")["field"],
+        "limit"
+    );
+}

@@ -206,6 +206,8 @@ impl OrdersApi {
         &self,
         auth: Auth,
         cursor: Query<Option<String>>,
+        /// Items per page, 1-100 (default 20).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         limit: Query<Option<u32>>,
     ) -> ApiResult<Json<OrderPageView>> {
         let page = self
@@ -258,6 +260,8 @@ impl OrdersApi {
         /// Only orders in this status.
         status: Query<Option<OrderStatusView>>,
         cursor: Query<Option<String>>,
+        /// Items per page, 1-100 (default 20).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         limit: Query<Option<u32>>,
     ) -> ApiResult<Json<OrderPageView>> {
         let page = self

@@ -186,11 +186,17 @@ impl ProductsApi {
         &self,
         q: Query<Option<String>>,
         category: Query<Option<String>>,
+        /// In minor units.
+        #[oai(validator(minimum(value = "0"), maximum(value = "100000000")))]
         min_price: Query<Option<i64>>,
+        /// In minor units.
+        #[oai(validator(minimum(value = "0"), maximum(value = "100000000")))]
         max_price: Query<Option<i64>>,
         /// Newest first unless given.
         sort: Query<Option<Sort>>,
         cursor: Query<Option<String>>,
+        /// Items per page, 1-100 (default 20).
+        #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         limit: Query<Option<u32>>,
     ) -> ApiResult<Json<ProductPageView>> {
         let request = CatalogRequest {
