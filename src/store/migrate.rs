@@ -369,4 +369,73 @@ mod tests {
         let again = migrate(&store).await.unwrap();
         assert!(again.applied.is_empty() && again.email_reviews.is_empty());
     }
+
+    /// Carts made before schema 0009 (no `revision`) keep their lines through the upgrade, and every
+    /// writer works on them afterwards: the first change gives the cart a revision above 0, later
+    /// ones raise it, and touching a guest cart's deadline (which sets no revision) is accepted.
+    #[tokio::test]
+    async fn upgrading_through_0009_keeps_old_carts_and_starts_their_revisions() {
+        let store = fresh_store("carts_0009").await;
+        let before_0009 = MIGRATIONS.iter().take_while(|m| m.name < "0009").count();
+        apply(&store, &MIGRATIONS[..before_0009]).await.unwrap();
+        store
+            .db()
+            .query(
+                "CREATE product:1 SET name = 'hat', price = 1599, stock = 50;
+                 CREATE product:2 SET name = 'scarf', price = 2500, stock = 50;
+                 CREATE cart:u1 SET user = user:u1;
+                 CREATE cart_line:['u1', 1] SET cart = cart:u1, product = product:1, quantity = 2;
+                 CREATE cart_line:['u1', 2] SET cart = cart:u1, product = product:2, quantity = 1;
+                 CREATE cart:guest_a SET expires_at = time::now() + 1d;
+                 CREATE cart_line:['guest_a', 2] SET cart = cart:guest_a, product = product:2, quantity = 3;",
+            )
+            .await
+            .unwrap()
+            .check()
+            .unwrap();
+
+        let ran = apply(&store, MIGRATIONS).await.unwrap();
+        assert_eq!(ran.first(), Some(&"0009_cart_revision.surql"));
+
+        let quantities = |snapshot: &crate::store::carts::CartSnapshot| {
+            snapshot
+                .lines
+                .iter()
+                .map(|l| (l.product_id, l.quantity))
+                .collect::<Vec<_>>()
+        };
+        let before = store.cart_lines("u1").await.unwrap();
+        assert_eq!(quantities(&before), [(1, 2), (2, 1)]);
+        assert_eq!(before.revision, 0, "an old cart reads as revision 0");
+
+        let added = match store.add_to_cart("u1", None, 1, 1, 999).await.unwrap() {
+            crate::store::carts::AddOutcome::Added(snapshot) => snapshot,
+            _ => panic!("adding to an old cart failed"),
+        };
+        assert_eq!(quantities(&added), [(1, 3), (2, 1)]);
+        assert!(added.revision > 0);
+        let set = store
+            .set_cart_quantity("u1", None, 2, 4)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(set.revision > added.revision);
+        let removed = store
+            .remove_cart_line("u1", None, 1)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(removed.revision > set.revision);
+        assert_eq!(quantities(&removed), [(2, 4)]);
+
+        store
+            .touch_guest_cart("guest_a", Utc::now() + chrono::Duration::days(2))
+            .await
+            .unwrap();
+        let guest = store.cart_lines("guest_a").await.unwrap();
+        assert_eq!(quantities(&guest), [(2, 3)]);
+        let cleared = store.clear_cart("guest_a").await.unwrap();
+        assert!(cleared > guest.revision);
+        assert!(store.cart_lines("guest_a").await.unwrap().lines.is_empty());
+    }
 }
