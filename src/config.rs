@@ -18,16 +18,6 @@ impl Secret {
     pub fn expose(&self) -> &str {
         &self.0
     }
-
-    /// A key derived from this secret for one purpose (HMAC-SHA256 of `purpose` keyed with the
-    /// secret), so that a MAC made for one kind of token never passes as another kind.
-    pub fn derive(&self, purpose: &[u8]) -> Vec<u8> {
-        use hmac::Mac as _;
-        let mut mac = <hmac::Hmac<sha2::Sha256> as hmac::Mac>::new_from_slice(self.0.as_bytes())
-            .expect("HMAC takes keys of any length");
-        mac.update(purpose);
-        mac.finalize().into_bytes().to_vec()
-    }
 }
 
 impl fmt::Debug for Secret {

@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
-use crate::auth::{LoginLimiter, LoginLimits, PasswordHasher, SessionService, TokenIssuer};
+use crate::auth::{
+    LoginLimiter, LoginLimits, PasswordHasher, SessionService, TokenIssuer, derived_key,
+};
 use crate::cache::Cache;
 use crate::config::Settings;
 use crate::metrics::Metrics;
@@ -76,7 +78,7 @@ impl AppState {
                 },
             ),
         ));
-        let cursors = CursorCodec::new(settings.jwt_secret.derive(b"storefront cursor key"));
+        let cursors = CursorCodec::new(derived_key(&settings.jwt_secret, b"storefront cursor key"));
         let catalog = Arc::new(Catalog::new(store.clone(), cache.clone(), cursors.clone()));
         if settings.seed_catalog {
             let added = catalog.seed_if_empty().await?;

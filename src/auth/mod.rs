@@ -8,4 +8,4 @@ mod tokens;
 pub use password::PasswordHasher;
 pub use rate_limit::{LoginLimiter, LoginLimits};
 pub use sessions::{ClientInfo, LogoutScope, Principal, SessionService, SessionSummary, TokenPair};
-pub use tokens::TokenIssuer;
+pub use tokens::{TokenIssuer, derived_key, hmac};

@@ -33,8 +33,16 @@ pub struct TokenIssuer {
     access_ttl: Duration,
 }
 
+/// A key derived from the secret for one purpose, so a MAC made for one kind of token (refresh, guest
+/// cart, cursor) never passes as another kind.
+pub fn derived_key(secret: &Secret, purpose: &[u8]) -> Vec<u8> {
+    let mut mac = hmac(secret.expose().as_bytes());
+    mac.update(purpose);
+    mac.finalize().into_bytes().to_vec()
+}
+
 /// An HMAC-SHA256 keyed with `key`. HMAC accepts keys of any length, so this cannot fail.
-fn hmac(key: &[u8]) -> Hmac<Sha256> {
+pub fn hmac(key: &[u8]) -> Hmac<Sha256> {
     <Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC takes keys of any length")
 }
 
@@ -49,8 +57,8 @@ impl TokenIssuer {
             encoding: EncodingKey::from_secret(secret.expose().as_bytes()),
             decoding: DecodingKey::from_secret(secret.expose().as_bytes()),
             validation,
-            refresh_key: secret.derive(b"storefront refresh token key"),
-            cart_key: secret.derive(b"storefront guest cart token key"),
+            refresh_key: derived_key(secret, b"storefront refresh token key"),
+            cart_key: derived_key(secret, b"storefront guest cart token key"),
             access_ttl,
         }
     }

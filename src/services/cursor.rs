@@ -15,6 +15,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use sha2::Sha256;
 
+use crate::auth;
 use crate::error::Error;
 
 const VERSION: u8 = 1;
@@ -35,7 +36,7 @@ impl std::fmt::Debug for CursorCodec {
 }
 
 impl CursorCodec {
-    /// `key`: a key for cursors only (`Secret::derive`).
+    /// `key`: a key for cursors only (`auth::derived_key`).
     pub fn new(key: Vec<u8>) -> Self {
         Self { key }
     }
@@ -73,8 +74,7 @@ impl CursorCodec {
     }
 
     fn mac(&self, bytes: &[u8]) -> Hmac<Sha256> {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key)
-            .expect("HMAC takes keys of any length");
+        let mut mac = auth::hmac(&self.key);
         mac.update(bytes);
         mac
     }
