@@ -264,16 +264,12 @@ impl LegacyApi {
     /// route; a failed `Authorization` header is not.
     async fn session(&self, req: &Request, jar: &CookieJar) -> Result<Principal, Error> {
         match session_http::access_token(req) {
-            Some(AccessToken::Bearer(_) | AccessToken::Malformed) => {
-                return session_http::authenticate(req)
-                    .await
-                    .unwrap_or(Err(Error::InvalidToken));
-            }
-            Some(AccessToken::Cookie(_)) => {
-                if let Some(Ok(principal)) = session_http::authenticate(req).await {
+            Some(cookie @ AccessToken::Cookie(_)) => {
+                if let Ok(principal) = session_http::authenticate(req, &cookie).await {
                     return Ok(principal);
                 }
             }
+            Some(header) => return session_http::authenticate(req, &header).await,
             None => {}
         }
         let sessions = self.accounts.sessions();

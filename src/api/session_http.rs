@@ -60,27 +60,26 @@ pub fn access_token(req: &Request) -> Option<AccessToken> {
         .map(AccessToken::Cookie)
 }
 
-/// The principal behind the request's access token (`access_token`'s rule); `None` when it carries
-/// none.
-pub async fn authenticate(req: &Request) -> Option<Result<Principal, Error>> {
-    let token = match access_token(req)? {
-        AccessToken::Bearer(token) | AccessToken::Cookie(token) => token,
-        AccessToken::Malformed => return Some(Err(Error::InvalidToken)),
-    };
-    Some(match session_service(req) {
-        Ok(sessions) => sessions.authenticate(&token).await,
-        Err(_) => Err(Error::Internal(anyhow::anyhow!("session service missing"))),
-    })
+/// The principal behind an access token the request presented (`access_token` picks which).
+pub async fn authenticate(req: &Request, token: &AccessToken) -> Result<Principal, Error> {
+    match token {
+        AccessToken::Bearer(token) | AccessToken::Cookie(token) => {
+            session_service(req)
+                .map_err(|_| Error::Internal(anyhow::anyhow!("session service missing")))?
+                .authenticate(token)
+                .await
+        }
+        AccessToken::Malformed => Err(Error::InvalidToken),
+    }
 }
 
 /// Both security schemes check the credential the rule picks, so the cookie scheme never answers for
 /// a request whose `Authorization` header failed.
 async fn check_access(req: &Request, scheme: fn(&AccessToken) -> bool) -> poem::Result<Principal> {
     match access_token(req) {
-        Some(token) if scheme(&token) => match authenticate(req).await {
-            Some(result) => result.map_err(|e| ApiError::from(e).into()),
-            None => Err(ApiError::from(Error::Unauthenticated).into()),
-        },
+        Some(token) if scheme(&token) => authenticate(req, &token)
+            .await
+            .map_err(|e| ApiError::from(e).into()),
         _ => Err(ApiError::from(Error::InvalidToken).into()),
     }
 }
