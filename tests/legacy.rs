@@ -549,3 +549,47 @@ async fn the_legacy_routes_are_documented_under_their_own_tag() {
             .contains("Compatibility")
     );
 }
+
+/// The NextBuy front-end never calls a refresh route: a stale access cookie is renewed from the
+/// refresh cookie (new cookies set), while a failing `Authorization` header is refused, not renewed.
+#[tokio::test]
+async fn a_stale_access_cookie_is_renewed_from_the_refresh_cookie_but_a_bad_header_is_not() {
+    let app = TestApp::spawn().await;
+    let customer = app.customer().await;
+    let http = reqwest::Client::new();
+    let profile = |cookie: String, bearer: Option<&'static str>| {
+        let mut request = http.get(app.url("/user/profile")).header("cookie", cookie);
+        if let Some(bearer) = bearer {
+            request = request.header("authorization", format!("Bearer {bearer}"));
+        }
+        async move { request.send().await.unwrap() }
+    };
+    let cookies = format!(
+        "sf_access=stale-or-forged; sf_refresh={}",
+        customer.refresh_token
+    );
+    let renewed = profile(cookies, None).await;
+    assert_eq!(renewed.status(), StatusCode::OK);
+    let set: Vec<String> = renewed
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect();
+    assert!(
+        set.iter()
+            .any(|c| c.starts_with("sf_access=") && !c.starts_with("sf_access=;")),
+        "no new access cookie: {set:?}"
+    );
+    let body: Value = serde_json::from_str(&renewed.text().await.unwrap()).unwrap();
+    assert_eq!(body["id"], customer.id.as_str());
+
+    // The refresh token above was rotated; sign in again for a fresh one.
+    let (_, refresh) = customer.another_session(&app).await;
+    let refused = profile(
+        format!("sf_access=stale-or-forged; sf_refresh={refresh}"),
+        Some("not-a-token"),
+    )
+    .await;
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+}
