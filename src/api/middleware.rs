@@ -10,7 +10,7 @@ use poem::http::{HeaderMap, StatusCode};
 use poem::{Body, Endpoint, IntoResponse, Middleware, Request, Response, Result};
 use tracing::Instrument as _;
 
-use super::problem::{CONTENT_TYPE, INTERNAL_ERROR_LOGGED, Problem};
+use super::problem::{CONTENT_TYPE, Problem, REQUEST_LOG, RequestLog};
 use crate::metrics::Metrics;
 
 /// Request bodies above this are refused with 413 before anything reads them.
@@ -73,8 +73,12 @@ impl<E: Endpoint> Endpoint for ObserveEndpoint<E> {
             http.status = tracing::field::Empty,
         );
 
-        let (response, cause_logged) = INTERNAL_ERROR_LOGGED
-            .scope(Cell::new(false), async {
+        let request_log = RequestLog {
+            id: request_id.clone(),
+            error_logged: Cell::new(false),
+        };
+        let (response, cause_logged) = REQUEST_LOG
+            .scope(request_log, async {
                 let response = match limit_body(&mut req).await {
                     Ok(()) => match self.inner.call(req).await {
                         Ok(response) => response.into_response(),
@@ -82,7 +86,7 @@ impl<E: Endpoint> Endpoint for ObserveEndpoint<E> {
                     },
                     Err(too_large) => too_large,
                 };
-                (response, INTERNAL_ERROR_LOGGED.with(Cell::get))
+                (response, REQUEST_LOG.with(|r| r.error_logged.get()))
             })
             .instrument(span.clone())
             .await;

@@ -173,17 +173,24 @@ fn retry_after_seconds(wait: Duration) -> u64 {
     wait.as_secs() + u64::from(wait.subsec_nanos() > 0).max(u64::from(wait.as_secs() == 0))
 }
 
-tokio::task_local! {
-    /// Whether the request being served logged its internal error already.
-    pub(super) static INTERNAL_ERROR_LOGGED: std::cell::Cell<bool>;
+/// The request being served, as its internal-error line needs it: its id, and whether that line was
+/// logged already.
+pub(super) struct RequestLog {
+    pub id: String,
+    pub error_logged: std::cell::Cell<bool>,
 }
 
-/// Logs an internal error as one line (the cause's chain, no backtrace whatever `RUST_BACKTRACE`
-/// says) in the request's span, which carries the request id; the request's own closing line then
-/// stays at info, so a 500 costs one error line.
+tokio::task_local! {
+    pub(super) static REQUEST_LOG: RequestLog;
+}
+
+/// Logs an internal error as one line naming the request id and the cause's chain (no backtrace,
+/// whatever `RUST_BACKTRACE` says); the request's own closing line then stays at info, so a 500 costs
+/// one error line. The id is a field of the line itself, not only of the request's span.
 pub fn log_internal_error(cause: &anyhow::Error) {
-    tracing::error!(error = %format_args!("{cause:#}"), "internal error");
-    let _ = INTERNAL_ERROR_LOGGED.try_with(|logged| logged.set(true));
+    let id = REQUEST_LOG.try_with(|r| r.id.clone()).ok();
+    tracing::error!(request.id = id, error = %format_args!("{cause:#}"), "internal error");
+    let _ = REQUEST_LOG.try_with(|r| r.error_logged.set(true));
 }
 
 /// Shorthand for handler results.
