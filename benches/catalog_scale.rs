@@ -12,8 +12,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use storefront::config::SurrealSettings;
+use storefront::domain::{CartOwner, OrderId, ProductId, ProductSort, UserId};
 use storefront::metrics::Metrics;
-use storefront::store::products::{NewProduct, ProductQuery, ProductSort};
+use storefront::store::products::{NewProduct, ProductQuery};
 use storefront::store::{self, Store};
 
 const CHUNK: usize = 1000;
@@ -130,7 +131,7 @@ async fn main() {
     for &size in &o.sizes {
         while stocked < size {
             let batch = (stocked..size.min(stocked + CHUNK))
-                .map(|n| ((n + 1) as i64, product(n + 1)))
+                .map(|n| (ProductId::from_trusted((n + 1) as i64), product(n + 1)))
                 .collect();
             db.insert_missing_products(batch)
                 .await
@@ -154,15 +155,16 @@ async fn main() {
         let lines = [1, size as i64 / 2, size as i64];
         let (mut adds, mut checkouts) = (Vec::new(), Vec::new());
         for i in 0..o.samples + 3 {
-            let user = format!("scale_{run}_{i}");
+            let user = UserId::from_trusted(format!("scale_{run}_{i}"));
+            let cart = CartOwner::User(user.clone());
             for product in lines {
                 let start = Instant::now();
-                db.add_to_cart(&user, None, product, 1, 999)
+                db.add_to_cart(&cart, None, ProductId::from_trusted(product), 1, 999)
                     .await
                     .expect("add to cart");
                 adds.push(start.elapsed());
             }
-            let order = uuid::Uuid::now_v7().to_string();
+            let order = OrderId::generate();
             let start = Instant::now();
             db.checkout(&user, &order, "1 Scale Street", None)
                 .await

@@ -26,7 +26,7 @@ pub enum Error {
     Conflict { code: &'static str, message: String },
     /// Checkout could not fill these lines; nothing was changed.
     #[error("not enough stock for {} line(s) of the cart", .0.len())]
-    InsufficientStock(Vec<crate::store::orders::Shortage>),
+    InsufficientStock(Vec<crate::domain::Shortage>),
     #[error("too many attempts, try again later")]
     RateLimited { retry_after: Duration },
     /// Something this service depends on is unavailable; nothing was changed.

@@ -14,6 +14,7 @@ use crate::services::catalog::Catalog;
 use crate::services::cursor::CursorCodec;
 use crate::services::live::LiveUpdates;
 use crate::services::orders::Orders;
+use crate::services::readiness::Dependencies;
 use crate::store::{self, Store};
 
 /// Everything the HTTP layer needs, built once.
@@ -28,6 +29,7 @@ pub struct AppState {
     pub carts: Arc<Carts>,
     pub orders: Arc<Orders>,
     pub live: Arc<LiveUpdates>,
+    pub dependencies: Arc<Dependencies>,
 }
 
 impl AppState {
@@ -101,6 +103,7 @@ impl AppState {
             cursors,
         ));
         let live = Arc::new(LiveUpdates::new(settings.event_streams_max));
+        let dependencies = Arc::new(Dependencies::new(store.clone(), cache.clone()));
         Ok(Self {
             settings: Arc::new(settings),
             store,
@@ -111,6 +114,7 @@ impl AppState {
             carts,
             orders,
             live,
+            dependencies,
         })
     }
 }

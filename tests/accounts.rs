@@ -234,8 +234,8 @@ async fn profile_changes_are_validated_and_role_cannot_be_self_granted() {
         .patch("/api/v1/users/me", json!({"role": "admin"}))
         .await;
     assert_eq!(
-        escalate.status,
-        StatusCode::BAD_REQUEST,
+        escalate.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")["field"],
+        "role",
         "{}",
         escalate.text
     );

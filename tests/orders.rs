@@ -633,8 +633,8 @@ async fn orders_move_only_along_the_state_machine_and_cancelling_restores_stock(
     admin
         .post(&path, json!({"status": "lost"}))
         .await
-        // Not one of the document's enum values: refused as a body that breaks its schema.
-        .assert_problem(StatusCode::BAD_REQUEST, "bad_request");
+        // Not one of the document's enum values: a field that breaks its schema, named.
+        .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
     assert_eq!(stock(&app, hat).await, 9);
 
     let delivered = admin.get("/api/v1/admin/orders?status=delivered").await;
@@ -853,9 +853,11 @@ async fn signing_in_merges_or_replaces_a_guest_cart_and_reports_every_capped_lin
     };
 
     // A bad mode is refused before anything happens: no session, the guest cart untouched.
-    login(&guest, Some("combine"))
-        .await
-        .assert_problem(StatusCode::BAD_REQUEST, "bad_request");
+    let refused = login(&guest, Some("combine")).await;
+    assert_eq!(
+        refused.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")["field"],
+        "cart_merge"
+    );
     assert_eq!(quantities(&guest.get("/api/v1/cart").await.json).len(), 3);
 
     let merged = login(&guest, None).await;

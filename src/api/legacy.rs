@@ -16,15 +16,18 @@ use serde_json::{Value, json};
 use crate::api::ApiTags;
 use crate::api::problem::Problem;
 use crate::api::session_http::{self, AccessToken, Client, REFRESH_COOKIE, SessionCookies};
-use crate::auth::Principal;
-use crate::domain::{Address, DisplayName, Email, MAX_PRICE_MINOR, Password, Quantity};
+use crate::api::v1::orders::order_id;
+use crate::api::v1::products::product_id;
+use crate::auth::{Admin, Principal};
+use crate::domain::{
+    Address, CartOwner, DisplayName, Email, MAX_PRICE_MINOR, Order, Password, Product, ProductId,
+    ProductSort, Quantity,
+};
 use crate::error::Error;
 use crate::services::accounts::{Account, Accounts, ProfileUpdate, Registration};
-use crate::services::cart::{Cart, CartOwner, Carts};
+use crate::services::cart::{Cart, Carts};
 use crate::services::catalog::{Catalog, CatalogRequest, MAX_PAGE, ProductDraft, ProductPatch};
 use crate::services::orders::{Orders, ShippingAddress};
-use crate::store::orders::OrderRecord;
-use crate::store::products::ProductRecord;
 
 const CART_UNAUTHORIZED: &str = "Unauthorized, Please Login to access cart";
 
@@ -124,9 +127,9 @@ fn capitalised(word: &str) -> String {
 /// A legacy handler's answer: success and failure are both in the original's shapes.
 type Reply = Result<Legacy, LegacyError>;
 
-fn product_json(p: &ProductRecord) -> Value {
+fn product_json(p: &Product) -> Value {
     json!({
-        "id": p.id,
+        "id": p.id.get(),
         "name": p.name,
         "description": p.description,
         "price": major_units(p.price),
@@ -197,7 +200,7 @@ fn draft_from(body: &Value) -> Result<ProductDraft, Error> {
 
 fn user_json(account: &Account) -> Value {
     json!({
-        "id": account.id,
+        "id": account.id.as_str(),
         "email": account.email,
         "name": account.name,
         "address": account.address,
@@ -212,9 +215,9 @@ fn cart_items_json(cart: &Cart, cart_id: &str) -> Value {
             .iter()
             .map(|l| {
                 json!({
-                    "id": l.product_id,
+                    "id": l.product_id.get(),
                     "cartId": cart_id,
-                    "productId": l.product_id,
+                    "productId": l.product_id.get(),
                     "quantity": l.quantity,
                     "product": {"name": l.name, "price": major_units(l.unit_price), "image_url": l.image_url},
                 })
@@ -225,23 +228,23 @@ fn cart_items_json(cart: &Cart, cart_id: &str) -> Value {
 
 fn cart_json(cart: &Cart, principal: &Principal) -> Value {
     json!({
-        "id": principal.user_id,
-        "userId": principal.user_id,
-        "items": cart_items_json(cart, &principal.user_id),
+        "id": principal.user_id().as_str(),
+        "userId": principal.user_id().as_str(),
+        "items": cart_items_json(cart, principal.user_id().as_str()),
         "total": major_units(cart.subtotal),
     })
 }
 
-fn order_json(order: &OrderRecord) -> Value {
+fn order_json(order: &Order) -> Value {
     json!({
-        "id": order.id,
-        "user_id": order.user_id,
-        "status": order.status,
+        "id": order.id.to_string(),
+        "user_id": order.user_id.as_str(),
+        "status": order.status.as_str(),
         "total_amount": major_units(order.subtotal),
         "shipping_address": order.shipping_address,
         "created_at": order.created_at,
         "items": order.lines.iter().map(|l| json!({
-            "product_id": l.product_id,
+            "product_id": l.product_id.get(),
             "name": l.name,
             "quantity": l.quantity,
             "price": major_units(l.unit_price),
@@ -296,20 +299,14 @@ impl LegacyApi {
         Ok(cart_json(&cart, &principal))
     }
 
-    async fn admin_session(
-        &self,
-        req: &Request,
-        jar: &CookieJar,
-    ) -> Result<Principal, LegacyError> {
+    async fn admin_session(&self, req: &Request, jar: &CookieJar) -> Result<Admin, LegacyError> {
         let principal = self
             .session(req, jar)
             .await
             .map_err(|e| LegacyError::from_error(e, false))?;
-        if principal.is_admin() {
-            Ok(principal)
-        } else {
-            Err(LegacyError::from_error(Error::Forbidden, false))
-        }
+        principal
+            .admin()
+            .map_err(|e| LegacyError::from_error(e, false))
     }
 }
 
@@ -375,7 +372,7 @@ impl LegacyApi {
             let sessions = self.accounts.sessions();
             with_success(
                 sessions
-                    .revoke(&principal.session_id, &principal.user_id)
+                    .revoke(principal.session_id(), principal.user_id())
                     .await,
             )?;
         }
@@ -460,7 +457,7 @@ impl LegacyApi {
         let mut cursor = None;
         loop {
             let request = CatalogRequest {
-                sort: Some("newest".into()),
+                sort: Some(ProductSort::Newest),
                 cursor: cursor.take(),
                 limit: Some(MAX_PAGE),
                 ..Default::default()
@@ -484,9 +481,9 @@ impl LegacyApi {
         deprecated
     )]
     async fn create_product(&self, req: &Request, jar: &CookieJar, body: Json<Value>) -> Reply {
-        self.admin_session(req, jar).await?;
+        let admin = self.admin_session(req, jar).await?;
         let draft = plain(draft_from(&body.0))?;
-        let created = plain(self.catalog.create(vec![draft]).await)?;
+        let created = plain(self.catalog.create(&admin, vec![draft]).await)?;
         Ok(Legacy::Created(Json(
             created.first().map(product_json).unwrap_or(Value::Null),
         )))
@@ -500,14 +497,14 @@ impl LegacyApi {
         deprecated
     )]
     async fn update_product(&self, req: &Request, jar: &CookieJar, body: Json<Value>) -> Reply {
-        self.admin_session(req, jar).await?;
-        let id = plain(int_field(&body.0, "id"))?;
+        let admin = self.admin_session(req, jar).await?;
+        let id = plain(int_field(&body.0, "id").and_then(product_id))?;
         let description = plain(str_field(&body.0, "newDescription"))?.to_string();
         let patch = ProductPatch {
             description: Some(description),
             ..Default::default()
         };
-        let updated = plain(self.catalog.update(id, patch).await)?;
+        let updated = plain(self.catalog.update(&admin, id, patch).await)?;
         Ok(Legacy::Ok(Json(product_json(&updated))))
     }
 
@@ -519,7 +516,7 @@ impl LegacyApi {
         deprecated
     )]
     async fn bulk_products(&self, req: &Request, jar: &CookieJar, body: Json<Value>) -> Reply {
-        self.admin_session(req, jar).await?;
+        let admin = self.admin_session(req, jar).await?;
         let items = plain(
             body.0["products"]
                 .as_array()
@@ -532,7 +529,7 @@ impl LegacyApi {
                 .map(|(i, p)| draft_from(p).map_err(|e| e.within(&format!("products[{i}]"))))
                 .collect::<Result<Vec<_>, _>>(),
         )?;
-        let created = plain(self.catalog.create(drafts).await)?;
+        let created = plain(self.catalog.create(&admin, drafts).await)?;
         Ok(Legacy::Created(Json(Value::Array(
             created.iter().map(product_json).collect(),
         ))))
@@ -547,7 +544,7 @@ impl LegacyApi {
     )]
     async fn add_item(&self, req: &Request, jar: &CookieJar, body: Json<Value>) -> Reply {
         let principal = self.cart_session(req, jar).await?;
-        let product_id = plain(int_field(&body.0, "product_id"))?;
+        let product_id = plain(int_field(&body.0, "product_id").and_then(product_id))?;
         let quantity = plain(
             int_field(&body.0, "quantity").and_then(|q| Ok(Quantity::parse("quantity", q)?)),
         )?;
@@ -571,7 +568,10 @@ impl LegacyApi {
     async fn items(&self, req: &Request, jar: &CookieJar) -> Reply {
         let principal = self.cart_session(req, jar).await?;
         let cart = plain(self.carts.cart(&CartOwner::from(&principal)).await)?;
-        Ok(Legacy::Ok(Json(cart_items_json(&cart, &principal.user_id))))
+        Ok(Legacy::Ok(Json(cart_items_json(
+            &cart,
+            principal.user_id().as_str(),
+        ))))
     }
 
     /// Remove a cart item (NextBuy): `{id}` in the body
@@ -583,7 +583,10 @@ impl LegacyApi {
     )]
     async fn remove_item(&self, req: &Request, jar: &CookieJar, body: Json<Value>) -> Reply {
         let principal = self.cart_session(req, jar).await?;
-        let id = plain(int_field(&body.0, "id"))?;
+        let id = plain(
+            int_field(&body.0, "id")
+                .and_then(|id| ProductId::new(id).ok_or(Error::NotFound("cart line"))),
+        )?;
         plain(self.carts.remove(&CartOwner::from(&principal), id).await)?;
         Ok(Legacy::Ok(Json(
             json!({"message": "Item removed from cart"}),
@@ -672,17 +675,18 @@ impl LegacyApi {
         &self,
         req: &Request,
         jar: &CookieJar,
-        order_id: Path<String>,
+        #[oai(name = "order_id")] id: Path<String>,
         body: Json<Value>,
     ) -> Reply {
         let principal = self.cart_session(req, jar).await?;
-        let product_id = plain(int_field(&body.0, "product_id"))?;
+        let product_id = plain(int_field(&body.0, "product_id").and_then(product_id))?;
         let quantity = plain(
             int_field(&body.0, "quantity").and_then(|q| Ok(Quantity::parse("quantity", q)?)),
         )?;
+        let order_id = plain(order_id(&id.0))?;
         plain(
             self.orders
-                .add_item(&principal, &order_id.0, product_id, quantity)
+                .add_item(&principal, &order_id, product_id, quantity)
                 .await,
         )?;
         Ok(Legacy::Created(Json(

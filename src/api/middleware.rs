@@ -10,6 +10,7 @@ use poem::http::{HeaderMap, StatusCode};
 use poem::{Body, Endpoint, IntoResponse, Middleware, Request, Response, Result};
 use tracing::Instrument as _;
 
+use super::body::FieldError;
 use super::problem::{CONTENT_TYPE, Problem, REQUEST_LOG, RequestLog};
 use crate::metrics::Metrics;
 
@@ -131,24 +132,21 @@ fn incoming_request_id(headers: &HeaderMap) -> Option<String> {
 }
 
 /// An error raised before a handler ran. A parameter that does not parse or breaks its documented
-/// constraints (an unknown `sort`, a `limit` out of range) is a validation problem naming it, like
-/// the services' own; anything else keeps poem's response (rewritten by `problems`).
+/// constraints (an unknown `sort`, a `limit` out of range), or a body field that does not fit its
+/// schema (`api::body`), is a validation problem naming it, like the services' own; anything else
+/// keeps poem's response (rewritten by `problems`).
 fn error_response(err: poem::Error) -> Response {
-    match err.downcast_ref::<poem_openapi::error::ParseParamError>() {
-        Some(param) => {
-            let mut problem = Problem::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                "validation_failed",
-                format!("{}: {}", param.name, param.reason),
-            );
-            problem.field = Some(param.name.to_string());
-            Response::builder()
-                .status(StatusCode::UNPROCESSABLE_ENTITY)
-                .content_type(CONTENT_TYPE)
-                .body(serde_json::to_string(&problem).unwrap_or_default())
-        }
-        None => err.into_response(),
-    }
+    let problem = if let Some(param) = err.downcast_ref::<poem_openapi::error::ParseParamError>() {
+        Problem::invalid(param.name, &param.reason)
+    } else if let Some(field) = err.downcast_ref::<FieldError>() {
+        Problem::invalid(&field.field, &field.reason)
+    } else {
+        return err.into_response();
+    };
+    Response::builder()
+        .status(StatusCode::UNPROCESSABLE_ENTITY)
+        .content_type(CONTENT_TYPE)
+        .body(serde_json::to_string(&problem).unwrap_or_default())
 }
 
 /// Refuses bodies over the route's limit (`body_limit`): by `Content-Length` when given, else by

@@ -1,5 +1,6 @@
 //! HTTP: the OpenAPI operations, Swagger UI, and the middleware around them.
 
+pub mod body;
 pub mod legacy;
 pub mod middleware;
 pub mod ops;
@@ -86,8 +87,7 @@ pub fn openapi(state: &AppState) -> OpenApiService<Apis, ()> {
             sessions: state.accounts.sessions().clone(),
         },
         ops::OpsApi {
-            store: state.store.clone(),
-            cache: state.cache.clone(),
+            dependencies: state.dependencies.clone(),
             metrics: state.metrics.clone(),
         },
         legacy::LegacyApi {

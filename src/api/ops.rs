@@ -1,19 +1,15 @@
 //! `/health`, `/ready` and `/metrics`: for load balancers, orchestrators and Prometheus.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use poem_openapi::payload::{Json, PlainText};
 use poem_openapi::{Object, OpenApi};
 
 use crate::api::ApiTags;
-use crate::api::problem::ApiResult;
-use crate::cache::Cache;
+use crate::api::problem::{ApiResult, Problems};
 use crate::error::Error;
 use crate::metrics::Metrics;
-use crate::store::Store;
-
-const PROBE_TIMEOUT: Duration = Duration::from_millis(500);
+use crate::services::readiness::Dependencies;
 
 #[derive(Debug, Object)]
 pub struct Health {
@@ -30,8 +26,7 @@ pub struct Readiness {
 }
 
 pub struct OpsApi {
-    pub store: Store,
-    pub cache: Cache,
+    pub dependencies: Arc<Dependencies>,
     pub metrics: Arc<Metrics>,
 }
 
@@ -49,14 +44,11 @@ impl OpsApi {
     ///
     /// 503 (a problem document naming what is down) while either does not.
     #[oai(path = "/ready", method = "get", operation_id = "ready")]
-    async fn ready(&self) -> ApiResult<Json<Readiness>> {
-        let (database, cache) = tokio::join!(
-            self.store.is_reachable(PROBE_TIMEOUT),
-            self.cache.is_reachable()
-        );
+    async fn ready(&self) -> ApiResult<Json<Readiness>, Problems<0>> {
+        let probe = self.dependencies.probe().await;
         let down: Vec<&str> = [
-            (!database).then_some("SurrealDB"),
-            (!cache).then_some("Redis"),
+            (!probe.database).then_some("SurrealDB"),
+            (!probe.cache).then_some("Redis"),
         ]
         .into_iter()
         .flatten()
@@ -66,7 +58,7 @@ impl OpsApi {
         }
         Ok(Json(Readiness {
             database: "ok".into(),
-            cache: if self.cache.is_redis() {
+            cache: if probe.shared_cache {
                 "redis"
             } else {
                 "in-process"

@@ -6,8 +6,10 @@
 
 use std::time::Duration;
 
+use poem::IntoResponse;
 use poem::http::StatusCode;
 use poem_openapi::payload::Json;
+use poem_openapi::registry::{MetaResponses, Registry};
 use poem_openapi::{ApiResponse, Object};
 
 use crate::error::Error;
@@ -33,6 +35,10 @@ pub struct Problem {
     #[oai(skip_serializing_if_is_none)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// For validation problems, each field at fault with what is wrong with it (RFC 9457 §3).
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub invalid_params: Option<Vec<InvalidParam>>,
     /// For `insufficient_stock`: each cart line that could not be filled.
     #[oai(skip_serializing_if_is_none)]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -52,10 +58,35 @@ impl Problem {
             detail: detail.into(),
             code: code.to_string(),
             field: None,
+            invalid_params: None,
             shortages: None,
             request_id: None,
         }
     }
+
+    /// A 422 `validation_failed` naming the field at fault (a body field's path, a parameter's name).
+    pub fn invalid(field: &str, reason: &str) -> Self {
+        Self {
+            field: Some(field.to_string()),
+            invalid_params: Some(vec![InvalidParam {
+                name: field.to_string(),
+                reason: reason.to_string(),
+            }]),
+            ..Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+                format!("{field}: {reason}"),
+            )
+        }
+    }
+}
+
+/// A field at fault and what is wrong with it.
+#[derive(Debug, Clone, Object, serde::Serialize)]
+pub struct InvalidParam {
+    /// The field's path in the body (`products[3].price`) or the parameter's name.
+    pub name: String,
+    pub reason: String,
 }
 
 /// A cart line checkout could not fill.
@@ -117,10 +148,8 @@ impl From<Error> for ApiError {
     fn from(err: Error) -> Self {
         let problem = |status, code: &str| Json(Problem::new(status, code, err.to_string()));
         match &err {
-            Error::Validation { field, .. } => {
-                let mut p = problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
-                p.0.field = Some(field.clone());
-                ApiError::Unprocessable(p)
+            Error::Validation { field, message } => {
+                ApiError::Unprocessable(Json(Problem::invalid(field, message)))
             }
             Error::InvalidCredentials => {
                 ApiError::Unauthorized(problem(StatusCode::UNAUTHORIZED, "invalid_credentials"))
@@ -140,7 +169,7 @@ impl From<Error> for ApiError {
                     lines
                         .iter()
                         .map(|l| Shortage {
-                            product_id: l.product_id,
+                            product_id: l.product_id.get(),
                             name: l.name.clone(),
                             requested: l.requested,
                             available: l.available,
@@ -193,8 +222,98 @@ pub fn log_internal_error(cause: &anyhow::Error) {
     let _ = REQUEST_LOG.try_with(|r| r.error_logged.set(true));
 }
 
-/// Shorthand for handler results.
-pub type ApiResult<T> = Result<T, ApiError>;
+/// A handler's result: `Problems<S>` documents only the error statuses in `S` (see `statuses`);
+/// an operation that names no set documents every status `ApiError` has.
+pub type ApiResult<T, E = ApiError> = Result<T, E>;
+
+/// The error statuses an operation can answer with, as bits for `Problems`. Every operation can
+/// answer 500 and 503 (the database or the cache down), so those are always documented.
+pub mod statuses {
+    pub const BAD_REQUEST: u16 = 1;
+    pub const UNAUTHORIZED: u16 = 1 << 1;
+    pub const FORBIDDEN: u16 = 1 << 2;
+    pub const NOT_FOUND: u16 = 1 << 3;
+    pub const CONFLICT: u16 = 1 << 4;
+    pub const PAYLOAD_TOO_LARGE: u16 = 1 << 5;
+    pub const UNSUPPORTED_MEDIA_TYPE: u16 = 1 << 6;
+    pub const UNPROCESSABLE: u16 = 1 << 7;
+    pub const TOO_MANY_REQUESTS: u16 = 1 << 8;
+
+    /// An operation with parameters: one that does not parse or fit is a 422 naming it.
+    pub const PARAMS: u16 = UNPROCESSABLE;
+    /// An operation with a JSON body: unreadable (400), too large (413), not JSON (415), a field
+    /// that does not fit (422).
+    pub const BODY: u16 = BAD_REQUEST | PAYLOAD_TOO_LARGE | UNSUPPORTED_MEDIA_TYPE | UNPROCESSABLE;
+    /// An operation for signed-in callers.
+    pub const SIGNED_IN: u16 = UNAUTHORIZED;
+    /// An operation for admins.
+    pub const ADMIN: u16 = UNAUTHORIZED | FORBIDDEN;
+
+    /// The bit of an HTTP status; 500 and 503, always documented, have all bits.
+    pub(super) fn bit(status: u16) -> u16 {
+        match status {
+            400 => BAD_REQUEST,
+            401 => UNAUTHORIZED,
+            403 => FORBIDDEN,
+            404 => NOT_FOUND,
+            409 => CONFLICT,
+            413 => PAYLOAD_TOO_LARGE,
+            415 => UNSUPPORTED_MEDIA_TYPE,
+            422 => UNPROCESSABLE,
+            429 => TOO_MANY_REQUESTS,
+            _ => u16::MAX,
+        }
+    }
+}
+
+/// `ApiError`, documented with only the statuses in `S` (plus 500 and 503).
+#[derive(Debug)]
+pub struct Problems<const S: u16>(ApiError);
+
+impl<const S: u16> ApiResponse for Problems<S> {
+    fn meta() -> MetaResponses {
+        let mut meta = ApiError::meta();
+        meta.responses.retain(|r| {
+            r.status
+                .is_some_and(|status| statuses::bit(status) & S != 0)
+        });
+        meta
+    }
+
+    fn register(registry: &mut Registry) {
+        ApiError::register(registry);
+    }
+}
+
+impl<const S: u16> IntoResponse for Problems<S> {
+    fn into_response(self) -> poem::Response {
+        self.0.into_response()
+    }
+}
+
+impl<const S: u16> From<Problems<S>> for poem::Error {
+    fn from(problems: Problems<S>) -> Self {
+        problems.0.into()
+    }
+}
+
+impl<const S: u16> From<Error> for Problems<S> {
+    fn from(err: Error) -> Self {
+        Self(err.into())
+    }
+}
+
+impl<const S: u16> From<ApiError> for Problems<S> {
+    fn from(err: ApiError) -> Self {
+        Self(err)
+    }
+}
+
+impl<const S: u16> From<crate::domain::Invalid> for Problems<S> {
+    fn from(invalid: crate::domain::Invalid) -> Self {
+        Self(invalid.into())
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -10,10 +10,10 @@ use poem_openapi::SecurityScheme;
 use poem_openapi::auth::{ApiKey, Bearer};
 
 use super::problem::ApiError;
-use crate::auth::{ClientInfo, Principal, SessionService, TokenPair};
+use crate::auth::{Admin, ClientInfo, Principal, SessionService, TokenPair};
 use crate::config::{CookieSettings, SameSite};
+use crate::domain::{CartOwner, GuestCartId};
 use crate::error::Error;
-use crate::services::cart::CartOwner;
 
 pub const ACCESS_COOKIE: &str = "sf_access";
 pub const REFRESH_COOKIE: &str = "sf_refresh";
@@ -229,7 +229,7 @@ fn sent(req: &Request, header: &str, cookie: &str) -> bool {
 
 /// The guest cart a request names (header first, then cookie), if its token is genuine: what a
 /// sign-in merges into the account's cart.
-pub struct GuestCart(pub Option<String>);
+pub struct GuestCart(pub Option<GuestCartId>);
 
 impl<'a> FromRequest<'a> for GuestCart {
     async fn from_request(req: &'a Request, _body: &mut RequestBody) -> poem::Result<Self> {
@@ -252,14 +252,9 @@ impl Auth {
         }
     }
 
-    /// The principal, if they are an admin; 403 otherwise.
-    pub fn admin(&self) -> Result<&Principal, Error> {
-        let principal = self.principal();
-        if principal.is_admin() {
-            Ok(principal)
-        } else {
-            Err(Error::Forbidden)
-        }
+    /// The admin capability, if the principal is an admin; 403 otherwise.
+    pub fn admin(&self) -> Result<Admin, Error> {
+        self.principal().admin()
     }
 }
 

@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use chrono::Utc;
 
-use crate::auth::TokenIssuer;
-use crate::domain::Role;
+use crate::auth::{Principal, TokenIssuer};
+use crate::domain::{GuestCartId, Role, SessionId, UserId};
 use crate::error::{Error, Result};
 use crate::store::sessions::{NewSession, SessionState};
 use crate::store::{Store, StoreError};
@@ -44,20 +44,6 @@ fn read_marker(marker: &[u8]) -> Option<Option<(String, Role)>> {
     }
 }
 
-/// The caller of an authenticated request.
-#[derive(Debug, Clone)]
-pub struct Principal {
-    pub user_id: String,
-    pub role: Role,
-    pub session_id: String,
-}
-
-impl Principal {
-    pub fn is_admin(&self) -> bool {
-        self.role == Role::Admin
-    }
-}
-
 /// Where a session was opened from, shown to the user when they review their sessions.
 #[derive(Debug, Clone, Default)]
 pub struct ClientInfo {
@@ -68,7 +54,7 @@ pub struct ClientInfo {
 /// The tokens of a freshly opened or rotated session.
 #[derive(Debug, Clone)]
 pub struct TokenPair {
-    pub session_id: String,
+    pub session_id: SessionId,
     pub access_token: String,
     pub access_ttl: Duration,
     pub refresh_token: String,
@@ -106,7 +92,7 @@ pub enum LogoutScope {
     Global,
 }
 
-fn marker_key(session_id: &str) -> String {
+fn marker_key(session_id: &SessionId) -> String {
     format!("session:{session_id}")
 }
 
@@ -128,8 +114,13 @@ impl SessionService {
     }
 
     /// Opens a new session for a user who just proved who they are.
-    pub async fn open(&self, user_id: &str, role: Role, client: &ClientInfo) -> Result<TokenPair> {
-        let session_id = uuid::Uuid::new_v4().to_string();
+    pub async fn open(
+        &self,
+        user_id: &UserId,
+        role: Role,
+        client: &ClientInfo,
+    ) -> Result<TokenPair> {
+        let session_id = SessionId::from_trusted(uuid::Uuid::new_v4().to_string());
         self.store
             .create_session(NewSession {
                 id: &session_id,
@@ -149,11 +140,11 @@ impl SessionService {
             .tokens
             .verify_access(access_token)
             .ok_or(Error::InvalidToken)?;
-        let principal = Principal {
-            role: Role::parse(&claims.role).ok_or(Error::InvalidToken)?,
-            user_id: claims.sub,
-            session_id: claims.sid,
-        };
+        let principal = Principal::new(
+            UserId::from_trusted(claims.sub),
+            Role::parse(&claims.role).ok_or(Error::InvalidToken)?,
+            SessionId::from_trusted(claims.sid),
+        );
         if !self.is_active(&principal).await? {
             return Err(Error::InvalidToken);
         }
@@ -169,14 +160,14 @@ impl SessionService {
     /// Whether the principal's session is live and is the principal's (same user, same role): from
     /// the cached marker, or from the database (then cached as the database has it).
     async fn is_active(&self, principal: &Principal) -> Result<bool> {
-        let key = marker_key(&principal.session_id);
+        let key = marker_key(principal.session_id());
         let cached = self.cache.get(&key).await;
         if let Some(known) = cached.as_deref().and_then(read_marker) {
             return Ok(known.is_some_and(|(user_id, role)| {
-                user_id == principal.user_id && role == principal.role
+                user_id == principal.user_id().as_str() && role == principal.role()
             }));
         }
-        let state = self.store.session_state(&principal.session_id).await?;
+        let state = self.store.session_state(principal.session_id()).await?;
         let owner = state.filter(SessionState::is_active).and_then(|s| {
             let role = s.role.as_deref().and_then(Role::parse)?;
             Some((s.user_id, role))
@@ -189,8 +180,9 @@ impl SessionService {
         if cached.is_none() {
             self.cache.set_if_absent(&key, &marker, ttl).await;
         }
-        Ok(owner
-            .is_some_and(|(user_id, role)| user_id == principal.user_id && role == principal.role))
+        Ok(owner.is_some_and(|(user_id, role)| {
+            user_id == principal.user_id().as_str() && role == principal.role()
+        }))
     }
 
     /// Exchanges a refresh token for a new pair. A token that was already exchanged (an older
@@ -202,6 +194,7 @@ impl SessionService {
             .tokens
             .parse_refresh(refresh_token)
             .ok_or(Error::InvalidToken)?;
+        let session_id = SessionId::from_trusted(session_id);
         let state = self
             .store
             .session_state(&session_id)
@@ -236,7 +229,7 @@ impl SessionService {
     /// window for the one just before, the end of the session otherwise.
     async fn reused(
         &self,
-        session_id: &str,
+        session_id: &SessionId,
         generation: i64,
         state: SessionState,
     ) -> Result<TokenPair> {
@@ -245,35 +238,39 @@ impl SessionService {
         if generation + 1 == state.generation && in_grace {
             return self.current_pair(session_id, &state);
         }
-        self.revoke_on_reuse(session_id, &state.user_id).await
+        self.revoke_on_reuse(session_id, &UserId::from_trusted(state.user_id))
+            .await
     }
 
-    fn current_pair(&self, session_id: &str, state: &SessionState) -> Result<TokenPair> {
+    fn current_pair(&self, session_id: &SessionId, state: &SessionState) -> Result<TokenPair> {
         let role = state
             .role
             .as_deref()
             .and_then(Role::parse)
             .ok_or(Error::InvalidToken)?;
-        self.pair(&state.user_id, role, session_id, state.generation)
+        let user_id = UserId::from_trusted(state.user_id.clone());
+        self.pair(&user_id, role, session_id, state.generation)
     }
 
     /// A guest cart's token (signed with a key of its own, derived from `JWT_SECRET`).
-    pub fn cart_token(&self, cart_id: &str) -> String {
-        self.tokens.cart_token(cart_id)
+    pub fn cart_token(&self, cart_id: &GuestCartId) -> String {
+        self.tokens.cart_token(cart_id.as_str())
     }
 
     /// The guest cart a genuine cart token names.
-    pub fn guest_cart(&self, token: &str) -> Option<String> {
-        self.tokens.parse_cart_token(token)
+    pub fn guest_cart(&self, token: &str) -> Option<GuestCartId> {
+        self.tokens
+            .parse_cart_token(token)
+            .map(GuestCartId::from_trusted)
     }
 
     /// The user's live sessions, most recently used first; `current` marks the caller's.
-    pub async fn list(&self, user_id: &str, current: &str) -> Result<Vec<SessionSummary>> {
+    pub async fn list(&self, user_id: &UserId, current: &SessionId) -> Result<Vec<SessionSummary>> {
         let records = self.store.live_sessions(user_id).await?;
         Ok(records
             .into_iter()
             .map(|r| SessionSummary {
-                current: r.id == current,
+                current: r.id == current.as_str(),
                 ip_prefix: r.ip.as_deref().and_then(ip_prefix),
                 id: r.id,
                 created_at: r.created_at,
@@ -284,30 +281,33 @@ impl SessionService {
     }
 
     /// Ends one of the user's own live sessions; 404 when there is no such session of theirs.
-    pub async fn revoke_own(&self, session_id: &str, user_id: &str) -> Result<()> {
+    pub async fn revoke_own(&self, session_id: &SessionId, user_id: &UserId) -> Result<()> {
         if !self.store.revoke_session(session_id, user_id).await? {
             return Err(Error::NotFound("session"));
         }
-        self.mark_revoked(&[session_id.to_string()]).await;
+        self.mark_revoked(std::slice::from_ref(session_id)).await;
         Ok(())
     }
 
     /// Signs out the sessions `scope` names, seen from the caller's session.
     pub async fn logout(&self, principal: &Principal, scope: LogoutScope) -> Result<()> {
         match scope {
-            LogoutScope::Local => self.revoke(&principal.session_id, &principal.user_id).await,
-            LogoutScope::Others => {
-                self.revoke_all(&principal.user_id, Some(&principal.session_id))
+            LogoutScope::Local => {
+                self.revoke(principal.session_id(), principal.user_id())
                     .await
             }
-            LogoutScope::Global => self.revoke_all(&principal.user_id, None).await,
+            LogoutScope::Others => {
+                self.revoke_all(principal.user_id(), Some(principal.session_id()))
+                    .await
+            }
+            LogoutScope::Global => self.revoke_all(principal.user_id(), None).await,
         }
     }
 
-    async fn revoke_on_reuse(&self, session_id: &str, user_id: &str) -> Result<TokenPair> {
+    async fn revoke_on_reuse(&self, session_id: &SessionId, user_id: &UserId) -> Result<TokenPair> {
         tracing::warn!(
-            session.id = session_id,
-            user.id = user_id,
+            session.id = %session_id,
+            user.id = %user_id,
             "refresh token reused; session revoked"
         );
         self.revoke(session_id, user_id).await?;
@@ -315,21 +315,21 @@ impl SessionService {
     }
 
     /// Revokes one session of `user_id`.
-    pub async fn revoke(&self, session_id: &str, user_id: &str) -> Result<()> {
+    pub async fn revoke(&self, session_id: &SessionId, user_id: &UserId) -> Result<()> {
         self.store.revoke_session(session_id, user_id).await?;
-        self.mark_revoked(&[session_id.to_string()]).await;
+        self.mark_revoked(std::slice::from_ref(session_id)).await;
         Ok(())
     }
 
     /// Revokes every session of `user_id` but `keep`.
-    pub async fn revoke_all(&self, user_id: &str, keep: Option<&str>) -> Result<()> {
+    pub async fn revoke_all(&self, user_id: &UserId, keep: Option<&SessionId>) -> Result<()> {
         let revoked = self.store.revoke_user_sessions(user_id, keep).await?;
         self.mark_revoked(&revoked).await;
         Ok(())
     }
 
     /// Overwrites the cached markers of sessions that are gone from the database.
-    pub async fn mark_revoked(&self, session_ids: &[String]) {
+    pub async fn mark_revoked(&self, session_ids: &[SessionId]) {
         for id in session_ids {
             self.cache
                 .set(&marker_key(id), REVOKED, self.revoked_marker_ttl())
@@ -344,18 +344,20 @@ impl SessionService {
 
     fn pair(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         role: Role,
-        session_id: &str,
+        session_id: &SessionId,
         generation: i64,
     ) -> Result<TokenPair> {
         Ok(TokenPair {
-            session_id: session_id.to_string(),
-            access_token: self
-                .tokens
-                .issue_access(user_id, role.as_str(), session_id)?,
+            session_id: session_id.clone(),
+            access_token: self.tokens.issue_access(
+                user_id.as_str(),
+                role.as_str(),
+                session_id.as_str(),
+            )?,
             access_ttl: self.tokens.access_ttl(),
-            refresh_token: self.tokens.refresh_token(session_id, generation),
+            refresh_token: self.tokens.refresh_token(session_id.as_str(), generation),
             refresh_ttl: self.refresh_ttl,
         })
     }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use crate::auth::{ClientInfo, LoginLimiter, PasswordHasher, Principal, SessionService, TokenPair};
-use crate::domain::{Address, DisplayName, Email, Password, Role};
+use crate::domain::{Address, DisplayName, Email, Password, Role, UserId};
 use crate::error::{Error, Result};
 use crate::store::Store;
 use crate::store::users::{NewUser, ProfileChanges, UserRecord};
@@ -13,7 +13,7 @@ use crate::store::users::{NewUser, ProfileChanges, UserRecord};
 /// A user as the rest of the service sees them: everything but the password hash.
 #[derive(Debug, Clone)]
 pub struct Account {
-    pub id: String,
+    pub id: UserId,
     pub email: String,
     pub name: String,
     pub address: String,
@@ -22,17 +22,26 @@ pub struct Account {
     pub updated_at: DateTime<Utc>,
 }
 
-impl From<UserRecord> for Account {
-    fn from(user: UserRecord) -> Self {
-        Self {
-            role: Role::parse(&user.role).unwrap_or(Role::Customer),
-            id: user.id,
+/// A stored role this version does not know is an error, never read as some other role.
+impl TryFrom<UserRecord> for Account {
+    type Error = Error;
+
+    fn try_from(user: UserRecord) -> Result<Self> {
+        Ok(Self {
+            role: Role::parse(&user.role).ok_or_else(|| {
+                Error::Internal(anyhow::anyhow!(
+                    "user {} has unknown role {:?}",
+                    user.id,
+                    user.role
+                ))
+            })?,
+            id: UserId::from_trusted(user.id),
             email: user.email,
             name: user.name,
             address: user.address,
             created_at: user.created_at,
             updated_at: user.updated_at,
-        }
+        })
     }
 }
 
@@ -87,11 +96,11 @@ impl Accounts {
                 name: registration.name.as_str(),
                 address: &registration.address.into_inner(),
                 password_hash: &hash,
-                role: Role::Customer.as_str(),
+                role: Role::Customer,
             })
             .await?;
         tracing::info!(user.id = %user.id, "account registered");
-        Ok(user.into())
+        user.try_into()
     }
 
     pub async fn register_and_sign_in(
@@ -136,7 +145,7 @@ impl Accounts {
         if !self.hasher.verify(password, stored_hash).await? {
             return Err(Error::InvalidCredentials);
         }
-        let account = Account::from(user.ok_or(Error::InvalidCredentials)?);
+        let account = Account::try_from(user.ok_or(Error::InvalidCredentials)?)?;
         self.limiter.succeeded(attempt).await;
         let tokens = self
             .sessions
@@ -148,13 +157,13 @@ impl Accounts {
 
     pub async fn account(&self, principal: &Principal) -> Result<Account> {
         self.store
-            .user_by_id(&principal.user_id)
+            .user_by_id(principal.user_id())
             .await?
-            .map(Account::from)
-            .ok_or(Error::NotFound("user"))
+            .ok_or(Error::NotFound("user"))?
+            .try_into()
     }
 
-    #[tracing::instrument(skip_all, fields(user.id = %principal.user_id))]
+    #[tracing::instrument(skip_all, fields(user.id = %principal.user_id()))]
     pub async fn update_profile(
         &self,
         principal: &Principal,
@@ -166,14 +175,14 @@ impl Accounts {
             address: update.address.map(Address::into_inner),
         };
         self.store
-            .update_profile(&principal.user_id, changes)
+            .update_profile(principal.user_id(), changes)
             .await?
-            .map(Account::from)
-            .ok_or(Error::NotFound("user"))
+            .ok_or(Error::NotFound("user"))?
+            .try_into()
     }
 
     /// Changes the password after checking the current one, and signs out every other session.
-    #[tracing::instrument(skip_all, fields(user.id = %principal.user_id))]
+    #[tracing::instrument(skip_all, fields(user.id = %principal.user_id()))]
     pub async fn change_password(
         &self,
         principal: &Principal,
@@ -182,7 +191,7 @@ impl Accounts {
     ) -> Result<()> {
         let user = self
             .store
-            .user_by_id(&principal.user_id)
+            .user_by_id(principal.user_id())
             .await?
             .ok_or(Error::NotFound("user"))?;
         if !self
@@ -198,20 +207,20 @@ impl Accounts {
         let hash = self.hasher.hash(&new).await?;
         if !self
             .store
-            .set_password_hash(&principal.user_id, &hash)
+            .set_password_hash(principal.user_id(), &hash)
             .await?
         {
             return Err(Error::NotFound("user"));
         }
         self.sessions
-            .revoke_all(&principal.user_id, Some(&principal.session_id))
+            .revoke_all(principal.user_id(), Some(principal.session_id()))
             .await
     }
 
     /// Deletes the account and every session of it; its tokens stop working at once.
-    #[tracing::instrument(skip_all, fields(user.id = %principal.user_id))]
+    #[tracing::instrument(skip_all, fields(user.id = %principal.user_id()))]
     pub async fn delete(&self, principal: &Principal) -> Result<()> {
-        let sessions = self.store.delete_user(&principal.user_id).await?;
+        let sessions = self.store.delete_user(principal.user_id()).await?;
         self.sessions.mark_revoked(&sessions).await;
         tracing::info!("account deleted");
         Ok(())
@@ -225,14 +234,12 @@ impl Accounts {
         password: impl FnOnce() -> Result<Password>,
     ) -> Result<(Account, bool)> {
         if let Some(user) = self.store.user_by_email(email.as_str()).await? {
-            let mut account = Account::from(user);
+            let mut account = Account::try_from(user)?;
             if account.role == Role::Admin {
                 // Already an admin: nothing to change, and its sessions stay valid.
                 return Ok((account, false));
             }
-            self.store
-                .set_role(&account.id, Role::Admin.as_str())
-                .await?;
+            self.store.set_role(&account.id, Role::Admin).await?;
             account.role = Role::Admin;
             // Sessions opened as a customer carry that role in their tokens: make them sign in again.
             self.sessions.revoke_all(&account.id, None).await?;
@@ -247,9 +254,9 @@ impl Accounts {
                 name,
                 address: "",
                 password_hash: &hash,
-                role: Role::Admin.as_str(),
+                role: Role::Admin,
             })
             .await?;
-        Ok((user.into(), true))
+        Ok((user.try_into()?, true))
     }
 }

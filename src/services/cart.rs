@@ -4,7 +4,9 @@ use std::time::{Duration, Instant};
 
 use crate::auth::Principal;
 use crate::cache::{Cache, Revisioned};
-use crate::domain::{MAX_QUANTITY, Quantity, STORE_CURRENCY};
+use crate::domain::{
+    CartOwner, GuestCartId, MAX_QUANTITY, ProductId, Quantity, STORE_CURRENCY, UserId,
+};
 use crate::error::{Error, Result};
 use crate::store::Store;
 use crate::store::carts::{AddOutcome, CartLineRow, CartSnapshot, GuestMerge};
@@ -82,7 +84,7 @@ pub enum IssueKind {
 #[derive(Debug, Clone)]
 pub struct CartIssue {
     /// None for an issue of the whole cart (it is empty).
-    pub product_id: Option<i64>,
+    pub product_id: Option<ProductId>,
     pub kind: IssueKind,
     pub blocking: bool,
     pub message: String,
@@ -127,7 +129,7 @@ impl CartCheck {
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct CartLine {
-    pub product_id: i64,
+    pub product_id: ProductId,
     pub name: String,
     pub image_url: String,
     pub unit_price: i64,
@@ -187,29 +189,9 @@ impl Cart {
     }
 }
 
-/// Whose cart a request works on: a signed-in user's, or a guest's named by a cart token.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CartOwner {
-    User(String),
-    Guest(String),
-}
-
-impl CartOwner {
-    /// The cart's key: the user's id, or the guest cart's id (`guest_…`, never a user id).
-    pub fn key(&self) -> &str {
-        match self {
-            CartOwner::User(id) | CartOwner::Guest(id) => id,
-        }
-    }
-
-    pub fn is_guest(&self) -> bool {
-        matches!(self, CartOwner::Guest(_))
-    }
-}
-
 impl From<&Principal> for CartOwner {
     fn from(principal: &Principal) -> Self {
-        CartOwner::User(principal.user_id.clone())
+        CartOwner::User(principal.user_id().clone())
     }
 }
 
@@ -225,7 +207,7 @@ pub enum MergeMode {
 /// A guest line that could not join the account's cart whole.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CappedLine {
-    pub product_id: i64,
+    pub product_id: ProductId,
     /// Units the merged line would have held.
     pub requested: i64,
     /// Units it holds.
@@ -272,8 +254,8 @@ pub struct Carts {
     guest_ttl: Duration,
 }
 
-fn cache_key(owner_key: &str) -> String {
-    format!("cart_view:{owner_key}")
+fn cache_key(owner: &CartOwner) -> String {
+    format!("cart_view:{}", owner.key())
 }
 
 impl Carts {
@@ -287,7 +269,7 @@ impl Carts {
 
     /// Starts a guest cart; its token is made by the caller (`SessionService::cart_token`).
     pub async fn new_guest(&self) -> Result<CartOwner> {
-        let id = format!("guest_{}", uuid::Uuid::new_v4().simple());
+        let id = GuestCartId::generate();
         self.store
             .touch_guest_cart(&id, self.guest_expiry())
             .await?;
@@ -298,27 +280,27 @@ impl Carts {
         // A tombstone (no value) is a miss: the state at its revision is read from the database.
         if let Some(Revisioned {
             value: Some(bytes), ..
-        }) = self.cache.get_revisioned(&cache_key(owner.key())).await
+        }) = self.cache.get_revisioned(&cache_key(owner)).await
             && let Ok(cart) = serde_json::from_slice::<Cart>(&bytes)
         {
             return Ok(cart);
         }
         let started = Instant::now();
-        let snapshot = self.store.cart_lines(owner.key()).await?;
-        Ok(self.remember(owner.key(), started, snapshot).await)
+        let snapshot = self.store.cart_lines(owner).await?;
+        Ok(self.remember(owner, started, snapshot).await)
     }
 
     /// Makes the cart view of `snapshot` and caches it at the snapshot's revision, unless the cache
     /// holds a newer one. A view too late for the cache (its read started `FILL_DEADLINE` ago or
     /// more) is cached as a tombstone of its revision, which still keeps older views out.
-    async fn remember(&self, owner_key: &str, started: Instant, snapshot: CartSnapshot) -> Cart {
+    async fn remember(&self, owner: &CartOwner, started: Instant, snapshot: CartSnapshot) -> Cart {
         let cart = Cart::from_rows(snapshot.lines);
         let view = (started.elapsed() < FILL_DEADLINE)
             .then(|| serde_json::to_vec(&cart).ok())
             .flatten();
         self.cache
             .set_if_newer(
-                &cache_key(owner_key),
+                &cache_key(owner),
                 snapshot.revision,
                 view.as_deref(),
                 CART_TTL,
@@ -330,23 +312,23 @@ impl Carts {
     /// What checkout would refuse now (stock, archived products) and prices changed since the lines
     /// were added, from the database rather than the cache. Changes nothing.
     pub async fn check(&self, owner: &CartOwner) -> Result<CartCheck> {
-        let cart = Cart::from_rows(self.store.cart_lines(owner.key()).await?.lines);
+        let cart = Cart::from_rows(self.store.cart_lines(owner).await?.lines);
         Ok(CartCheck::of(cart))
     }
 
     /// Adds a product; a product already in the cart gets its quantity raised.
-    #[tracing::instrument(skip_all, fields(cart = owner.key(), product.id = product_id))]
+    #[tracing::instrument(skip_all, fields(cart = owner.key(), product.id = %product_id))]
     pub async fn add(
         &self,
         owner: &CartOwner,
-        product_id: i64,
+        product_id: ProductId,
         quantity: Quantity,
     ) -> Result<Cart> {
         let started = Instant::now();
         let outcome = self
             .store
             .add_to_cart(
-                owner.key(),
+                owner,
                 self.expiry_of(owner),
                 product_id,
                 quantity.get(),
@@ -354,7 +336,7 @@ impl Carts {
             )
             .await?;
         match outcome {
-            AddOutcome::Added(snapshot) => Ok(self.remember(owner.key(), started, snapshot).await),
+            AddOutcome::Added(snapshot) => Ok(self.remember(owner, started, snapshot).await),
             AddOutcome::NoProduct => Err(Error::NotFound("product")),
             AddOutcome::TooMany => Err(Quantity::line_limit_exceeded().into()),
         }
@@ -363,36 +345,31 @@ impl Carts {
     pub async fn set_quantity(
         &self,
         owner: &CartOwner,
-        product_id: i64,
+        product_id: ProductId,
         quantity: Quantity,
     ) -> Result<Cart> {
         let started = Instant::now();
         let snapshot = self
             .store
-            .set_cart_quantity(
-                owner.key(),
-                self.expiry_of(owner),
-                product_id,
-                quantity.get(),
-            )
+            .set_cart_quantity(owner, self.expiry_of(owner), product_id, quantity.get())
             .await?
             .ok_or(Error::NotFound("cart line"))?;
-        Ok(self.remember(owner.key(), started, snapshot).await)
+        Ok(self.remember(owner, started, snapshot).await)
     }
 
-    pub async fn remove(&self, owner: &CartOwner, product_id: i64) -> Result<Cart> {
+    pub async fn remove(&self, owner: &CartOwner, product_id: ProductId) -> Result<Cart> {
         let started = Instant::now();
         let snapshot = self
             .store
-            .remove_cart_line(owner.key(), self.expiry_of(owner), product_id)
+            .remove_cart_line(owner, self.expiry_of(owner), product_id)
             .await?
             .ok_or(Error::NotFound("cart line"))?;
-        Ok(self.remember(owner.key(), started, snapshot).await)
+        Ok(self.remember(owner, started, snapshot).await)
     }
 
     pub async fn clear(&self, owner: &CartOwner) -> Result<()> {
-        let revision = self.store.clear_cart(owner.key()).await?;
-        self.emptied(owner.key(), revision).await;
+        let revision = self.store.clear_cart(owner).await?;
+        self.emptied(owner, revision).await;
         if let CartOwner::Guest(id) = owner {
             // A guest cart's idle clock starts again.
             self.store.touch_guest_cart(id, self.guest_expiry()).await?;
@@ -406,13 +383,13 @@ impl Carts {
     /// (each cap reported).
     pub async fn merge_guest(
         &self,
-        guest_id: &str,
-        user_id: &str,
+        guest: &GuestCartId,
+        user: &UserId,
         mode: MergeMode,
     ) -> Result<MergeOutcome> {
         let merged = self
             .store
-            .merge_cart(guest_id, user_id, mode == MergeMode::Replace, MAX_QUANTITY)
+            .merge_cart(guest, user, mode == MergeMode::Replace, MAX_QUANTITY)
             .await?;
         let GuestMerge::Merged {
             revision,
@@ -426,13 +403,14 @@ impl Carts {
                 capped: Vec::new(),
             });
         };
-        self.emptied(guest_id, guest_revision).await;
-        self.emptied(user_id, revision).await;
+        self.emptied(&CartOwner::Guest(guest.clone()), guest_revision)
+            .await;
+        self.emptied(&CartOwner::User(user.clone()), revision).await;
         let mut capped = Vec::new();
         for line in &lines {
             if let Some(reason) = &line.reason {
                 capped.push(CappedLine {
-                    product_id: line.product_id,
+                    product_id: ProductId::from_trusted(line.product_id),
                     requested: line.requested,
                     kept: line.kept,
                     reason: cap_reason(reason)?,
@@ -458,9 +436,9 @@ impl Carts {
 
     /// After a write that leaves no view to cache (clear, checkout, merge) at `revision`: a
     /// tombstone of that revision, so no older view is served or filled after it.
-    pub async fn emptied(&self, owner_key: &str, revision: i64) {
+    pub async fn emptied(&self, owner: &CartOwner, revision: i64) {
         self.cache
-            .set_if_newer(&cache_key(owner_key), revision, None, CART_TTL)
+            .set_if_newer(&cache_key(owner), revision, None, CART_TTL)
             .await;
     }
 

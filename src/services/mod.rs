@@ -7,3 +7,4 @@ pub mod catalog;
 pub mod cursor;
 pub mod live;
 pub mod orders;
+pub mod readiness;

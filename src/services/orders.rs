@@ -4,14 +4,16 @@ use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
-use crate::auth::Principal;
-use crate::domain::{MAX_QUANTITY, OrderStatus, Quantity, bounded_text};
+use crate::auth::{Admin, Principal};
+use crate::domain::{
+    CartOwner, MAX_QUANTITY, Order, OrderId, OrderStatus, ProductId, Quantity, UserId, bounded_text,
+};
 use crate::error::{Error, Result};
 use crate::services::cart::Carts;
 use crate::services::catalog::Catalog;
 use crate::services::cursor::CursorCodec;
 use crate::store::Store;
-use crate::store::orders::{AddToOrder, CheckoutOutcome, MoveOutcome, OrderRecord};
+use crate::store::orders::{AddToOrder, CheckoutOutcome, KeyState, MoveOutcome};
 
 pub const MAX_PAGE: u32 = 100;
 pub const DEFAULT_PAGE: u32 = 20;
@@ -49,13 +51,13 @@ impl ShippingAddress {
 }
 
 pub struct OrderPage {
-    pub items: Vec<OrderRecord>,
+    pub items: Vec<Order>,
     pub next_cursor: Option<String>,
 }
 
 /// The result of a checkout: the order, and whether it is a replay of an earlier request.
 pub struct Placed {
-    pub order: OrderRecord,
+    pub order: Order,
     pub replayed: bool,
 }
 
@@ -92,14 +94,14 @@ impl Orders {
 
     /// Checks out the caller's cart. With a key, a repeat of the same request returns the first
     /// order; the same key with another body is refused; a repeat while the first runs gets 409.
-    #[tracing::instrument(skip_all, fields(user.id = %principal.user_id))]
+    #[tracing::instrument(skip_all, fields(user.id = %principal.user_id()))]
     pub async fn checkout(
         &self,
         principal: &Principal,
         address: ShippingAddress,
         key: Option<IdempotencyKey>,
     ) -> Result<Placed> {
-        let user = principal.user_id.as_str();
+        let user = principal.user_id();
         if let Some(key) = &key {
             let hash = hex(&Sha256::digest(address.0.as_bytes()));
             if let Some(existing) = self
@@ -113,26 +115,26 @@ impl Orders {
                         "was already used with a different request body",
                     ));
                 }
-                match existing.order_id {
-                    Some(order_id) if existing.state == "done" => {
+                match existing.state {
+                    KeyState::Done(order_id) => {
                         let order = self.order_of(principal, &order_id).await?;
                         return Ok(Placed {
                             order,
                             replayed: true,
                         });
                     }
-                    _ if existing.age_secs < STALE_CLAIM_SECS => {
+                    KeyState::Pending if existing.age_secs < STALE_CLAIM_SECS => {
                         return Err(Error::Conflict {
                             code: "idempotency_in_progress",
                             message: "a request with this Idempotency-Key is still running".into(),
                         });
                     }
-                    _ => self.store.reclaim_idempotency_key(user, &key.0).await?,
+                    KeyState::Pending => self.store.reclaim_idempotency_key(user, &key.0).await?,
                 }
             }
         }
 
-        let order_id = uuid::Uuid::now_v7().to_string();
+        let order_id = OrderId::generate();
         let outcome = self
             .store
             .checkout(
@@ -153,7 +155,9 @@ impl Orders {
                 order_id,
                 cart_revision,
             } => {
-                self.carts.emptied(user, cart_revision).await;
+                self.carts
+                    .emptied(&CartOwner::User(user.clone()), cart_revision)
+                    .await;
                 self.catalog.invalidate().await;
                 let order = self.order_of(principal, &order_id).await?;
                 tracing::info!(order.id = %order.id, subtotal = order.subtotal, "order placed");
@@ -168,22 +172,19 @@ impl Orders {
     }
 
     /// Adds units of a product to the caller's own pending order; stock rules hold as at checkout.
-    #[tracing::instrument(skip_all, fields(user.id = %principal.user_id, order.id = order_id))]
+    #[tracing::instrument(skip_all, fields(user.id = %principal.user_id(), order.id = %order_id))]
     pub async fn add_item(
         &self,
         principal: &Principal,
-        order_id: &str,
-        product_id: i64,
+        order_id: &OrderId,
+        product_id: ProductId,
         quantity: Quantity,
-    ) -> Result<OrderRecord> {
-        if uuid::Uuid::parse_str(order_id).is_err() {
-            return Err(Error::NotFound("order"));
-        }
+    ) -> Result<Order> {
         match self
             .store
             .add_to_order(
                 order_id,
-                &principal.user_id,
+                principal.user_id(),
                 product_id,
                 quantity.get(),
                 MAX_QUANTITY,
@@ -209,26 +210,45 @@ impl Orders {
     }
 
     /// One order, to its owner or an admin; anyone else learns nothing (404).
-    pub async fn order_of(&self, principal: &Principal, order_id: &str) -> Result<OrderRecord> {
+    pub async fn order_of(&self, principal: &Principal, order_id: &OrderId) -> Result<Order> {
         self.store
             .order(order_id)
             .await?
-            .filter(|o| o.user_id == principal.user_id || principal.is_admin())
+            .filter(|o| &o.user_id == principal.user_id() || principal.is_admin())
             .ok_or(Error::NotFound("order"))
     }
 
-    /// The caller's orders (or, for `all` by an admin, everyone's), newest first.
+    /// The caller's orders, newest first, optionally in one status.
     pub async fn list(
         &self,
         principal: &Principal,
-        all: bool,
-        status: Option<&str>,
+        status: Option<OrderStatus>,
         cursor: Option<&str>,
         limit: Option<u32>,
     ) -> Result<OrderPage> {
-        if all && !principal.is_admin() {
-            return Err(Error::Forbidden);
-        }
+        self.page(Some(principal.user_id()), status, cursor, limit)
+            .await
+    }
+
+    /// Everyone's orders, newest first, optionally in one status (admin).
+    #[tracing::instrument(skip_all, fields(admin.id = %admin.user_id()))]
+    pub async fn list_all(
+        &self,
+        admin: &Admin,
+        status: Option<OrderStatus>,
+        cursor: Option<&str>,
+        limit: Option<u32>,
+    ) -> Result<OrderPage> {
+        self.page(None, status, cursor, limit).await
+    }
+
+    async fn page(
+        &self,
+        owner: Option<&UserId>,
+        status: Option<OrderStatus>,
+        cursor: Option<&str>,
+        limit: Option<u32>,
+    ) -> Result<OrderPage> {
         let limit = limit.unwrap_or(DEFAULT_PAGE);
         if !(1..=MAX_PAGE).contains(&limit) {
             return Err(Error::validation(
@@ -236,41 +256,23 @@ impl Orders {
                 format!("must be between 1 and {MAX_PAGE}"),
             ));
         }
-        let status = status
-            .map(|s| {
-                OrderStatus::parse(s).ok_or_else(|| {
-                    Error::validation(
-                        "status",
-                        "must be pending, paid, shipped, delivered or cancelled",
-                    )
-                })
-            })
-            .transpose()?;
         let after = cursor
             .map(|text| self.cursors.decode::<OrderCursor>(ORDER_CURSOR, text))
             .transpose()?
             .map(|c| {
-                uuid::Uuid::parse_str(&c.after)
-                    .map(|id| id.to_string())
-                    .map_err(|_| {
-                        Error::validation("cursor", "is not a cursor this listing gave out")
-                    })
+                OrderId::parse(&c.after).ok_or_else(|| {
+                    Error::validation("cursor", "is not a cursor this listing gave out")
+                })
             })
             .transpose()?;
-        let owner = (!all).then_some(principal.user_id.as_str());
         let mut items = self
             .store
-            .list_orders(
-                owner,
-                status.map(OrderStatus::as_str),
-                after.as_deref(),
-                limit,
-            )
+            .list_orders(owner, status, after.as_ref(), limit)
             .await?;
         let next_cursor = if items.len() > limit as usize {
             items.truncate(limit as usize);
             items.last().map(|o| {
-                let after = o.id.clone();
+                let after = o.id.to_string();
                 self.cursors.encode(ORDER_CURSOR, &OrderCursor { after })
             })
         } else {
@@ -280,67 +282,52 @@ impl Orders {
     }
 
     /// Cancels the caller's own order while it is pending or paid, putting its stock back.
-    #[tracing::instrument(skip_all, fields(user.id = %principal.user_id, order.id = order_id))]
-    pub async fn cancel(&self, principal: &Principal, order_id: &str) -> Result<OrderRecord> {
-        self.apply_move(
-            principal,
-            order_id,
-            Some(&principal.user_id),
-            OrderStatus::Cancelled,
-        )
-        .await
+    #[tracing::instrument(skip_all, fields(user.id = %principal.user_id(), order.id = %order_id))]
+    pub async fn cancel(&self, principal: &Principal, order_id: &OrderId) -> Result<Order> {
+        self.apply_move(order_id, Some(principal.user_id()), OrderStatus::Cancelled)
+            .await
     }
 
     /// Moves any order along its state machine (admin).
-    #[tracing::instrument(skip_all, fields(order.id = order_id))]
+    #[tracing::instrument(skip_all, fields(admin.id = %admin.user_id(), order.id = %order_id))]
     pub async fn set_status(
         &self,
-        principal: &Principal,
-        order_id: &str,
-        to: &str,
-    ) -> Result<OrderRecord> {
-        if !principal.is_admin() {
-            return Err(Error::Forbidden);
-        }
-        let to = OrderStatus::parse(to).ok_or_else(|| {
-            Error::validation(
-                "status",
-                "must be pending, paid, shipped, delivered or cancelled",
-            )
-        })?;
-        self.apply_move(principal, order_id, None, to).await
+        admin: &Admin,
+        order_id: &OrderId,
+        to: OrderStatus,
+    ) -> Result<Order> {
+        self.apply_move(order_id, None, to).await
     }
 
+    /// The move itself; with `owner`, only that user's order moves (anyone else's is not found).
     async fn apply_move(
         &self,
-        principal: &Principal,
-        order_id: &str,
-        owner: Option<&str>,
+        order_id: &OrderId,
+        owner: Option<&UserId>,
         to: OrderStatus,
-    ) -> Result<OrderRecord> {
-        if uuid::Uuid::parse_str(order_id).is_err() {
-            return Err(Error::NotFound("order"));
-        }
-        let from: Vec<&str> = OrderStatus::ALL
+    ) -> Result<Order> {
+        let from: Vec<OrderStatus> = OrderStatus::ALL
             .into_iter()
             .filter(|s| s.can_move_to(to))
-            .map(OrderStatus::as_str)
             .collect();
-        match self
-            .store
-            .move_order(order_id, owner, &from, to.as_str())
-            .await?
-        {
+        match self.store.move_order(order_id, owner, &from, to).await? {
             MoveOutcome::Moved => {
                 if to == OrderStatus::Cancelled {
                     self.catalog.invalidate().await;
                 }
-                self.order_of(principal, order_id).await
+                self.store
+                    .order(order_id)
+                    .await?
+                    .ok_or(Error::NotFound("order"))
             }
             MoveOutcome::Missing => Err(Error::NotFound("order")),
             MoveOutcome::WrongStatus(current) => Err(Error::Conflict {
                 code: "invalid_status_transition",
-                message: format!("the order is {current}; it cannot move to {}", to.as_str()),
+                message: format!(
+                    "the order is {}; it cannot move to {}",
+                    current.as_str(),
+                    to.as_str()
+                ),
             }),
         }
     }

@@ -4,12 +4,14 @@
 use chrono::{DateTime, Utc};
 use surrealdb::types::SurrealValue;
 
+use crate::domain::{CartOwner, GuestCartId, ProductId, UserId};
+
 use super::{Store, StoreError};
 
 /// A cart line joined with its product as the product is now.
 #[derive(Debug, Clone)]
 pub struct CartLineRow {
-    pub product_id: i64,
+    pub product_id: ProductId,
     pub name: String,
     pub image_url: String,
     pub price: i64,
@@ -54,7 +56,7 @@ impl From<LineRow> for CartLineRow {
     fn from(row: LineRow) -> Self {
         let p = row.product;
         Self {
-            product_id: row.product_id,
+            product_id: ProductId::from_trusted(row.product_id),
             name: p.name,
             image_url: p.image_url,
             price: p.price,
@@ -188,7 +190,7 @@ struct AddResult {
 
 impl Store {
     /// The cart's lines and the revision they are at; an expired guest cart has none.
-    pub async fn cart_lines(&self, user_id: &str) -> Result<CartSnapshot, StoreError> {
+    pub async fn cart_lines(&self, cart: &CartOwner) -> Result<CartSnapshot, StoreError> {
         let mut response = self
             .db()
             .query(concat!(
@@ -204,7 +206,7 @@ impl Store {
                 " };
                  }"
             ))
-            .bind(("user", user_id.to_string()))
+            .bind(("user", cart.key().to_string()))
             .await?;
         let snapshot: Option<Snapshot> = response.take(0)?;
         snapshot.map(CartSnapshot::from).ok_or_else(|| {
@@ -218,9 +220,9 @@ impl Store {
     /// `guest_expiry` is set for a guest cart: its new idle deadline.
     pub async fn add_to_cart(
         &self,
-        user_id: &str,
+        cart: &CartOwner,
         guest_expiry: Option<DateTime<Utc>>,
-        product_id: i64,
+        product_id: ProductId,
         quantity: i64,
         max_line: i64,
     ) -> Result<AddOutcome, StoreError> {
@@ -251,8 +253,8 @@ impl Store {
                         " };
                          }"
                     ))
-                    .bind(("user", user_id.to_string()))
-                    .bind(("product_id", product_id))
+                    .bind(("user", cart.key().to_string()))
+                    .bind(("product_id", product_id.get()))
                     .bind(("quantity", quantity))
                     .bind(("max_line", max_line))
                     .bind(("expires", guest_expiry))
@@ -260,17 +262,25 @@ impl Store {
                 Ok(response.take::<Option<AddResult>>(0)?)
             })
             .await?;
-        Ok(match result {
-            Some(AddResult {
-                outcome,
-                revision: Some(revision),
-                lines: Some(lines),
-            }) if outcome == "added" => AddOutcome::Added(CartSnapshot {
+        let Some(AddResult {
+            outcome,
+            revision,
+            lines,
+        }) = result
+        else {
+            return Err(StoreError::UnknownOutcome("nothing".into()));
+        };
+        Ok(match (outcome.as_str(), revision, lines) {
+            ("added", Some(revision), Some(lines)) => AddOutcome::Added(CartSnapshot {
                 revision,
                 lines: rows(lines),
             }),
-            Some(AddResult { outcome, .. }) if outcome == "too_many" => AddOutcome::TooMany,
-            _ => AddOutcome::NoProduct,
+            ("too_many", ..) => AddOutcome::TooMany,
+            ("no_product", ..) => AddOutcome::NoProduct,
+            ("added", ..) => {
+                return Err(StoreError::UnknownOutcome("added without its lines".into()));
+            }
+            _ => return Err(StoreError::UnknownOutcome(outcome)),
         })
     }
 
@@ -278,9 +288,9 @@ impl Store {
     /// product. `guest_expiry` as for `add_to_cart`.
     pub async fn set_cart_quantity(
         &self,
-        user_id: &str,
+        cart: &CartOwner,
         guest_expiry: Option<DateTime<Utc>>,
-        product_id: i64,
+        product_id: ProductId,
         quantity: i64,
     ) -> Result<Option<CartSnapshot>, StoreError> {
         self.retry_on_conflict(|| async {
@@ -302,8 +312,8 @@ impl Store {
                     " };
                      }"
                 ))
-                .bind(("user", user_id.to_string()))
-                .bind(("product_id", product_id))
+                .bind(("user", cart.key().to_string()))
+                .bind(("product_id", product_id.get()))
                 .bind(("quantity", quantity))
                 .bind(("expires", guest_expiry))
                 .await?;
@@ -318,9 +328,9 @@ impl Store {
     /// `guest_expiry` as for `add_to_cart`.
     pub async fn remove_cart_line(
         &self,
-        user_id: &str,
+        cart: &CartOwner,
         guest_expiry: Option<DateTime<Utc>>,
-        product_id: i64,
+        product_id: ProductId,
     ) -> Result<Option<CartSnapshot>, StoreError> {
         self.retry_on_conflict(|| async {
             let mut response = self
@@ -340,8 +350,8 @@ impl Store {
                     " };
                      }"
                 ))
-                .bind(("user", user_id.to_string()))
-                .bind(("product_id", product_id))
+                .bind(("user", cart.key().to_string()))
+                .bind(("product_id", product_id.get()))
                 .bind(("expires", guest_expiry))
                 .await?;
             let changed: Option<Snapshot> = response.take(0)?;
@@ -351,7 +361,7 @@ impl Store {
     }
 
     /// Empties the cart; returns the revision it is empty at.
-    pub async fn clear_cart(&self, user_id: &str) -> Result<i64, StoreError> {
+    pub async fn clear_cart(&self, cart: &CartOwner) -> Result<i64, StoreError> {
         self.retry_on_conflict(|| async {
             let mut response = self
                 .db()
@@ -369,7 +379,7 @@ impl Store {
                         RETURN $revision;
                      }"
                 ))
-                .bind(("user", user_id.to_string()))
+                .bind(("user", cart.key().to_string()))
                 .await?;
             let revision: Option<i64> = response.take(0)?;
             Ok(revision.unwrap_or_default())
@@ -380,12 +390,12 @@ impl Store {
     /// Creates or moves on a guest cart's idle deadline.
     pub async fn touch_guest_cart(
         &self,
-        guest_id: &str,
+        guest: &GuestCartId,
         expires_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         self.db()
             .query("UPSERT type::record('cart', $id) SET expires_at = $expires")
-            .bind(("id", guest_id.to_string()))
+            .bind(("id", guest.to_string()))
             .bind(("expires", expires_at))
             .await?
             .check()?;
@@ -401,8 +411,8 @@ impl Store {
     /// conflicts on its revision the same way, and is not overwritten.
     pub async fn merge_cart(
         &self,
-        guest_id: &str,
-        user_id: &str,
+        guest: &GuestCartId,
+        user: &UserId,
         replace: bool,
         max_line: i64,
     ) -> Result<GuestMerge, StoreError> {
@@ -454,8 +464,8 @@ impl Store {
                                 lines: (SELECT product_id, added_at, current, requested, kept, reason FROM $lines) };
                          }"
                     ))
-                    .bind(("user", user_id.to_string()))
-                    .bind(("guest", guest_id.to_string()))
+                    .bind(("user", user.to_string()))
+                    .bind(("guest", guest.to_string()))
                     .bind(("replace", replace))
                     .bind(("max_line", max_line))
                     .await?;
@@ -477,9 +487,7 @@ impl Store {
                 })
             }
             Some(MergeResult { outcome, .. }) if outcome == "consumed" => Ok(GuestMerge::Consumed),
-            other => Err(StoreError::Database(surrealdb::Error::internal(format!(
-                "unexpected merge result: {other:?}"
-            )))),
+            other => Err(StoreError::UnknownOutcome(format!("merge: {other:?}"))),
         }
     }
 
@@ -515,6 +523,7 @@ mod tests {
 
     use super::{AddOutcome, GuestMerge};
     use crate::config::SurrealSettings;
+    use crate::domain::{CartOwner, GuestCartId, ProductId, UserId};
     use crate::store::{Store, migrate};
 
     /// The cart key of every record `sql` selects, straight from storage.
@@ -532,6 +541,18 @@ mod tests {
 
     async fn cart_keys(store: &Store) -> Vec<String> {
         keys(store, "SELECT VALUE record::id(id) FROM cart ORDER BY id").await
+    }
+
+    fn user(id: &str) -> CartOwner {
+        CartOwner::User(UserId::from_trusted(id))
+    }
+
+    fn guest(id: &str) -> CartOwner {
+        CartOwner::Guest(GuestCartId::from_trusted(id))
+    }
+
+    fn p(id: i64) -> ProductId {
+        ProductId::from_trusted(id)
     }
 
     async fn memory_store(database: &str) -> Store {
@@ -559,37 +580,47 @@ mod tests {
             .unwrap()
             .check()
             .unwrap();
-        let mut seen = vec![store.cart_lines("user1").await.unwrap().revision];
+        let mut seen = vec![store.cart_lines(&user("user1")).await.unwrap().revision];
         let added = |outcome| match outcome {
             AddOutcome::Added(snapshot) => snapshot,
             other => panic!("not added: {other:?}"),
         };
-        let snapshot = added(store.add_to_cart("user1", None, 1, 1, 999).await.unwrap());
+        let snapshot = added(
+            store
+                .add_to_cart(&user("user1"), None, p(1), 1, 999)
+                .await
+                .unwrap(),
+        );
         seen.push(snapshot.revision);
-        let snapshot = added(store.add_to_cart("user1", None, 2, 1, 999).await.unwrap());
+        let snapshot = added(
+            store
+                .add_to_cart(&user("user1"), None, p(2), 1, 999)
+                .await
+                .unwrap(),
+        );
         assert_eq!(
-            store.cart_lines("user1").await.unwrap().revision,
+            store.cart_lines(&user("user1")).await.unwrap().revision,
             snapshot.revision
         );
         seen.push(snapshot.revision);
         let set = store
-            .set_cart_quantity("user1", None, 1, 3)
+            .set_cart_quantity(&user("user1"), None, p(1), 3)
             .await
             .unwrap()
             .unwrap();
         seen.push(set.revision);
         let removed = store
-            .remove_cart_line("user1", None, 2)
+            .remove_cart_line(&user("user1"), None, p(2))
             .await
             .unwrap()
             .unwrap();
         seen.push(removed.revision);
-        seen.push(store.clear_cart("user1").await.unwrap());
+        seen.push(store.clear_cart(&user("user1")).await.unwrap());
         assert!(seen.windows(2).all(|w| w[0] < w[1]), "{seen:?}");
 
         let expiry = Some(Utc::now() + Duration::hours(1));
         store
-            .add_to_cart("guest_a", expiry, 1, 2, 999)
+            .add_to_cart(&guest("guest_a"), expiry, p(1), 2, 999)
             .await
             .unwrap();
         let GuestMerge::Merged {
@@ -597,7 +628,12 @@ mod tests {
             revision,
             ..
         } = store
-            .merge_cart("guest_a", "user1", false, 999)
+            .merge_cart(
+                &GuestCartId::from_trusted("guest_a"),
+                &UserId::from_trusted("user1"),
+                false,
+                999,
+            )
             .await
             .unwrap()
         else {
@@ -606,7 +642,7 @@ mod tests {
         assert!(revision > *seen.last().unwrap());
         let again = added(
             store
-                .add_to_cart("guest_a", expiry, 1, 1, 999)
+                .add_to_cart(&guest("guest_a"), expiry, p(1), 1, 999)
                 .await
                 .unwrap(),
         );
@@ -634,11 +670,17 @@ mod tests {
             .check()
             .unwrap();
         let expiry = Some(Utc::now() + Duration::hours(1));
-        store.add_to_cart("user1", None, 1, 2, 999).await.unwrap();
-        store.add_to_cart("user1", None, 3, 1, 999).await.unwrap();
+        store
+            .add_to_cart(&user("user1"), None, p(1), 2, 999)
+            .await
+            .unwrap();
+        store
+            .add_to_cart(&user("user1"), None, p(3), 1, 999)
+            .await
+            .unwrap();
         for (product, quantity) in [(1, 3), (2, 1), (3, 2)] {
             store
-                .add_to_cart("guest_a", expiry, product, quantity, 999)
+                .add_to_cart(&guest("guest_a"), expiry, p(product), quantity, 999)
                 .await
                 .unwrap();
         }
@@ -651,7 +693,12 @@ mod tests {
             .unwrap();
 
         let GuestMerge::Merged { lines, .. } = store
-            .merge_cart("guest_a", "user1", false, 999)
+            .merge_cart(
+                &GuestCartId::from_trusted("guest_a"),
+                &UserId::from_trusted("user1"),
+                false,
+                999,
+            )
             .await
             .unwrap()
         else {
@@ -679,18 +726,23 @@ mod tests {
         );
         assert!(matches!(
             store
-                .merge_cart("guest_a", "user1", false, 999)
+                .merge_cart(
+                    &GuestCartId::from_trusted("guest_a"),
+                    &UserId::from_trusted("user1"),
+                    false,
+                    999
+                )
                 .await
                 .unwrap(),
             GuestMerge::Consumed
         ));
         let held: Vec<_> = store
-            .cart_lines("user1")
+            .cart_lines(&user("user1"))
             .await
             .unwrap()
             .lines
             .iter()
-            .map(|l| (l.product_id, l.quantity))
+            .map(|l| (l.product_id.get(), l.quantity))
             .collect();
         assert_eq!(held, [(1, 4), (3, 1), (2, 1)]);
         assert_eq!(cart_keys(&store).await, ["user1"]);
@@ -712,15 +764,15 @@ mod tests {
         let past = Some(Utc::now() - Duration::seconds(5));
         let future = Some(Utc::now() + Duration::hours(1));
         let carts = [
-            ("guest_a", past),
-            ("guest_ab", future),
-            ("user1", None),
-            ("user12", None),
+            (guest("guest_a"), past),
+            (guest("guest_ab"), future),
+            (user("user1"), None),
+            (user("user12"), None),
         ];
-        for (key, expiry) in carts {
+        for (key, expiry) in &carts {
             for product in [1, 2] {
                 store
-                    .add_to_cart(key, expiry, product, 1, 999)
+                    .add_to_cart(key, *expiry, p(product), 1, 999)
                     .await
                     .unwrap();
             }
@@ -731,15 +783,21 @@ mod tests {
             line_keys(&store).await,
             ["guest_ab", "guest_ab", "user1", "user1", "user12", "user12"]
         );
-        store.clear_cart("user1").await.unwrap();
+        store.clear_cart(&user("user1")).await.unwrap();
         assert_eq!(
             line_keys(&store).await,
             ["guest_ab", "guest_ab", "user12", "user12"]
         );
 
-        store.add_to_cart("user1", None, 1, 1, 999).await.unwrap();
+        store
+            .add_to_cart(&user("user1"), None, p(1), 1, 999)
+            .await
+            .unwrap();
         assert_eq!(cart_keys(&store).await, ["guest_ab", "user1", "user12"]);
-        store.delete_user("user1").await.unwrap();
+        store
+            .delete_user(&UserId::from_trusted("user1"))
+            .await
+            .unwrap();
         assert_eq!(cart_keys(&store).await, ["guest_ab", "user12"]);
         assert_eq!(
             line_keys(&store).await,

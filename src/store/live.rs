@@ -2,82 +2,121 @@
 //! One query per table per instance; against a shared server, changes made by any instance arrive.
 
 use chrono::{DateTime, Utc};
-use futures_util::Stream;
+use futures_util::{Stream, StreamExt as _};
 use surrealdb::Notification;
 use surrealdb::types::{Action, RecordId, SurrealValue};
 
+use super::orders::{order_id_of, status_of};
 use super::{Store, StoreError};
+use crate::domain::{OrderChange, OrderId, ProductId, StockChange};
 
-/// An order as it is after a change.
+/// An order's status as the live query and `order_states` read it.
 #[derive(Debug, Clone, PartialEq, SurrealValue)]
-pub struct OrderChange {
-    pub order_id: String,
-    pub status: String,
-    pub updated_at: DateTime<Utc>,
+struct OrderRow {
+    order_id: String,
+    status: String,
+    updated_at: DateTime<Utc>,
 }
 
-/// A product's stock as it is after a change.
-#[derive(Debug, Clone, PartialEq, SurrealValue)]
-pub struct StockChange {
-    pub product_id: i64,
-    pub stock: i64,
-    pub archived: bool,
-    pub updated_at: DateTime<Utc>,
+impl TryFrom<OrderRow> for OrderChange {
+    type Error = StoreError;
+
+    fn try_from(r: OrderRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            order_id: order_id_of(&r.order_id)?,
+            status: status_of(&r.status)?,
+            updated_at: r.updated_at,
+        })
+    }
 }
 
-/// True for notifications carrying a record as it now is (not a deletion).
-pub fn is_current<R>(notification: &Notification<R>) -> bool {
-    matches!(notification.action, Action::Create | Action::Update)
+/// A product's stock as the live query and `stock_states` read it.
+#[derive(Debug, Clone, PartialEq, SurrealValue)]
+struct StockRow {
+    product_id: i64,
+    stock: i64,
+    archived: bool,
+    updated_at: DateTime<Utc>,
+}
+
+impl TryFrom<StockRow> for StockChange {
+    type Error = StoreError;
+
+    fn try_from(r: StockRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            product_id: ProductId::from_trusted(r.product_id),
+            stock: r.stock,
+            archived: r.archived,
+            updated_at: r.updated_at,
+        })
+    }
+}
+
+/// A change as a live query reports it: the record as it now is, `None` for a deletion.
+pub type Change<T> = Result<Option<T>, StoreError>;
+
+fn current<R, T>(notification: surrealdb::Result<Notification<R>>) -> Change<T>
+where
+    T: TryFrom<R, Error = StoreError>,
+{
+    let notification = notification?;
+    match notification.action {
+        Action::Create | Action::Update => T::try_from(notification.data).map(Some),
+        _ => Ok(None),
+    }
 }
 
 impl Store {
     pub async fn order_changes(
         &self,
-    ) -> Result<impl Stream<Item = surrealdb::Result<Notification<OrderChange>>> + use<>, StoreError>
-    {
+    ) -> Result<impl Stream<Item = Change<OrderChange>> + use<>, StoreError> {
         let mut response = self
             .db()
             .query("LIVE SELECT record::id(id) AS order_id, status, updated_at FROM `order`")
             .await?;
-        Ok(response.stream::<Notification<OrderChange>>(0)?)
+        Ok(response.stream::<Notification<OrderRow>>(0)?.map(current))
     }
 
     pub async fn stock_changes(
         &self,
-    ) -> Result<impl Stream<Item = surrealdb::Result<Notification<StockChange>>> + use<>, StoreError>
-    {
+    ) -> Result<impl Stream<Item = Change<StockChange>> + use<>, StoreError> {
         let mut response = self
             .db()
             .query(
                 "LIVE SELECT record::id(id) AS product_id, stock, archived, updated_at FROM product",
             )
             .await?;
-        Ok(response.stream::<Notification<StockChange>>(0)?)
+        Ok(response.stream::<Notification<StockRow>>(0)?.map(current))
     }
 
     /// The current state of these orders (missing ones left out), to catch streams up after the
     /// live queries were down.
-    pub async fn order_states(&self, ids: &[String]) -> Result<Vec<OrderChange>, StoreError> {
+    pub async fn order_states(&self, ids: &[OrderId]) -> Result<Vec<OrderChange>, StoreError> {
         let records: Vec<RecordId> = ids
             .iter()
-            .map(|id| RecordId::new("order", id.as_str()))
+            .map(|id| RecordId::new("order", id.to_string()))
             .collect();
         let mut response = self
             .db()
             .query("SELECT record::id(id) AS order_id, status, updated_at FROM $records")
             .bind(("records", records))
             .await?;
-        Ok(response.take(0)?)
+        let rows: Vec<OrderRow> = response.take(0)?;
+        rows.into_iter().map(OrderChange::try_from).collect()
     }
 
     /// The current stock of these products (missing ones left out).
-    pub async fn stock_states(&self, ids: &[i64]) -> Result<Vec<StockChange>, StoreError> {
-        let records: Vec<RecordId> = ids.iter().map(|id| RecordId::new("product", *id)).collect();
+    pub async fn stock_states(&self, ids: &[ProductId]) -> Result<Vec<StockChange>, StoreError> {
+        let records: Vec<RecordId> = ids
+            .iter()
+            .map(|id| RecordId::new("product", id.get()))
+            .collect();
         let mut response = self
             .db()
             .query("SELECT record::id(id) AS product_id, stock, archived, updated_at FROM $records")
             .bind(("records", records))
             .await?;
-        Ok(response.take(0)?)
+        let rows: Vec<StockRow> = response.take(0)?;
+        rows.into_iter().map(StockChange::try_from).collect()
     }
 }

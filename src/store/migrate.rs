@@ -174,7 +174,8 @@ mod tests {
 
     use super::{MIGRATIONS, apply, migrate};
     use crate::config::SurrealSettings;
-    use crate::store::products::{ProductQuery, ProductSort};
+    use crate::domain::ProductSort;
+    use crate::store::products::ProductQuery;
     use crate::store::{EmailReview, ReviewKind, Store};
 
     async fn fresh_store(database: &str) -> Store {
@@ -263,7 +264,7 @@ mod tests {
             async move {
                 let query = ProductQuery::first_page(sort, 10);
                 let page = store.list_products(&query).await.unwrap();
-                page.iter().map(|p| p.id).collect::<Vec<_>>()
+                page.iter().map(|p| p.id.get()).collect::<Vec<_>>()
             }
         };
         assert_eq!(page(ProductSort::Newest).await, [2, 3, 1]);
@@ -397,31 +398,36 @@ mod tests {
         let ran = apply(&store, MIGRATIONS).await.unwrap();
         assert_eq!(ran.first(), Some(&"0009_cart_revision.surql"));
 
+        use crate::domain::{CartOwner, GuestCartId, ProductId, UserId};
+        let user = CartOwner::User(UserId::from_trusted("u1"));
+        let guest_id = GuestCartId::from_trusted("guest_a");
+        let guest = CartOwner::Guest(guest_id.clone());
+        let p = ProductId::from_trusted;
         let quantities = |snapshot: &crate::store::carts::CartSnapshot| {
             snapshot
                 .lines
                 .iter()
-                .map(|l| (l.product_id, l.quantity))
+                .map(|l| (l.product_id.get(), l.quantity))
                 .collect::<Vec<_>>()
         };
-        let before = store.cart_lines("u1").await.unwrap();
+        let before = store.cart_lines(&user).await.unwrap();
         assert_eq!(quantities(&before), [(1, 2), (2, 1)]);
         assert_eq!(before.revision, 0, "an old cart reads as revision 0");
 
-        let added = match store.add_to_cart("u1", None, 1, 1, 999).await.unwrap() {
+        let added = match store.add_to_cart(&user, None, p(1), 1, 999).await.unwrap() {
             crate::store::carts::AddOutcome::Added(snapshot) => snapshot,
             _ => panic!("adding to an old cart failed"),
         };
         assert_eq!(quantities(&added), [(1, 3), (2, 1)]);
         assert!(added.revision > 0);
         let set = store
-            .set_cart_quantity("u1", None, 2, 4)
+            .set_cart_quantity(&user, None, p(2), 4)
             .await
             .unwrap()
             .unwrap();
         assert!(set.revision > added.revision);
         let removed = store
-            .remove_cart_line("u1", None, 1)
+            .remove_cart_line(&user, None, p(1))
             .await
             .unwrap()
             .unwrap();
@@ -429,13 +435,13 @@ mod tests {
         assert_eq!(quantities(&removed), [(2, 4)]);
 
         store
-            .touch_guest_cart("guest_a", Utc::now() + chrono::Duration::days(2))
+            .touch_guest_cart(&guest_id, Utc::now() + chrono::Duration::days(2))
             .await
             .unwrap();
-        let guest = store.cart_lines("guest_a").await.unwrap();
-        assert_eq!(quantities(&guest), [(2, 3)]);
-        let cleared = store.clear_cart("guest_a").await.unwrap();
-        assert!(cleared > guest.revision);
-        assert!(store.cart_lines("guest_a").await.unwrap().lines.is_empty());
+        let lines = store.cart_lines(&guest).await.unwrap();
+        assert_eq!(quantities(&lines), [(2, 3)]);
+        let cleared = store.clear_cart(&guest).await.unwrap();
+        assert!(cleared > lines.revision);
+        assert!(store.cart_lines(&guest).await.unwrap().lines.is_empty());
     }
 }

@@ -9,10 +9,12 @@ use chrono::{DateTime, Utc};
 use surrealdb::types::SurrealValue;
 
 use super::carts::{cart_lines_of, next_revision};
+use crate::domain::{Order, OrderId, OrderLine, OrderStatus, ProductId, Shortage, UserId};
+
 use super::{Store, StoreError};
 
 #[derive(Debug, Clone, SurrealValue)]
-pub struct OrderLineRecord {
+struct OrderLineRow {
     pub product_id: i64,
     pub name: String,
     pub image_url: String,
@@ -21,8 +23,9 @@ pub struct OrderLineRecord {
     pub line_total: i64,
 }
 
+/// An order as stored.
 #[derive(Debug, Clone, SurrealValue)]
-pub struct OrderRecord {
+struct OrderRow {
     pub id: String,
     pub user_id: String,
     pub status: String,
@@ -32,16 +35,57 @@ pub struct OrderRecord {
     pub item_count: i64,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
-    pub lines: Vec<OrderLineRecord>,
+    pub lines: Vec<OrderLineRow>,
 }
 
-/// A cart line checkout could not fill.
+impl TryFrom<OrderRow> for Order {
+    type Error = StoreError;
+
+    fn try_from(r: OrderRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            id: order_id_of(&r.id)?,
+            user_id: UserId::from_trusted(r.user_id),
+            status: status_of(&r.status)?,
+            shipping_address: r.shipping_address,
+            currency: r.currency,
+            subtotal: r.subtotal,
+            item_count: r.item_count,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+            lines: r
+                .lines
+                .into_iter()
+                .map(|l| OrderLine {
+                    product_id: ProductId::from_trusted(l.product_id),
+                    name: l.name,
+                    image_url: l.image_url,
+                    unit_price: l.unit_price,
+                    quantity: l.quantity,
+                    line_total: l.line_total,
+                })
+                .collect(),
+        })
+    }
+}
+
+/// A cart line checkout could not fill, as the checkout block reports it.
 #[derive(Debug, Clone, SurrealValue)]
-pub struct Shortage {
-    pub product_id: i64,
-    pub name: String,
-    pub requested: i64,
-    pub available: i64,
+struct ShortageRow {
+    product_id: i64,
+    name: String,
+    requested: i64,
+    available: i64,
+}
+
+impl From<ShortageRow> for Shortage {
+    fn from(r: ShortageRow) -> Self {
+        Self {
+            product_id: ProductId::from_trusted(r.product_id),
+            name: r.name,
+            requested: r.requested,
+            available: r.available,
+        }
+    }
 }
 
 #[derive(Debug, Clone, SurrealValue)]
@@ -49,13 +93,13 @@ struct CheckoutResult {
     outcome: String,
     order_id: Option<String>,
     cart_revision: Option<i64>,
-    lines: Option<Vec<Shortage>>,
+    lines: Option<Vec<ShortageRow>>,
 }
 
 #[derive(Debug)]
 pub enum CheckoutOutcome {
     Placed {
-        order_id: String,
+        order_id: OrderId,
         /// The revision the cart was emptied at.
         cart_revision: i64,
     },
@@ -64,13 +108,49 @@ pub enum CheckoutOutcome {
 }
 
 /// What an `Idempotency-Key` already stands for.
-#[derive(Debug, Clone, SurrealValue)]
+#[derive(Debug, Clone)]
 pub struct IdempotencyRecord {
     pub request_hash: String,
-    pub state: String,
-    pub order_id: Option<String>,
+    pub state: KeyState,
     /// Seconds since the first request claimed the key.
     pub age_secs: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyState {
+    /// Claimed by a request that has not finished (or died).
+    Pending,
+    /// The request placed this order.
+    Done(OrderId),
+}
+
+#[derive(Debug, Clone, SurrealValue)]
+struct IdempotencyRow {
+    request_hash: String,
+    state: String,
+    order_id: Option<String>,
+    age_secs: i64,
+}
+
+impl TryFrom<IdempotencyRow> for IdempotencyRecord {
+    type Error = StoreError;
+
+    fn try_from(row: IdempotencyRow) -> Result<Self, StoreError> {
+        let state = match (row.state.as_str(), row.order_id) {
+            ("pending", _) => KeyState::Pending,
+            ("done", Some(order_id)) => KeyState::Done(order_id_of(&order_id)?),
+            (state, _) => {
+                return Err(StoreError::UnknownOutcome(format!(
+                    "idempotency state {state}"
+                )));
+            }
+        };
+        Ok(Self {
+            request_hash: row.request_hash,
+            state,
+            age_secs: row.age_secs,
+        })
+    }
 }
 
 #[derive(Debug, Clone, SurrealValue)]
@@ -96,10 +176,10 @@ pub enum MoveOutcome {
     /// No such order (or not the given owner's).
     Missing,
     /// The order is not in the status the move starts from.
-    WrongStatus(String),
+    WrongStatus(OrderStatus),
 }
 
-/// An order as `OrderRecord` reads it. A macro so that it can be `concat!`ed into query text. Lines
+/// An order as `OrderRow` reads it. A macro so that it can be `concat!`ed into query text. Lines
 /// are keyed `[order, product]`: the range of the order's keys holds its lines in product order.
 macro_rules! order_columns {
     () => {
@@ -110,12 +190,23 @@ macro_rules! order_columns {
     };
 }
 
+/// An order id as the store holds it: a UUID, or the store is not one this code wrote.
+pub(super) fn order_id_of(text: &str) -> Result<OrderId, StoreError> {
+    OrderId::parse(text).ok_or_else(|| StoreError::UnknownOutcome(format!("order id {text:?}")))
+}
+
+/// An order status as the store holds it; one this code does not know is an error.
+pub(super) fn status_of(text: &str) -> Result<OrderStatus, StoreError> {
+    OrderStatus::parse(text)
+        .ok_or_else(|| StoreError::UnknownOutcome(format!("order status {text:?}")))
+}
+
 impl Store {
     /// Turns the user's cart into an order, atomically (see the module comment).
     pub async fn checkout(
         &self,
-        user_id: &str,
-        order_id: &str,
+        user_id: &UserId,
+        order_id: &OrderId,
         shipping_address: &str,
         idempotency_key: Option<&str>,
     ) -> Result<CheckoutOutcome, StoreError> {
@@ -183,21 +274,36 @@ impl Store {
                 })
             })
             .await?;
-        Ok(match result.outcome.as_str() {
-            "placed" => CheckoutOutcome::Placed {
-                order_id: result.order_id.unwrap_or_else(|| order_id.to_string()),
-                cart_revision: result.cart_revision.unwrap_or_default(),
+        Ok(
+            match (
+                result.outcome.as_str(),
+                result.order_id,
+                result.cart_revision,
+                result.lines,
+            ) {
+                ("placed", Some(order_id), Some(cart_revision), _) => CheckoutOutcome::Placed {
+                    order_id: order_id_of(&order_id)?,
+                    cart_revision,
+                },
+                ("short", _, _, Some(lines)) => {
+                    CheckoutOutcome::Short(lines.into_iter().map(Shortage::from).collect())
+                }
+                ("empty", ..) => CheckoutOutcome::EmptyCart,
+                (outcome @ ("placed" | "short"), ..) => {
+                    return Err(StoreError::UnknownOutcome(format!(
+                        "{outcome} without its fields"
+                    )));
+                }
+                (outcome, ..) => return Err(StoreError::UnknownOutcome(outcome.to_string())),
             },
-            "short" => CheckoutOutcome::Short(result.lines.unwrap_or_default()),
-            _ => CheckoutOutcome::EmptyCart,
-        })
+        )
     }
 
     /// Claims an idempotency key for a new request. `None` when claimed now; otherwise what the key
     /// already stands for. Expired keys are replaced.
     pub async fn claim_idempotency_key(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         key: &str,
         request_hash: &str,
         ttl_secs: i64,
@@ -223,14 +329,13 @@ impl Store {
             .bind(("hash", request_hash.to_string()))
             .bind(("ttl", ttl_secs))
             .await?;
-        match response.take::<Option<IdempotencyRecord>>(0) {
-            Ok(existing) => Ok(existing),
+        match response.take::<Option<IdempotencyRow>>(0) {
+            Ok(existing) => existing.map(IdempotencyRecord::try_from).transpose(),
             // Two first requests at once: the loser sees the winner's pending claim.
             Err(e) if matches!(StoreError::from(e.clone()), StoreError::Conflict) => {
                 Ok(Some(IdempotencyRecord {
                     request_hash: request_hash.to_string(),
-                    state: "pending".into(),
-                    order_id: None,
+                    state: KeyState::Pending,
                     age_secs: 0,
                 }))
             }
@@ -241,7 +346,7 @@ impl Store {
     /// Takes over a pending claim whose request died before finishing.
     pub async fn reclaim_idempotency_key(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         key: &str,
     ) -> Result<(), StoreError> {
         self.db()
@@ -256,7 +361,7 @@ impl Store {
     /// Lets a key go after its request failed without effect, so a retry runs again.
     pub async fn release_idempotency_key(
         &self,
-        user_id: &str,
+        user_id: &UserId,
         key: &str,
     ) -> Result<(), StoreError> {
         self.db()
@@ -272,9 +377,9 @@ impl Store {
     /// transaction (the NextBuy front-end's "add item to order").
     pub async fn add_to_order(
         &self,
-        order_id: &str,
-        user_id: &str,
-        product_id: i64,
+        order_id: &OrderId,
+        user_id: &UserId,
+        product_id: ProductId,
         quantity: i64,
         max_line: i64,
     ) -> Result<AddToOrder, StoreError> {
@@ -313,7 +418,7 @@ impl Store {
                     )
                     .bind(("id", order_id.to_string()))
                     .bind(("user", user_id.to_string()))
-                    .bind(("product_id", product_id))
+                    .bind(("product_id", product_id.get()))
                     .bind(("quantity", quantity))
                     .bind(("max_line", max_line))
                     .await?;
@@ -331,7 +436,7 @@ impl Store {
         })
     }
 
-    pub async fn order(&self, order_id: &str) -> Result<Option<OrderRecord>, StoreError> {
+    pub async fn order(&self, order_id: &OrderId) -> Result<Option<Order>, StoreError> {
         let mut response = self
             .db()
             .query(concat!(
@@ -341,17 +446,20 @@ impl Store {
             ))
             .bind(("id", order_id.to_string()))
             .await?;
-        Ok(response.take(0)?)
+        response
+            .take::<Option<OrderRow>>(0)?
+            .map(Order::try_from)
+            .transpose()
     }
 
     /// Orders newest first, optionally of one user and in one status, after the cursor's order.
     pub async fn list_orders(
         &self,
-        user_id: Option<&str>,
-        status: Option<&str>,
-        after: Option<&str>,
+        user_id: Option<&UserId>,
+        status: Option<OrderStatus>,
+        after: Option<&OrderId>,
         limit: u32,
-    ) -> Result<Vec<OrderRecord>, StoreError> {
+    ) -> Result<Vec<Order>, StoreError> {
         let mut conditions = vec!["true"];
         if user_id.is_some() {
             conditions.push("user = type::record('user', $user)");
@@ -372,24 +480,25 @@ impl Store {
                 ),
                 conditions.join(" AND ")
             ))
-            .bind(("user", user_id.map(str::to_string)))
-            .bind(("status", status.map(str::to_string)))
-            .bind(("after", after.map(str::to_string)))
+            .bind(("user", user_id.map(ToString::to_string)))
+            .bind(("status", status.map(|s| s.as_str().to_string())))
+            .bind(("after", after.map(ToString::to_string)))
             .bind(("limit", i64::from(limit) + 1))
             .await?;
-        Ok(response.take(0)?)
+        let rows: Vec<OrderRow> = response.take(0)?;
+        rows.into_iter().map(Order::try_from).collect()
     }
 
     /// Moves an order from `from` to `to` in one transaction; a move to `cancelled` puts the stock of
     /// every line back. With `owner`, only that user's order is touched.
     pub async fn move_order(
         &self,
-        order_id: &str,
-        owner: Option<&str>,
-        from: &[&str],
-        to: &str,
+        order_id: &OrderId,
+        owner: Option<&UserId>,
+        from: &[OrderStatus],
+        to: OrderStatus,
     ) -> Result<MoveOutcome, StoreError> {
-        let from: Vec<String> = from.iter().map(|s| s.to_string()).collect();
+        let from: Vec<String> = from.iter().map(|s| s.as_str().to_string()).collect();
         let result: MoveResult = self
             .with_stock_gate(|| async {
                 let mut response = self
@@ -412,9 +521,9 @@ impl Store {
                          }",
                     )
                     .bind(("id", order_id.to_string()))
-                    .bind(("owner", owner.map(str::to_string)))
+                    .bind(("owner", owner.map(ToString::to_string)))
                     .bind(("from", from.clone()))
-                    .bind(("to", to.to_string()))
+                    .bind(("to", to.as_str().to_string()))
                     .await?;
                 let result: Option<MoveResult> = response.take(0)?;
                 result.ok_or_else(|| {
@@ -422,10 +531,11 @@ impl Store {
                 })
             })
             .await?;
-        Ok(match result.outcome.as_str() {
-            "moved" => MoveOutcome::Moved,
-            "wrong_status" => MoveOutcome::WrongStatus(result.status.unwrap_or_default()),
-            _ => MoveOutcome::Missing,
+        Ok(match (result.outcome.as_str(), result.status) {
+            ("moved", _) => MoveOutcome::Moved,
+            ("missing", _) => MoveOutcome::Missing,
+            ("wrong_status", Some(status)) => MoveOutcome::WrongStatus(status_of(&status)?),
+            (outcome, _) => return Err(StoreError::UnknownOutcome(outcome.to_string())),
         })
     }
 }

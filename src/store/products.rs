@@ -3,10 +3,13 @@
 use chrono::{DateTime, Utc};
 use surrealdb::types::SurrealValue;
 
+use crate::domain::{Product, ProductId, ProductSort};
+
 use super::{Store, StoreError};
 
-#[derive(Debug, Clone, SurrealValue, serde::Serialize, serde::Deserialize)]
-pub struct ProductRecord {
+/// A product as stored.
+#[derive(Debug, Clone, SurrealValue)]
+struct ProductRow {
     pub id: i64,
     pub name: String,
     pub description: String,
@@ -18,6 +21,28 @@ pub struct ProductRecord {
     pub archived: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+impl From<ProductRow> for Product {
+    fn from(r: ProductRow) -> Self {
+        Self {
+            id: ProductId::from_trusted(r.id),
+            name: r.name,
+            description: r.description,
+            category: r.category,
+            price: r.price,
+            currency: r.currency,
+            stock: r.stock,
+            image_url: r.image_url,
+            archived: r.archived,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+fn into_products(rows: Vec<ProductRow>) -> Vec<Product> {
+    rows.into_iter().map(Product::from).collect()
 }
 
 /// A product to create; values already validated.
@@ -43,14 +68,6 @@ pub struct ProductChanges {
     pub image_url: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ProductSort {
-    Newest,
-    PriceAsc,
-    PriceDesc,
-    Name,
-}
-
 /// Where the previous page ended: the sort key of its last product, and that product's id.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum SortKey {
@@ -67,7 +84,7 @@ pub struct ProductQuery {
     pub min_price: Option<i64>,
     pub max_price: Option<i64>,
     pub sort: ProductSort,
-    pub after: Option<(SortKey, i64)>,
+    pub after: Option<(SortKey, ProductId)>,
     pub limit: u32,
 }
 
@@ -94,7 +111,7 @@ impl Store {
     pub async fn create_products(
         &self,
         products: Vec<NewProduct>,
-    ) -> Result<Vec<ProductRecord>, StoreError> {
+    ) -> Result<Vec<Product>, StoreError> {
         let count = products.len() as i64;
         // Two concurrent creates pick the same ids; the loser's transaction fails and is retried.
         let start: i64 = self.retry_on_conflict(|| async {
@@ -128,21 +145,21 @@ impl Store {
             .bind(("start", start))
             .bind(("end", start + count))
             .await?;
-        Ok(response.take(0)?)
+        Ok(into_products(response.take(0)?))
     }
 
     /// Inserts products with their own ids, leaving any id already present untouched; returns how many
     /// were new.
     pub async fn insert_missing_products(
         &self,
-        products: Vec<(i64, NewProduct)>,
+        products: Vec<(ProductId, NewProduct)>,
     ) -> Result<usize, StoreError> {
         let rows: Vec<surrealdb::types::Value> = products
             .into_iter()
             .map(|(id, p)| {
                 let mut row = p.into_value();
                 if let surrealdb::types::Value::Object(fields) = &mut row {
-                    fields.insert("id", surrealdb::types::RecordId::new("product", id));
+                    fields.insert("id", surrealdb::types::RecordId::new("product", id.get()));
                 }
                 row
             })
@@ -166,23 +183,23 @@ impl Store {
     }
 
     /// A product by id, archived or not.
-    pub async fn product(&self, id: i64) -> Result<Option<ProductRecord>, StoreError> {
+    pub async fn product(&self, id: ProductId) -> Result<Option<Product>, StoreError> {
         let mut response = self
             .db()
             .query(format!(
                 "SELECT {COLUMNS} FROM ONLY type::record('product', $id)"
             ))
-            .bind(("id", id))
+            .bind(("id", id.get()))
             .await?;
-        Ok(response.take(0)?)
+        Ok(response.take::<Option<ProductRow>>(0)?.map(Product::from))
     }
 
     /// Applies `changes` to a product that is not archived; `None` when there is no such product.
     pub async fn update_product(
         &self,
-        id: i64,
+        id: ProductId,
         changes: ProductChanges,
-    ) -> Result<Option<ProductRecord>, StoreError> {
+    ) -> Result<Option<Product>, StoreError> {
         let mut response = self
             .db()
             .query(format!(
@@ -192,7 +209,7 @@ impl Store {
                      stock = $stock ?? stock, image_url = $image_url ?? image_url
                  WHERE archived = false RETURN {COLUMNS}"
             ))
-            .bind(("id", id))
+            .bind(("id", id.get()))
             .bind(("name", changes.name))
             .bind(("description", changes.description))
             .bind(("category", changes.category))
@@ -200,29 +217,26 @@ impl Store {
             .bind(("stock", changes.stock))
             .bind(("image_url", changes.image_url))
             .await?;
-        let mut updated: Vec<ProductRecord> = response.take(0)?;
-        Ok(updated.pop())
+        let mut updated: Vec<ProductRow> = response.take(0)?;
+        Ok(updated.pop().map(Product::from))
     }
 
     /// Hides a product from the catalog; orders keep showing it. False when there was no such product.
-    pub async fn archive_product(&self, id: i64) -> Result<bool, StoreError> {
+    pub async fn archive_product(&self, id: ProductId) -> Result<bool, StoreError> {
         let mut response = self
             .db()
             .query(
                 "UPDATE type::record('product', $id) SET archived = true WHERE archived = false
                  RETURN VALUE record::id(id)",
             )
-            .bind(("id", id))
+            .bind(("id", id.get()))
             .await?;
         let archived: Vec<i64> = response.take(0)?;
         Ok(!archived.is_empty())
     }
 
     /// One page of the catalog (archived products left out), plus one extra row when more follow.
-    pub async fn list_products(
-        &self,
-        query: &ProductQuery,
-    ) -> Result<Vec<ProductRecord>, StoreError> {
+    pub async fn list_products(&self, query: &ProductQuery) -> Result<Vec<Product>, StoreError> {
         let mut conditions = vec!["archived = false".to_string()];
         if query.search.is_some() {
             conditions.push(
@@ -271,8 +285,8 @@ impl Store {
                 SortKey::Price(p) => request.bind(("after", p)),
                 SortKey::Name(n) => request.bind(("after", n)),
             }
-            .bind(("after_id", *id));
+            .bind(("after_id", id.get()));
         }
-        Ok(request.await?.take(0)?)
+        Ok(into_products(request.await?.take(0)?))
     }
 }

@@ -3,6 +3,8 @@
 use chrono::{DateTime, Utc};
 use surrealdb::types::SurrealValue;
 
+use crate::domain::{SessionId, UserId};
+
 use super::{Store, StoreError};
 
 /// What the access check and the refresh need to know about a session.
@@ -24,8 +26,8 @@ impl SessionState {
 }
 
 pub struct NewSession<'a> {
-    pub id: &'a str,
-    pub user_id: &'a str,
+    pub id: &'a SessionId,
+    pub user_id: &'a UserId,
     pub expires_at: DateTime<Utc>,
     pub user_agent: Option<String>,
     pub ip: Option<String>,
@@ -63,7 +65,7 @@ impl Store {
         Ok(())
     }
 
-    pub async fn session_state(&self, id: &str) -> Result<Option<SessionState>, StoreError> {
+    pub async fn session_state(&self, id: &SessionId) -> Result<Option<SessionState>, StoreError> {
         let mut response = self
             .db()
             .query(format!(
@@ -79,7 +81,7 @@ impl Store {
     /// the compare and the write are one statement, so two refreshes with one token cannot both win.
     pub async fn rotate_session(
         &self,
-        id: &str,
+        id: &SessionId,
         generation: i64,
         expires_at: DateTime<Utc>,
     ) -> Result<Option<SessionState>, StoreError> {
@@ -100,7 +102,7 @@ impl Store {
     }
 
     /// The live (not revoked, not expired) sessions of `user_id`, most recently used first.
-    pub async fn live_sessions(&self, user_id: &str) -> Result<Vec<SessionRecord>, StoreError> {
+    pub async fn live_sessions(&self, user_id: &UserId) -> Result<Vec<SessionRecord>, StoreError> {
         let mut response = self
             .db()
             .query(
@@ -115,7 +117,11 @@ impl Store {
     }
 
     /// Revokes one session of `user_id`; false when there is no such live session of theirs.
-    pub async fn revoke_session(&self, id: &str, user_id: &str) -> Result<bool, StoreError> {
+    pub async fn revoke_session(
+        &self,
+        id: &SessionId,
+        user_id: &UserId,
+    ) -> Result<bool, StoreError> {
         let mut response = self
             .db()
             .query(
@@ -133,9 +139,9 @@ impl Store {
     /// Revokes every live session of `user_id` except `keep`; returns the ids revoked.
     pub async fn revoke_user_sessions(
         &self,
-        user_id: &str,
-        keep: Option<&str>,
-    ) -> Result<Vec<String>, StoreError> {
+        user_id: &UserId,
+        keep: Option<&SessionId>,
+    ) -> Result<Vec<SessionId>, StoreError> {
         let mut response = self
             .db()
             .query(
@@ -145,8 +151,9 @@ impl Store {
                  RETURN VALUE record::id(id)",
             )
             .bind(("user", user_id.to_string()))
-            .bind(("keep", keep.map(str::to_string)))
+            .bind(("keep", keep.map(ToString::to_string)))
             .await?;
-        Ok(response.take(0)?)
+        let revoked: Vec<String> = response.take(0)?;
+        Ok(revoked.into_iter().map(SessionId::from_trusted).collect())
     }
 }

@@ -4,6 +4,8 @@ use chrono::{DateTime, Utc};
 use surrealdb::types::SurrealValue;
 
 use super::carts::cart_lines_of;
+use crate::domain::{Role, SessionId, UserId};
+
 use super::{Store, StoreError};
 
 /// A user as stored. Holds the password hash: never turn this into a response directly.
@@ -24,7 +26,7 @@ pub struct NewUser<'a> {
     pub name: &'a str,
     pub address: &'a str,
     pub password_hash: &'a str,
-    pub role: &'a str,
+    pub role: Role,
 }
 
 /// Fields to change; `None` leaves a field as it is.
@@ -60,7 +62,7 @@ impl Store {
             .bind(("name", user.name.to_string()))
             .bind(("address", user.address.to_string()))
             .bind(("hash", user.password_hash.to_string()))
-            .bind(("role", user.role.to_string()))
+            .bind(("role", user.role.as_str().to_string()))
             .await?;
         let created: Option<UserRecord> = response.take(0).map_err(on_email_taken)?;
         created.ok_or_else(|| {
@@ -80,7 +82,7 @@ impl Store {
         Ok(users.pop())
     }
 
-    pub async fn user_by_id(&self, id: &str) -> Result<Option<UserRecord>, StoreError> {
+    pub async fn user_by_id(&self, id: &UserId) -> Result<Option<UserRecord>, StoreError> {
         let mut response = self
             .db()
             .query(format!(
@@ -94,7 +96,7 @@ impl Store {
     /// Applies `changes` to an existing user; `None` when the user is gone.
     pub async fn update_profile(
         &self,
-        id: &str,
+        id: &UserId,
         changes: ProfileChanges,
     ) -> Result<Option<UserRecord>, StoreError> {
         let mut response = self
@@ -113,7 +115,7 @@ impl Store {
     }
 
     /// Replaces the password hash; false when the user is gone.
-    pub async fn set_password_hash(&self, id: &str, hash: &str) -> Result<bool, StoreError> {
+    pub async fn set_password_hash(&self, id: &UserId, hash: &str) -> Result<bool, StoreError> {
         let mut response = self
             .db()
             .query("UPDATE type::record('user', $id) SET password_hash = $hash WHERE id != NONE RETURN record::id(id) AS id")
@@ -124,11 +126,11 @@ impl Store {
         Ok(!updated.is_empty())
     }
 
-    pub async fn set_role(&self, id: &str, role: &str) -> Result<(), StoreError> {
+    pub async fn set_role(&self, id: &UserId, role: Role) -> Result<(), StoreError> {
         self.db()
             .query("UPDATE type::record('user', $id) SET role = $role WHERE id != NONE")
             .bind(("id", id.to_string()))
-            .bind(("role", role.to_string()))
+            .bind(("role", role.as_str().to_string()))
             .await?
             .check()?;
         Ok(())
@@ -136,7 +138,7 @@ impl Store {
 
     /// Deletes the user, their sessions and their cart in one transaction; returns the ids of the
     /// sessions removed. Their orders stay: they are the store's record of what was sold.
-    pub async fn delete_user(&self, id: &str) -> Result<Vec<String>, StoreError> {
+    pub async fn delete_user(&self, id: &UserId) -> Result<Vec<SessionId>, StoreError> {
         // One block is one statement, and a statement is its own transaction.
         let mut response = self
             .db()
@@ -154,6 +156,7 @@ impl Store {
             ))
             .bind(("id", id.to_string()))
             .await?;
-        Ok(response.take(0)?)
+        let sessions: Vec<String> = response.take(0)?;
+        Ok(sessions.into_iter().map(SessionId::from_trusted).collect())
     }
 }

@@ -10,11 +10,13 @@ import type { components, paths } from "./schema";
 
 type Product = components["schemas"]["ProductView"];
 
-/** The body of one event of a `text/event-stream` route, as the document types it. */
-type StreamEvent<T> = T extends readonly (infer E)[] ? E : T;
-type OrderStatusEvent = StreamEvent<
-  paths["/api/v1/orders/{id}/events"]["get"]["responses"][200]["content"]["text/event-stream"]
->;
+/** An event stream is text (`text/event-stream`); each event's `data` is one of these, as JSON. */
+type OrderStatusEvent = components["schemas"]["OrderStatusEvent"];
+/** The document types the stream itself as a string, not as an array of events. */
+type OrderEventsBody =
+  paths["/api/v1/orders/{id}/events"]["get"]["responses"][200]["content"]["text/event-stream"];
+const streamIsText: OrderEventsBody extends string ? true : never = true;
+void streamIsText;
 
 /** Any error body the client hands back: an RFC 9457 problem for every documented status. */
 type ProblemLike = { status?: number; code?: string; detail?: string } | undefined;

@@ -6,28 +6,47 @@ use chrono::{DateTime, Utc};
 use poem::web::cookie::CookieJar;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
+use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 
-use super::users::UserView;
-use crate::api::problem::ApiResult;
+use super::users::{EXAMPLE_EMAIL, EXAMPLE_PASSWORD, UserView};
+use crate::api::body::Body;
+use crate::api::problem::statuses::*;
+use crate::api::problem::{ApiResult, Problems};
 use crate::api::session_http::{Auth, Client, GuestCart, REFRESH_COOKIE, SessionCookies};
 use crate::api::{ApiTags, NoContent};
 use crate::auth::{LogoutScope, SessionSummary, TokenPair};
-use crate::domain::{Address, DisplayName, Email, Password};
+use crate::domain::{Address, DisplayName, Email, Password, SessionId};
 use crate::error::Error;
 use crate::services::accounts::{Account, Accounts, Registration};
 use crate::services::cart::{CapReason, Carts, MergeMode, MergeOutcome};
 
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct RegisterRequest {
+    #[oai(validator(max_length = 254))]
     pub email: String,
     /// 8-128 characters.
+    #[oai(validator(min_length = 8, max_length = 128))]
     pub password: String,
     /// 1-100 characters.
+    #[oai(validator(min_length = 1, max_length = 100))]
     pub name: String,
     /// Postal address, up to 500 characters.
-    #[oai(default)]
+    #[oai(default, validator(max_length = 500))]
     pub address: String,
+}
+
+/// What Swagger's "Try it out" sends: an account the login example then signs in to.
+impl Example for RegisterRequest {
+    fn example() -> Self {
+        Self {
+            email: EXAMPLE_EMAIL.into(),
+            password: EXAMPLE_PASSWORD.into(),
+            name: "Ada Lovelace".into(),
+            address: "12 St James's Square, London SW1Y 4JH".into(),
+        }
+    }
 }
 
 impl RegisterRequest {
@@ -42,6 +61,7 @@ impl RegisterRequest {
 }
 
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct LoginRequest {
     pub email: String,
     pub password: String,
@@ -49,6 +69,16 @@ pub struct LoginRequest {
     /// (default) adds its lines to the account's cart, summing quantities capped by stock;
     /// `replace` makes it the account's cart.
     pub cart_merge: Option<CartMerge>,
+}
+
+impl Example for LoginRequest {
+    fn example() -> Self {
+        Self {
+            email: EXAMPLE_EMAIL.into(),
+            password: EXAMPLE_PASSWORD.into(),
+            cart_merge: Some(CartMerge::Merge),
+        }
+    }
 }
 
 /// How a guest cart joins the account's cart at sign-in.
@@ -151,7 +181,7 @@ impl From<MergeOutcome> for CartMergeView {
                 .capped
                 .into_iter()
                 .map(|c| CappedLineView {
-                    product_id: c.product_id,
+                    product_id: c.product_id.get(),
                     requested: c.requested,
                     kept: c.kept,
                     reason: c.reason.into(),
@@ -191,7 +221,7 @@ impl From<TokenPair> for Tokens {
             expires_in: pair.access_ttl.as_secs(),
             refresh_token: pair.refresh_token,
             refresh_expires_in: pair.refresh_ttl.as_secs(),
-            session_id: pair.session_id,
+            session_id: pair.session_id.to_string(),
         }
     }
 }
@@ -290,11 +320,11 @@ impl AuthApi {
     #[oai(path = "/auth/register", method = "post", operation_id = "register")]
     async fn register(
         &self,
-        body: Json<RegisterRequest>,
+        body: Body<RegisterRequest>,
         client: Client,
         guest: GuestCart,
         jar: &CookieJar,
-    ) -> ApiResult<Registered> {
+    ) -> ApiResult<Registered, Problems<{ BODY | CONFLICT | TOO_MANY_REQUESTS }>> {
         let registration = body.0.parse()?;
         let (account, pair) = self
             .accounts
@@ -313,11 +343,11 @@ impl AuthApi {
     #[oai(path = "/auth/login", method = "post", operation_id = "login")]
     async fn login(
         &self,
-        body: Json<LoginRequest>,
+        body: Body<LoginRequest>,
         client: Client,
         guest: GuestCart,
         jar: &CookieJar,
-    ) -> ApiResult<Json<SignedIn>> {
+    ) -> ApiResult<Json<SignedIn>, Problems<{ BODY | UNAUTHORIZED | TOO_MANY_REQUESTS }>> {
         let mode = body.0.cart_merge.map_or(MergeMode::Merge, Into::into);
         let (account, pair) = self
             .accounts
@@ -333,9 +363,9 @@ impl AuthApi {
     #[oai(path = "/auth/refresh", method = "post", operation_id = "refresh")]
     async fn refresh(
         &self,
-        body: Json<RefreshRequest>,
+        body: Body<RefreshRequest>,
         jar: &CookieJar,
-    ) -> ApiResult<Json<Tokens>> {
+    ) -> ApiResult<Json<Tokens>, Problems<{ BODY | UNAUTHORIZED }>> {
         let token = body
             .0
             .refresh_token
@@ -358,7 +388,7 @@ impl AuthApi {
         auth: Auth,
         scope: Query<Option<Scope>>,
         jar: &CookieJar,
-    ) -> ApiResult<NoContent> {
+    ) -> ApiResult<NoContent, Problems<{ SIGNED_IN | PARAMS }>> {
         let scope = scope.0.map_or(LogoutScope::Local, Into::into);
         self.accounts
             .sessions()
@@ -374,12 +404,12 @@ impl AuthApi {
     ///
     /// Every device signed in to this account, with where and when it was last used.
     #[oai(path = "/auth/sessions", method = "get", operation_id = "listSessions")]
-    async fn sessions(&self, auth: Auth) -> ApiResult<Json<SessionList>> {
+    async fn sessions(&self, auth: Auth) -> ApiResult<Json<SessionList>, Problems<SIGNED_IN>> {
         let principal = auth.principal();
         let items = self
             .accounts
             .sessions()
-            .list(&principal.user_id, &principal.session_id)
+            .list(principal.user_id(), principal.session_id())
             .await?;
         Ok(Json(SessionList {
             items: items.into_iter().map(Into::into).collect(),
@@ -399,13 +429,14 @@ impl AuthApi {
         auth: Auth,
         id: Path<String>,
         jar: &CookieJar,
-    ) -> ApiResult<NoContent> {
+    ) -> ApiResult<NoContent, Problems<{ PARAMS | SIGNED_IN | NOT_FOUND }>> {
         let principal = auth.principal();
+        let session_id = SessionId::parse(&id.0).ok_or(Error::NotFound("session"))?;
         self.accounts
             .sessions()
-            .revoke_own(&id.0, &principal.user_id)
+            .revoke_own(&session_id, principal.user_id())
             .await?;
-        if id.0 == principal.session_id {
+        if &session_id == principal.session_id() {
             self.cookies.clear(jar);
         }
         Ok(NoContent::Done)
@@ -415,7 +446,11 @@ impl AuthApi {
     ///
     /// The same as `POST /auth/logout?scope=global`.
     #[oai(path = "/auth/logout-all", method = "post", operation_id = "logoutAll")]
-    async fn logout_all(&self, auth: Auth, jar: &CookieJar) -> ApiResult<NoContent> {
+    async fn logout_all(
+        &self,
+        auth: Auth,
+        jar: &CookieJar,
+    ) -> ApiResult<NoContent, Problems<SIGNED_IN>> {
         self.accounts
             .sessions()
             .logout(auth.principal(), LogoutScope::Global)

@@ -1,24 +1,26 @@
 //! `/api/v1/cart`: the caller's cart.
 
 use std::sync::Arc;
-
 use std::time::Duration;
 
 use poem::Request;
 use poem::web::cookie::CookieJar;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
+use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 
 use super::products::Money;
-use crate::api::problem::ApiResult;
+use crate::api::body::Body;
+use crate::api::problem::statuses::*;
+use crate::api::problem::{ApiResult, Problems};
 use crate::api::session_http::{CartAuth, SessionCookies};
+use crate::api::v1::products::product_id;
 use crate::api::{ApiTags, NoContent};
 use crate::auth::SessionService;
-use crate::domain::Quantity;
-use crate::services::cart::{
-    Cart, CartCheck, CartIssue, CartLine, CartOwner, Carts, IssueKind, LineWarning,
-};
+use crate::domain::{CartOwner, ProductId, Quantity};
+use crate::error::Error;
+use crate::services::cart::{Cart, CartCheck, CartIssue, CartLine, Carts, IssueKind, LineWarning};
 
 #[derive(Debug, Object)]
 pub struct CartLineView {
@@ -96,8 +98,8 @@ impl From<Cart> for CartView {
     fn from(cart: Cart) -> Self {
         let currency = cart.currency;
         let line = |l: CartLine| CartLineView {
-            id: l.product_id,
-            product_id: l.product_id,
+            id: l.product_id.get(),
+            product_id: l.product_id.get(),
             unit_price: Money::new(l.unit_price, &currency),
             line_total: Money::new(l.line_total, &currency),
             price_when_added: l.price_when_added.map(|p| Money::new(p, &currency)),
@@ -116,18 +118,37 @@ impl From<Cart> for CartView {
 }
 
 #[derive(Debug, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(deny_unknown_fields, example)]
 pub struct AddItem {
+    #[oai(validator(minimum(value = "1")))]
     pub product_id: i64,
     /// 1-999 (a line holds at most 999).
+    #[oai(validator(minimum(value = "1"), maximum(value = "999")))]
     pub quantity: i64,
 }
 
+impl Example for AddItem {
+    fn example() -> Self {
+        // Product 1 is the first of the starter catalog (`SEED_CATALOG`).
+        Self {
+            product_id: 1,
+            quantity: 1,
+        }
+    }
+}
+
 #[derive(Debug, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(deny_unknown_fields, example)]
 pub struct SetQuantity {
     /// 1-999.
+    #[oai(validator(minimum(value = "1"), maximum(value = "999")))]
     pub quantity: i64,
+}
+
+impl Example for SetQuantity {
+    fn example() -> Self {
+        Self { quantity: 2 }
+    }
 }
 
 #[derive(Debug, Object)]
@@ -144,7 +165,7 @@ pub struct CartIssueView {
 impl From<CartIssue> for CartIssueView {
     fn from(i: CartIssue) -> Self {
         Self {
-            product_id: i.product_id,
+            product_id: i.product_id.map(ProductId::get),
             code: match i.kind {
                 IssueKind::EmptyCart => CartIssueCode::EmptyCart,
                 IssueKind::Line(warning) => warning.into(),
@@ -233,7 +254,7 @@ impl CartApi {
         auth: CartAuth,
         jar: &CookieJar,
         req: &Request,
-    ) -> ApiResult<CartStarted> {
+    ) -> ApiResult<CartStarted, Problems<UNAUTHORIZED>> {
         let (owner, created) = match auth.maybe_owner(req)? {
             Some(owner) => (owner, false),
             None => (self.carts.new_guest().await?, true),
@@ -258,7 +279,11 @@ impl CartApi {
     /// Lines with the products' current names, images and prices, line totals, the subtotal and
     /// the item count. `warnings` flag lines checkout would refuse.
     #[oai(path = "/cart", method = "get", operation_id = "getCart")]
-    async fn get(&self, auth: CartAuth, req: &Request) -> ApiResult<Json<CartView>> {
+    async fn get(
+        &self,
+        auth: CartAuth,
+        req: &Request,
+    ) -> ApiResult<Json<CartView>, Problems<UNAUTHORIZED>> {
         Ok(Json(self.carts.cart(&auth.owner(req)?).await?.into()))
     }
 
@@ -271,7 +296,11 @@ impl CartApi {
         method = "post",
         operation_id = "validateCart"
     )]
-    async fn validate(&self, auth: CartAuth, req: &Request) -> ApiResult<Json<CartValidation>> {
+    async fn validate(
+        &self,
+        auth: CartAuth,
+        req: &Request,
+    ) -> ApiResult<Json<CartValidation>, Problems<UNAUTHORIZED>> {
         Ok(Json(self.carts.check(&auth.owner(req)?).await?.into()))
     }
 
@@ -282,13 +311,14 @@ impl CartApi {
     async fn add(
         &self,
         auth: CartAuth,
-        body: Json<AddItem>,
+        body: Body<AddItem>,
         jar: &CookieJar,
         req: &Request,
-    ) -> ApiResult<ItemAdded> {
+    ) -> ApiResult<ItemAdded, Problems<{ BODY | UNAUTHORIZED | NOT_FOUND }>> {
         let quantity = Quantity::parse("quantity", body.0.quantity)?;
         let owner = auth.owner(req)?;
-        let cart = self.carts.add(&owner, body.0.product_id, quantity).await?;
+        let product_id = product_id(body.0.product_id)?;
+        let cart = self.carts.add(&owner, product_id, quantity).await?;
         self.renew(jar, &owner);
         Ok(ItemAdded::Created(Json(cart.into())))
     }
@@ -303,13 +333,16 @@ impl CartApi {
         &self,
         auth: CartAuth,
         id: Path<i64>,
-        body: Json<SetQuantity>,
+        body: Body<SetQuantity>,
         jar: &CookieJar,
         req: &Request,
-    ) -> ApiResult<Json<CartView>> {
+    ) -> ApiResult<Json<CartView>, Problems<{ BODY | PARAMS | UNAUTHORIZED | NOT_FOUND }>> {
         let quantity = Quantity::parse("quantity", body.0.quantity)?;
         let owner = auth.owner(req)?;
-        let cart = self.carts.set_quantity(&owner, id.0, quantity).await?;
+        let cart = self
+            .carts
+            .set_quantity(&owner, line(id.0)?, quantity)
+            .await?;
         self.renew(jar, &owner);
         Ok(Json(cart.into()))
     }
@@ -326,19 +359,29 @@ impl CartApi {
         id: Path<i64>,
         jar: &CookieJar,
         req: &Request,
-    ) -> ApiResult<Json<CartView>> {
+    ) -> ApiResult<Json<CartView>, Problems<{ PARAMS | UNAUTHORIZED | NOT_FOUND }>> {
         let owner = auth.owner(req)?;
-        let cart = self.carts.remove(&owner, id.0).await?;
+        let cart = self.carts.remove(&owner, line(id.0)?).await?;
         self.renew(jar, &owner);
         Ok(Json(cart.into()))
     }
 
     /// Empty your cart
     #[oai(path = "/cart", method = "delete", operation_id = "clearCart")]
-    async fn clear(&self, auth: CartAuth, jar: &CookieJar, req: &Request) -> ApiResult<NoContent> {
+    async fn clear(
+        &self,
+        auth: CartAuth,
+        jar: &CookieJar,
+        req: &Request,
+    ) -> ApiResult<NoContent, Problems<UNAUTHORIZED>> {
         let owner = auth.owner(req)?;
         self.carts.clear(&owner).await?;
         self.renew(jar, &owner);
         Ok(NoContent::Done)
     }
+}
+
+/// The product id of a cart line, from a path: one no product can have is no line of the cart.
+fn line(id: i64) -> Result<ProductId, Error> {
+    ProductId::new(id).ok_or(Error::NotFound("cart line"))
 }

@@ -12,21 +12,27 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt as _;
 use futures_util::stream::BoxStream;
+use poem::IntoResponse;
 use poem::web::sse::Event;
 use poem_openapi::param::{Header, Path};
 use poem_openapi::payload::EventStream;
-use poem_openapi::types::ToJSON;
-use poem_openapi::{Object, OpenApi};
+use poem_openapi::registry::{
+    MetaMediaType, MetaResponse, MetaResponses, MetaSchema, MetaSchemaRef, Registry,
+};
+use poem_openapi::types::{ToJSON, Type};
+use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use crate::api::ApiTags;
-use crate::api::problem::ApiResult;
+use crate::api::problem::statuses::*;
+use crate::api::problem::{ApiResult, Problems};
 use crate::api::session_http::{Auth, Client};
-use crate::api::v1::orders::OrderStatusView;
+use crate::api::v1::orders::{OrderStatusView, order_id};
+use crate::api::v1::products::product_id;
 use crate::auth::SessionService;
+use crate::domain::{OrderChange, StockChange};
 use crate::services::catalog::Catalog;
 use crate::services::live::{LiveUpdates, states};
 use crate::services::orders::Orders;
-use crate::store::live::{OrderChange, StockChange};
 
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
@@ -56,22 +62,81 @@ fn resumed(last_event_id: &Option<String>, at: DateTime<Utc>) -> bool {
     last_event_id.as_deref() == Some(event_id(at).as_str())
 }
 
-/// The SSE response: events of type `kind`, each with its state's time as its id, and keep-alives.
-fn event_stream<E>(
-    stream: BoxStream<'static, E>,
-    kind: &'static str,
-    at: fn(&E) -> DateTime<Utc>,
-) -> EventStream<BoxStream<'static, E>>
-where
-    E: ToJSON + Send + 'static,
-{
-    EventStream::new(stream)
-        .keep_alive(KEEP_ALIVE)
-        .to_event(move |e| {
-            Event::message(e.to_json_string())
-                .event_type(kind)
-                .id(event_id(at(&e)))
-        })
+/// What an event stream's data is, for the document: an SSE stream is text, not a JSON array, so
+/// its schema is a string and the description names the schema of each event's `data`.
+pub trait StreamedEvent: Type + ToJSON + Send + 'static {
+    /// The `event:` type of every event.
+    const KIND: &'static str;
+    const DESCRIPTION: &'static str;
+    fn at(&self) -> DateTime<Utc>;
+}
+
+impl StreamedEvent for OrderStatusEvent {
+    const KIND: &'static str = "status";
+    const DESCRIPTION: &'static str = "Server-Sent Events of type `status`; each `data` is one \
+        `OrderStatusEvent` as JSON, each `id` its `updated_at` in milliseconds.";
+    fn at(&self) -> DateTime<Utc> {
+        self.updated_at
+    }
+}
+
+impl StreamedEvent for StockEvent {
+    const KIND: &'static str = "stock";
+    const DESCRIPTION: &'static str = "Server-Sent Events of type `stock`; each `data` is one \
+        `StockEvent` as JSON, each `id` its `updated_at` in milliseconds.";
+    fn at(&self) -> DateTime<Utc> {
+        self.updated_at
+    }
+}
+
+/// The SSE response: events of `E::KIND`, each with its state's time as its id, and keep-alives.
+pub struct Sse<E: StreamedEvent>(EventStream<BoxStream<'static, E>>);
+
+impl<E: StreamedEvent> Sse<E> {
+    fn new(stream: BoxStream<'static, E>) -> Self {
+        Self(
+            EventStream::new(stream)
+                .keep_alive(KEEP_ALIVE)
+                .to_event(|e| {
+                    Event::message(e.to_json_string())
+                        .event_type(E::KIND)
+                        .id(event_id(e.at()))
+                }),
+        )
+    }
+}
+
+impl<E: StreamedEvent> IntoResponse for Sse<E> {
+    fn into_response(self) -> poem::Response {
+        self.0.into_response()
+    }
+}
+
+impl<E: StreamedEvent> ApiResponse for Sse<E> {
+    fn meta() -> MetaResponses {
+        MetaResponses {
+            responses: vec![MetaResponse {
+                description: E::DESCRIPTION,
+                status: Some(200),
+                status_range: None,
+                content: vec![MetaMediaType {
+                    content_type: "text/event-stream",
+                    // A string: the stream's text. `items` names the schema of each event's
+                    // data; JSON Schema applies `items` to arrays only, so for this string it
+                    // constrains nothing, but it keeps the schema in the document for clients.
+                    schema: MetaSchemaRef::Inline(Box::new(MetaSchema {
+                        items: Some(Box::new(E::schema_ref())),
+                        ..MetaSchema::new_with_format("string", "event-stream")
+                    })),
+                }],
+                headers: vec![],
+            }],
+        }
+    }
+
+    fn register(registry: &mut Registry) {
+        E::register(registry);
+    }
 }
 
 pub struct EventsApi {
@@ -101,17 +166,17 @@ impl EventsApi {
         /// The `id` of the last event received, to resume without a repeat.
         #[oai(name = "Last-Event-ID")]
         last_event_id: Header<Option<String>>,
-    ) -> ApiResult<EventStream<BoxStream<'static, OrderStatusEvent>>> {
+    ) -> ApiResult<
+        Sse<OrderStatusEvent>,
+        Problems<{ PARAMS | SIGNED_IN | NOT_FOUND | TOO_MANY_REQUESTS }>,
+    > {
         let principal = auth.principal().clone();
-        let slot = self.live.slot(format!("user:{}", principal.user_id))?;
+        let slot = self.live.slot(format!("user:{}", principal.user_id()))?;
         // Watch first, then read: a change in between is caught by the watch, not lost.
-        let subscription = self.live.watch_order(&id.0);
-        let order = self.orders.order_of(&principal, &id.0).await?;
-        let current = OrderChange {
-            order_id: order.id,
-            status: order.status,
-            updated_at: order.updated_at,
-        };
+        let order_id = order_id(&id.0)?;
+        let subscription = self.live.watch_order(order_id);
+        let order = self.orders.order_of(&principal, &order_id).await?;
+        let current = OrderChange::from(&order);
         let client_has_it = resumed(&last_event_id.0, current.updated_at);
         let sessions = self.sessions.clone();
         let stream = states(
@@ -125,23 +190,13 @@ impl EventsApi {
                 async move { sessions.still_active(&principal).await }
             },
         )
-        // An unknown stored status is an error, logged, and ends nothing else: it is not sent as
-        // some other status.
-        .filter_map(|c| async move {
-            match OrderStatusView::of(&c.status) {
-                Ok(status) => Some(OrderStatusEvent {
-                    order_id: c.order_id,
-                    status,
-                    updated_at: c.updated_at,
-                }),
-                Err(e) => {
-                    tracing::error!(error = %e, order.id = %c.order_id, "order change not sent");
-                    None
-                }
-            }
+        .map(|c| OrderStatusEvent {
+            order_id: c.order_id.to_string(),
+            status: c.status.into(),
+            updated_at: c.updated_at,
         })
         .boxed();
-        Ok(event_stream(stream, "status", |e| e.updated_at))
+        Ok(Sse::new(stream))
     }
 
     /// Follow a product's stock
@@ -161,17 +216,13 @@ impl EventsApi {
         /// The `id` of the last event received, to resume without a repeat.
         #[oai(name = "Last-Event-ID")]
         last_event_id: Header<Option<String>>,
-    ) -> ApiResult<EventStream<BoxStream<'static, StockEvent>>> {
+    ) -> ApiResult<Sse<StockEvent>, Problems<{ PARAMS | NOT_FOUND | TOO_MANY_REQUESTS }>> {
         let watcher = client.0.ip.unwrap_or_default();
         let slot = self.live.slot(format!("ip:{watcher}"))?;
-        let subscription = self.live.watch_stock(id.0);
-        let product = self.catalog.product(id.0).await?;
-        let current = StockChange {
-            product_id: product.id,
-            stock: product.stock,
-            archived: product.archived,
-            updated_at: product.updated_at,
-        };
+        let product_id = product_id(id.0)?;
+        let subscription = self.live.watch_stock(product_id);
+        let product = self.catalog.product(product_id).await?;
+        let current = StockChange::from(&product);
         let client_has_it = resumed(&last_event_id.0, current.updated_at);
         let stream = states(
             current,
@@ -182,12 +233,12 @@ impl EventsApi {
             || async { true },
         )
         .map(|c| StockEvent {
-            product_id: c.product_id,
+            product_id: c.product_id.get(),
             stock: c.stock,
             available: c.stock > 0 && !c.archived,
             updated_at: c.updated_at,
         })
         .boxed();
-        Ok(event_stream(stream, "stock", |e| e.updated_at))
+        Ok(Sse::new(stream))
     }
 }

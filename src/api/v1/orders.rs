@@ -6,16 +6,18 @@ use chrono::{DateTime, Utc};
 use poem::Request;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::Json;
+use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 
 use super::products::Money;
 use crate::api::ApiTags;
-use crate::api::problem::ApiResult;
+use crate::api::body::Body;
+use crate::api::problem::statuses::*;
+use crate::api::problem::{ApiResult, Problems};
 use crate::api::session_http::Auth;
-use crate::domain::OrderStatus;
+use crate::domain::{Order, OrderId, OrderStatus};
 use crate::error::Error;
 use crate::services::orders::{IdempotencyKey, OrderPage, Orders, ShippingAddress};
-use crate::store::orders::OrderRecord;
 
 #[derive(Debug, Object)]
 pub struct OrderLineView {
@@ -64,15 +66,6 @@ impl From<OrderStatusView> for OrderStatus {
     }
 }
 
-impl OrderStatusView {
-    /// The view of a stored status tag; an unknown tag is an error, never a default.
-    pub fn of(tag: &str) -> Result<Self, Error> {
-        OrderStatus::parse(tag)
-            .map(Self::from)
-            .ok_or_else(|| Error::Internal(anyhow::anyhow!("unknown order status {tag:?}")))
-    }
-}
-
 #[derive(Debug, Object)]
 pub struct OrderView {
     pub id: String,
@@ -85,18 +78,16 @@ pub struct OrderView {
     pub updated_at: DateTime<Utc>,
 }
 
-impl TryFrom<OrderRecord> for OrderView {
-    type Error = Error;
-
-    fn try_from(o: OrderRecord) -> Result<Self, Error> {
+impl From<Order> for OrderView {
+    fn from(o: Order) -> Self {
         let currency = o.currency;
-        Ok(Self {
-            status: OrderStatusView::of(&o.status)?,
+        Self {
+            status: o.status.into(),
             items: o
                 .lines
                 .into_iter()
                 .map(|l| OrderLineView {
-                    product_id: l.product_id,
+                    product_id: l.product_id.get(),
                     name: l.name,
                     image_url: l.image_url,
                     unit_price: Money::new(l.unit_price, &currency),
@@ -105,12 +96,12 @@ impl TryFrom<OrderRecord> for OrderView {
                 })
                 .collect(),
             subtotal: Money::new(o.subtotal, &currency),
-            id: o.id,
+            id: o.id.to_string(),
             item_count: o.item_count,
             shipping_address: o.shipping_address,
             created_at: o.created_at,
             updated_at: o.updated_at,
-        })
+        }
     }
 }
 
@@ -122,33 +113,49 @@ pub struct OrderPageView {
     pub next_cursor: Option<String>,
 }
 
-impl TryFrom<OrderPage> for OrderPageView {
-    type Error = Error;
-
-    fn try_from(page: OrderPage) -> Result<Self, Error> {
-        Ok(Self {
-            items: page
-                .items
-                .into_iter()
-                .map(TryInto::try_into)
-                .collect::<Result<_, _>>()?,
+impl From<OrderPage> for OrderPageView {
+    fn from(page: OrderPage) -> Self {
+        Self {
+            items: page.items.into_iter().map(Into::into).collect(),
             next_cursor: page.next_cursor,
-        })
+        }
+    }
+}
+
+/// An order id from a path: text that is no UUID names no order.
+pub fn order_id(text: &str) -> Result<OrderId, Error> {
+    OrderId::parse(text).ok_or(Error::NotFound("order"))
+}
+
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields, example)]
+pub struct CheckoutRequest {
+    /// 1-500 characters.
+    #[oai(validator(min_length = 1, max_length = 500))]
+    pub shipping_address: String,
+}
+
+impl Example for CheckoutRequest {
+    fn example() -> Self {
+        Self {
+            shipping_address: "12 St James's Square, London SW1Y 4JH".into(),
+        }
     }
 }
 
 #[derive(Debug, Object)]
-#[oai(deny_unknown_fields)]
-pub struct CheckoutRequest {
-    /// 1-500 characters.
-    pub shipping_address: String,
-}
-
-#[derive(Debug, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(deny_unknown_fields, example)]
 pub struct StatusMove {
     /// The status to move to.
     pub status: OrderStatusView,
+}
+
+impl Example for StatusMove {
+    fn example() -> Self {
+        Self {
+            status: OrderStatusView::Paid,
+        }
+    }
 }
 
 #[derive(ApiResponse)]
@@ -178,12 +185,12 @@ impl OrdersApi {
     async fn checkout(
         &self,
         auth: Auth,
-        body: Json<CheckoutRequest>,
+        body: Body<CheckoutRequest>,
         /// 1-255 visible ASCII characters, unique per checkout you mean to make; remembered 24 hours.
         #[oai(name = "Idempotency-Key")]
         _documented_key: Header<Option<String>>,
         req: &Request,
-    ) -> ApiResult<OrderPlaced> {
+    ) -> ApiResult<OrderPlaced, Problems<{ BODY | SIGNED_IN | CONFLICT }>> {
         let address = ShippingAddress::parse(&body.0.shipping_address)?;
         // Read raw: a value that is not UTF-8 reaches the typed parameter as absent, which would
         // turn a retry-safe checkout into an unprotected one.
@@ -194,10 +201,7 @@ impl OrdersApi {
             .transpose()?;
         let placed = self.orders.checkout(auth.principal(), address, key).await?;
         let replayed = placed.replayed.then(|| "true".to_string());
-        Ok(OrderPlaced::Created(
-            Json(placed.order.try_into()?),
-            replayed,
-        ))
+        Ok(OrderPlaced::Created(Json(placed.order.into()), replayed))
     }
 
     /// Your orders, newest first
@@ -209,25 +213,28 @@ impl OrdersApi {
         /// Items per page, 1-100 (default 20).
         #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         limit: Query<Option<u32>>,
-    ) -> ApiResult<Json<OrderPageView>> {
+    ) -> ApiResult<Json<OrderPageView>, Problems<{ PARAMS | SIGNED_IN }>> {
         let page = self
             .orders
-            .list(auth.principal(), false, None, cursor.0.as_deref(), limit.0)
+            .list(auth.principal(), None, cursor.0.as_deref(), limit.0)
             .await?;
-        Ok(Json(page.try_into()?))
+        Ok(Json(page.into()))
     }
 
     /// One of your orders
     ///
     /// Admins may read any order. Anyone else's order is not found.
     #[oai(path = "/orders/:id", method = "get", operation_id = "getOrder")]
-    async fn get(&self, auth: Auth, id: Path<String>) -> ApiResult<Json<OrderView>> {
-        Ok(Json(
-            self.orders
-                .order_of(auth.principal(), &id.0)
-                .await?
-                .try_into()?,
-        ))
+    async fn get(
+        &self,
+        auth: Auth,
+        id: Path<String>,
+    ) -> ApiResult<Json<OrderView>, Problems<{ PARAMS | SIGNED_IN | NOT_FOUND }>> {
+        let order = self
+            .orders
+            .order_of(auth.principal(), &order_id(&id.0)?)
+            .await?;
+        Ok(Json(order.into()))
     }
 
     /// Cancel your order
@@ -238,13 +245,16 @@ impl OrdersApi {
         method = "post",
         operation_id = "cancelOrder"
     )]
-    async fn cancel(&self, auth: Auth, id: Path<String>) -> ApiResult<Json<OrderView>> {
-        Ok(Json(
-            self.orders
-                .cancel(auth.principal(), &id.0)
-                .await?
-                .try_into()?,
-        ))
+    async fn cancel(
+        &self,
+        auth: Auth,
+        id: Path<String>,
+    ) -> ApiResult<Json<OrderView>, Problems<{ PARAMS | SIGNED_IN | NOT_FOUND | CONFLICT }>> {
+        let order = self
+            .orders
+            .cancel(auth.principal(), &order_id(&id.0)?)
+            .await?;
+        Ok(Json(order.into()))
     }
 
     /// Every order, newest first (admin)
@@ -263,18 +273,17 @@ impl OrdersApi {
         /// Items per page, 1-100 (default 20).
         #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         limit: Query<Option<u32>>,
-    ) -> ApiResult<Json<OrderPageView>> {
+    ) -> ApiResult<Json<OrderPageView>, Problems<{ PARAMS | ADMIN }>> {
         let page = self
             .orders
-            .list(
-                auth.admin()?,
-                true,
-                status.0.map(|s| OrderStatus::from(s).as_str()),
+            .list_all(
+                &auth.admin()?,
+                status.0.map(Into::into),
                 cursor.0.as_deref(),
                 limit.0,
             )
             .await?;
-        Ok(Json(page.try_into()?))
+        Ok(Json(page.into()))
     }
 
     /// Move an order along its life (admin)
@@ -291,16 +300,12 @@ impl OrdersApi {
         &self,
         auth: Auth,
         id: Path<String>,
-        body: Json<StatusMove>,
-    ) -> ApiResult<Json<OrderView>> {
+        body: Body<StatusMove>,
+    ) -> ApiResult<Json<OrderView>, Problems<{ BODY | ADMIN | NOT_FOUND | CONFLICT }>> {
         let order = self
             .orders
-            .set_status(
-                auth.admin()?,
-                &id.0,
-                OrderStatus::from(body.0.status).as_str(),
-            )
+            .set_status(&auth.admin()?, &order_id(&id.0)?, body.0.status.into())
             .await?;
-        Ok(Json(order.try_into()?))
+        Ok(Json(order.into()))
     }
 }

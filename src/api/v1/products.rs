@@ -5,13 +5,17 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
+use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 
-use crate::api::problem::ApiResult;
+use crate::api::body::Body;
+use crate::api::problem::statuses::*;
+use crate::api::problem::{ApiResult, Problems};
 use crate::api::session_http::Auth;
 use crate::api::{ApiTags, NoContent};
+use crate::domain::{Product, ProductId, ProductSort};
+use crate::error::Error;
 use crate::services::catalog::{Catalog, CatalogRequest, ProductDraft, ProductPage, ProductPatch};
-use crate::store::products::ProductRecord;
 
 /// An amount of money: an integer count of minor units (pence) and an ISO 4217 code.
 #[derive(Debug, Clone, Object)]
@@ -46,10 +50,10 @@ pub struct ProductView {
     pub updated_at: DateTime<Utc>,
 }
 
-impl From<ProductRecord> for ProductView {
-    fn from(p: ProductRecord) -> Self {
+impl From<Product> for ProductView {
+    fn from(p: Product) -> Self {
         Self {
-            id: p.id,
+            id: p.id.get(),
             price: Money::new(p.price, &p.currency),
             name: p.name,
             description: p.description,
@@ -80,20 +84,35 @@ impl From<ProductPage> for ProductPageView {
 }
 
 #[derive(Debug, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(deny_unknown_fields, example)]
 pub struct ProductInput {
     /// 1-200 characters.
+    #[oai(validator(min_length = 1, max_length = 200))]
     pub name: String,
-    #[oai(default)]
+    #[oai(default, validator(max_length = 5000))]
     pub description: String,
-    #[oai(default)]
+    #[oai(default, validator(max_length = 100))]
     pub category: String,
     /// 0 up to 100,000,000 minor units.
     pub price: Money,
     /// 0 up to 1,000,000,000.
+    #[oai(validator(minimum(value = "0"), maximum(value = "1000000000")))]
     pub stock: i64,
-    #[oai(default)]
+    #[oai(default, validator(max_length = 2048))]
     pub image_url: String,
+}
+
+impl Example for ProductInput {
+    fn example() -> Self {
+        Self {
+            name: "Merino beanie".into(),
+            description: "A soft ribbed beanie in undyed merino wool.".into(),
+            category: "Accessories".into(),
+            price: Money::new(2499, "GBP"),
+            stock: 40,
+            image_url: "/images/merino-beanie.jpg".into(),
+        }
+    }
 }
 
 impl From<ProductInput> for ProductDraft {
@@ -111,10 +130,18 @@ impl From<ProductInput> for ProductDraft {
 }
 
 #[derive(Debug, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(deny_unknown_fields, example)]
 pub struct BulkProducts {
     /// 1 to 1,000 products, created all together or not at all.
     pub products: Vec<ProductInput>,
+}
+
+impl Example for BulkProducts {
+    fn example() -> Self {
+        Self {
+            products: vec![ProductInput::example()],
+        }
+    }
 }
 
 #[derive(Debug, Object)]
@@ -124,14 +151,32 @@ pub struct ProductList {
 
 /// Fields to change; those left out stay as they are.
 #[derive(Debug, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(deny_unknown_fields, example)]
 pub struct ProductUpdate {
+    #[oai(validator(min_length = 1, max_length = 200))]
     pub name: Option<String>,
+    #[oai(validator(max_length = 5000))]
     pub description: Option<String>,
+    #[oai(validator(max_length = 100))]
     pub category: Option<String>,
     pub price: Option<Money>,
+    #[oai(validator(minimum(value = "0"), maximum(value = "1000000000")))]
     pub stock: Option<i64>,
+    #[oai(validator(max_length = 2048))]
     pub image_url: Option<String>,
+}
+
+impl Example for ProductUpdate {
+    fn example() -> Self {
+        Self {
+            name: None,
+            description: None,
+            category: None,
+            price: Some(Money::new(1999, "GBP")),
+            stock: Some(25),
+            image_url: None,
+        }
+    }
 }
 
 #[derive(ApiResponse)]
@@ -162,13 +207,13 @@ pub enum Sort {
     Name,
 }
 
-impl Sort {
-    fn as_str(self) -> &'static str {
-        match self {
-            Sort::Newest => "newest",
-            Sort::PriceAsc => "price_asc",
-            Sort::PriceDesc => "price_desc",
-            Sort::Name => "name",
+impl From<Sort> for ProductSort {
+    fn from(sort: Sort) -> Self {
+        match sort {
+            Sort::Newest => ProductSort::Newest,
+            Sort::PriceAsc => ProductSort::PriceAsc,
+            Sort::PriceDesc => ProductSort::PriceDesc,
+            Sort::Name => ProductSort::Name,
         }
     }
 }
@@ -198,13 +243,13 @@ impl ProductsApi {
         /// Items per page, 1-100 (default 20).
         #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         limit: Query<Option<u32>>,
-    ) -> ApiResult<Json<ProductPageView>> {
+    ) -> ApiResult<Json<ProductPageView>, Problems<PARAMS>> {
         let request = CatalogRequest {
             search: q.0,
             category: category.0,
             min_price: min_price.0,
             max_price: max_price.0,
-            sort: sort.0.map(|s| s.as_str().to_string()),
+            sort: sort.0.map(Into::into),
             cursor: cursor.0,
             limit: limit.0,
         };
@@ -213,18 +258,26 @@ impl ProductsApi {
 
     /// One product
     #[oai(path = "/products/:id", method = "get", operation_id = "getProduct")]
-    async fn get(&self, id: Path<i64>) -> ApiResult<Json<ProductView>> {
-        Ok(Json(self.catalog.product(id.0).await?.into()))
+    async fn get(
+        &self,
+        id: Path<i64>,
+    ) -> ApiResult<Json<ProductView>, Problems<{ PARAMS | NOT_FOUND }>> {
+        Ok(Json(self.catalog.product(product_id(id.0)?).await?.into()))
     }
 
     /// Add a product (admin)
     #[oai(path = "/products", method = "post", operation_id = "createProduct")]
-    async fn create(&self, auth: Auth, body: Json<ProductInput>) -> ApiResult<ProductCreated> {
-        auth.admin()?;
-        let created = self.catalog.create(vec![body.0.into()]).await?;
-        let product = created.into_iter().next().ok_or_else(|| {
-            crate::error::Error::Internal(anyhow::anyhow!("create returned no product"))
-        })?;
+    async fn create(
+        &self,
+        auth: Auth,
+        body: Body<ProductInput>,
+    ) -> ApiResult<ProductCreated, Problems<{ BODY | ADMIN }>> {
+        let admin = auth.admin()?;
+        let created = self.catalog.create(&admin, vec![body.0.into()]).await?;
+        let product = created
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::Internal(anyhow::anyhow!("create returned no product")))?;
         Ok(ProductCreated::Created(Json(product.into())))
     }
 
@@ -240,11 +293,11 @@ impl ProductsApi {
     async fn create_bulk(
         &self,
         auth: Auth,
-        body: Json<BulkProducts>,
-    ) -> ApiResult<ProductsCreated> {
-        auth.admin()?;
+        body: Body<BulkProducts>,
+    ) -> ApiResult<ProductsCreated, Problems<{ BODY | ADMIN }>> {
+        let admin = auth.admin()?;
         let drafts = body.0.products.into_iter().map(Into::into).collect();
-        let created = self.catalog.create(drafts).await?;
+        let created = self.catalog.create(&admin, drafts).await?;
         Ok(ProductsCreated::Created(Json(ProductList {
             items: created.into_iter().map(Into::into).collect(),
         })))
@@ -260,9 +313,9 @@ impl ProductsApi {
         &self,
         auth: Auth,
         id: Path<i64>,
-        body: Json<ProductUpdate>,
-    ) -> ApiResult<Json<ProductView>> {
-        auth.admin()?;
+        body: Body<ProductUpdate>,
+    ) -> ApiResult<Json<ProductView>, Problems<{ BODY | PARAMS | ADMIN | NOT_FOUND }>> {
+        let admin = auth.admin()?;
         let b = body.0;
         let patch = ProductPatch {
             name: b.name,
@@ -273,7 +326,11 @@ impl ProductsApi {
             stock: b.stock,
             image_url: b.image_url,
         };
-        Ok(Json(self.catalog.update(id.0, patch).await?.into()))
+        let updated = self
+            .catalog
+            .update(&admin, product_id(id.0)?, patch)
+            .await?;
+        Ok(Json(updated.into()))
     }
 
     /// Archive a product (admin)
@@ -284,9 +341,18 @@ impl ProductsApi {
         method = "delete",
         operation_id = "archiveProduct"
     )]
-    async fn archive(&self, auth: Auth, id: Path<i64>) -> ApiResult<NoContent> {
-        auth.admin()?;
-        self.catalog.archive(id.0).await?;
+    async fn archive(
+        &self,
+        auth: Auth,
+        id: Path<i64>,
+    ) -> ApiResult<NoContent, Problems<{ PARAMS | ADMIN | NOT_FOUND }>> {
+        let admin = auth.admin()?;
+        self.catalog.archive(&admin, product_id(id.0)?).await?;
         Ok(NoContent::Done)
     }
+}
+
+/// A product id from a path: one no product can have (zero or below) is simply not found.
+pub fn product_id(id: i64) -> Result<ProductId, Error> {
+    ProductId::new(id).ok_or(Error::NotFound("product"))
 }

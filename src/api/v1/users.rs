@@ -5,9 +5,12 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use poem::web::cookie::CookieJar;
 use poem_openapi::payload::Json;
+use poem_openapi::types::Example;
 use poem_openapi::{Enum, Object, OpenApi};
 
-use crate::api::problem::ApiResult;
+use crate::api::body::Body;
+use crate::api::problem::statuses::*;
+use crate::api::problem::{ApiResult, Problems};
 use crate::api::session_http::{Auth, SessionCookies};
 use crate::api::{ApiTags, NoContent};
 use crate::domain::{Address, DisplayName, Email, Password, Role};
@@ -45,7 +48,7 @@ impl From<Role> for RoleView {
 impl From<Account> for UserView {
     fn from(account: Account) -> Self {
         Self {
-            id: account.id,
+            id: account.id.to_string(),
             email: account.email,
             name: account.name,
             address: account.address,
@@ -56,16 +59,33 @@ impl From<Account> for UserView {
     }
 }
 
+/// The account the request examples use (register it first, then sign in with it).
+pub const EXAMPLE_EMAIL: &str = "ada@example.com";
+pub const EXAMPLE_PASSWORD: &str = "correct horse battery staple";
+
 /// Fields to change; those left out stay as they are. The role cannot be changed here.
 #[derive(Debug, Object)]
-#[oai(deny_unknown_fields)]
+#[oai(deny_unknown_fields, example)]
 pub struct ProfilePatch {
     /// A new email address (must not belong to another account).
+    #[oai(validator(max_length = 254))]
     pub email: Option<String>,
     /// 1-100 characters.
+    #[oai(validator(min_length = 1, max_length = 100))]
     pub name: Option<String>,
     /// Up to 500 characters.
+    #[oai(validator(max_length = 500))]
     pub address: Option<String>,
+}
+
+impl Example for ProfilePatch {
+    fn example() -> Self {
+        Self {
+            email: None,
+            name: Some("Ada King".into()),
+            address: None,
+        }
+    }
 }
 
 impl ProfilePatch {
@@ -79,10 +99,21 @@ impl ProfilePatch {
 }
 
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct PasswordChange {
     pub current_password: String,
     /// 8-128 characters.
+    #[oai(validator(min_length = 8, max_length = 128))]
     pub new_password: String,
+}
+
+impl Example for PasswordChange {
+    fn example() -> Self {
+        Self {
+            current_password: EXAMPLE_PASSWORD.into(),
+            new_password: "another horse battery staple".into(),
+        }
+    }
 }
 
 pub struct UsersApi {
@@ -94,13 +125,20 @@ pub struct UsersApi {
 impl UsersApi {
     /// Your account
     #[oai(path = "/users/me", method = "get", operation_id = "getMe")]
-    async fn me(&self, auth: Auth) -> ApiResult<Json<UserView>> {
+    async fn me(
+        &self,
+        auth: Auth,
+    ) -> ApiResult<Json<UserView>, Problems<{ SIGNED_IN | NOT_FOUND }>> {
         Ok(Json(self.accounts.account(auth.principal()).await?.into()))
     }
 
     /// Change your name, email or address
     #[oai(path = "/users/me", method = "patch", operation_id = "updateMe")]
-    async fn update_me(&self, auth: Auth, body: Json<ProfilePatch>) -> ApiResult<Json<UserView>> {
+    async fn update_me(
+        &self,
+        auth: Auth,
+        body: Body<ProfilePatch>,
+    ) -> ApiResult<Json<UserView>, Problems<{ BODY | SIGNED_IN | NOT_FOUND | CONFLICT }>> {
         let update = body.0.parse()?;
         let account = self
             .accounts
@@ -113,7 +151,11 @@ impl UsersApi {
     ///
     /// Removes the account and signs out every session of it at once.
     #[oai(path = "/users/me", method = "delete", operation_id = "deleteMe")]
-    async fn delete_me(&self, auth: Auth, jar: &CookieJar) -> ApiResult<NoContent> {
+    async fn delete_me(
+        &self,
+        auth: Auth,
+        jar: &CookieJar,
+    ) -> ApiResult<NoContent, Problems<SIGNED_IN>> {
         self.accounts.delete(auth.principal()).await?;
         self.cookies.clear(jar);
         Ok(NoContent::Done)
@@ -130,8 +172,8 @@ impl UsersApi {
     async fn change_password(
         &self,
         auth: Auth,
-        body: Json<PasswordChange>,
-    ) -> ApiResult<NoContent> {
+        body: Body<PasswordChange>,
+    ) -> ApiResult<NoContent, Problems<{ BODY | SIGNED_IN | NOT_FOUND }>> {
         let new = Password::parse("new_password", body.0.new_password)?;
         self.accounts
             .change_password(auth.principal(), &body.0.current_password, new)
