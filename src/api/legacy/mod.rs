@@ -4,253 +4,39 @@
 //! the old shape. The original's defects are not reproduced (no hashes, one login failure message,
 //! admin-only product writes, a real checkout).
 
+mod replies;
+mod shapes;
+
 use std::sync::Arc;
 
 use poem::Request;
 use poem::web::cookie::CookieJar;
+use poem_openapi::OpenApi;
 use poem_openapi::param::Path;
 use poem_openapi::payload::Json;
-use poem_openapi::{ApiResponse, OpenApi};
 use serde_json::{Value, json};
 
 use crate::api::ApiTags;
-use crate::api::problem::Problem;
 use crate::api::session_http::{self, AccessToken, Client, REFRESH_COOKIE, SessionCookies};
 use crate::api::v1::orders::order_id;
 use crate::api::v1::products::product_id;
 use crate::auth::{Admin, Principal};
 use crate::domain::{
-    Address, CartOwner, DisplayName, Email, MAX_PRICE_MINOR, Order, Password, Product, ProductId,
-    ProductSort, Quantity,
+    Address, CartOwner, DisplayName, Email, Password, ProductId, ProductSort, Quantity,
 };
 use crate::error::Error;
-use crate::services::accounts::{Account, Accounts, ProfileUpdate, Registration};
-use crate::services::cart::{Cart, Carts};
-use crate::services::catalog::{Catalog, CatalogRequest, MAX_PAGE, ProductDraft, ProductPatch};
+use crate::services::accounts::{Accounts, ProfileUpdate, Registration};
+use crate::services::cart::Carts;
+use crate::services::catalog::{Catalog, CatalogRequest, MAX_PAGE, ProductPatch};
 use crate::services::orders::{Orders, ShippingAddress};
 
+use self::replies::{Legacy, LegacyError, Reply, plain, with_success};
+use self::shapes::{
+    cart_items_json, cart_json, draft_from, int_field, order_json, product_json, str_field,
+    user_json,
+};
+
 const CART_UNAUTHORIZED: &str = "Unauthorized, Please Login to access cart";
-
-/// A legacy route's success: a status and a JSON body in the original's shape.
-#[derive(ApiResponse)]
-pub enum Legacy {
-    #[oai(status = 200)]
-    Ok(Json<Value>),
-    #[oai(status = 201)]
-    Created(Json<Value>),
-}
-
-/// A legacy route's failure, in the original's shapes. A type of its own, not `Legacy`: poem-openapi
-/// lists the responses of both halves of a `Result`, so one type on both sides listed every status
-/// twice (duplicated keys in `/openapi.json`, which strict parsers refuse).
-#[derive(ApiResponse)]
-pub enum LegacyError {
-    #[oai(status = 400)]
-    BadRequest(Json<Value>),
-    #[oai(status = 401)]
-    Unauthorized(Json<Value>),
-    #[oai(status = 403)]
-    Forbidden(Json<Value>),
-    #[oai(status = 404)]
-    NotFound(Json<Value>),
-    #[oai(status = 409)]
-    Conflict(Json<Value>),
-    /// Refused before the route runs, as a problem document like `/api/v1`'s: the body is too large.
-    /// (Documented only: the middleware writes these, so the variants are never built and are boxed
-    /// to keep `LegacyError` small.)
-    #[oai(status = 413, content_type = "application/problem+json")]
-    PayloadTooLarge(Json<Box<Problem>>),
-    /// Refused before the route runs, as a problem document: the body is missing or not JSON.
-    #[oai(status = 415, content_type = "application/problem+json")]
-    UnsupportedMediaType(Json<Box<Problem>>),
-    #[oai(status = 429)]
-    TooManyRequests(Json<Value>, #[oai(header = "Retry-After")] u64),
-    #[oai(status = 500)]
-    Internal(Json<Value>),
-}
-
-impl LegacyError {
-    /// The original's error shape: `{"message": ...}`, plus `"success": false` on the auth routes.
-    fn from_error(err: Error, with_success: bool) -> Self {
-        let body = |message: String| {
-            if with_success {
-                Json(json!({"success": false, "message": message}))
-            } else {
-                Json(json!({"message": message}))
-            }
-        };
-        match err {
-            Error::Validation { field, message } => {
-                LegacyError::BadRequest(body(format!("{field} {message}")))
-            }
-            Error::InvalidCredentials => {
-                LegacyError::Unauthorized(body("invalid email or password".into()))
-            }
-            Error::Unauthenticated | Error::InvalidToken => {
-                LegacyError::Unauthorized(body("Unauthorized, Please Login".into()))
-            }
-            Error::Forbidden => LegacyError::Forbidden(body("Forbidden: admin only".into())),
-            Error::NotFound(what) => {
-                LegacyError::NotFound(body(format!("{} not found", capitalised(what))))
-            }
-            Error::Conflict {
-                code: "email_taken",
-                ..
-            } if with_success => LegacyError::BadRequest(body("Email already in use".into())),
-            Error::Conflict { message, .. } => LegacyError::Conflict(body(message)),
-            Error::InsufficientStock(lines) => {
-                let names: Vec<String> = lines.iter().map(|l| l.name.clone()).collect();
-                LegacyError::Conflict(body(format!("Not enough stock for: {}", names.join(", "))))
-            }
-            Error::RateLimited { retry_after } => LegacyError::TooManyRequests(
-                body("Too many attempts, please try again later".into()),
-                retry_after.as_secs().max(1),
-            ),
-            Error::Unavailable(_) | Error::Internal(_) => {
-                if let Error::Internal(cause) = &err {
-                    crate::api::problem::log_internal_error(cause);
-                }
-                LegacyError::Internal(body("Internal server error".into()))
-            }
-        }
-    }
-}
-
-fn capitalised(word: &str) -> String {
-    let mut chars = word.chars();
-    chars
-        .next()
-        .map(|c| c.to_uppercase().chain(chars).collect())
-        .unwrap_or_default()
-}
-
-/// A legacy handler's answer: success and failure are both in the original's shapes.
-type Reply = Result<Legacy, LegacyError>;
-
-fn product_json(p: &Product) -> Value {
-    json!({
-        "id": p.id.get(),
-        "name": p.name,
-        "description": p.description,
-        "price": major_units(p.price),
-        "stock_quantity": p.stock,
-        "image_url": p.image_url,
-        "createdAt": sequelize_time(p.created_at),
-        "updatedAt": sequelize_time(p.updated_at),
-    })
-}
-
-/// Minor units as the original sent money: a PostgreSQL DECIMAL through Sequelize, i.e. a string of
-/// pounds with two decimals (`"25.00"`, `"15.99"`). Integer arithmetic: no float touches money.
-fn major_units(minor: i64) -> String {
-    let sign = if minor < 0 { "-" } else { "" };
-    let abs = minor.unsigned_abs();
-    format!("{sign}{}.{:02}", abs / 100, abs % 100)
-}
-
-/// A timestamp as Sequelize serialises one: ISO 8601 in UTC with milliseconds (`2026-11-01T10:00:00.000Z`).
-fn sequelize_time(at: chrono::DateTime<chrono::Utc>) -> String {
-    at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
-/// The original sent prices as pounds, as a number or a numeric string; converted to pence once, here.
-fn price_from_major(value: &Value) -> Result<i64, Error> {
-    let pounds = match value {
-        Value::Number(n) => n.as_f64(),
-        Value::String(s) => s.trim().parse::<f64>().ok(),
-        _ => None,
-    };
-    match pounds {
-        Some(p) if p.is_finite() && p >= 0.0 && p * 100.0 <= MAX_PRICE_MINOR as f64 => {
-            Ok((p * 100.0).round() as i64)
-        }
-        _ => Err(Error::validation(
-            "price",
-            "must be a number of pounds, e.g. 15.99",
-        )),
-    }
-}
-
-fn int_field(body: &Value, field: &'static str) -> Result<i64, Error> {
-    match &body[field] {
-        Value::Number(n) => n.as_i64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
-    .ok_or_else(|| Error::validation(field, "must be a whole number"))
-}
-
-fn str_field<'a>(body: &'a Value, field: &'static str) -> Result<&'a str, Error> {
-    body[field]
-        .as_str()
-        .ok_or_else(|| Error::validation(field, "is required"))
-}
-
-fn draft_from(body: &Value) -> Result<ProductDraft, Error> {
-    Ok(ProductDraft {
-        name: str_field(body, "name")?.to_string(),
-        description: body["description"].as_str().unwrap_or_default().to_string(),
-        category: body["category"].as_str().unwrap_or_default().to_string(),
-        price: price_from_major(&body["price"])?,
-        currency: None,
-        stock: int_field(body, "stock_quantity")?,
-        image_url: body["image_url"].as_str().unwrap_or_default().to_string(),
-    })
-}
-
-fn user_json(account: &Account) -> Value {
-    json!({
-        "id": account.id.as_str(),
-        "email": account.email,
-        "name": account.name,
-        "address": account.address,
-        "role": account.role.as_str(),
-        "created_at": account.created_at,
-    })
-}
-
-fn cart_items_json(cart: &Cart, cart_id: &str) -> Value {
-    Value::Array(
-        cart.lines
-            .iter()
-            .map(|l| {
-                json!({
-                    "id": l.product_id.get(),
-                    "cartId": cart_id,
-                    "productId": l.product_id.get(),
-                    "quantity": l.quantity,
-                    "product": {"name": l.name, "price": major_units(l.unit_price), "image_url": l.image_url},
-                })
-            })
-            .collect(),
-    )
-}
-
-fn cart_json(cart: &Cart, principal: &Principal) -> Value {
-    json!({
-        "id": principal.user_id().as_str(),
-        "userId": principal.user_id().as_str(),
-        "items": cart_items_json(cart, principal.user_id().as_str()),
-        "total": major_units(cart.subtotal),
-    })
-}
-
-fn order_json(order: &Order) -> Value {
-    json!({
-        "id": order.id.to_string(),
-        "user_id": order.user_id.as_str(),
-        "status": order.status.as_str(),
-        "total_amount": major_units(order.subtotal),
-        "shipping_address": order.shipping_address,
-        "created_at": order.created_at,
-        "items": order.lines.iter().map(|l| json!({
-            "product_id": l.product_id.get(),
-            "name": l.name,
-            "quantity": l.quantity,
-            "price": major_units(l.unit_price),
-        })).collect::<Vec<_>>(),
-    })
-}
 
 pub struct LegacyApi {
     pub accounts: Arc<Accounts>,
@@ -308,14 +94,6 @@ impl LegacyApi {
             .admin()
             .map_err(|e| LegacyError::from_error(e, false))
     }
-}
-
-fn plain<T>(result: Result<T, Error>) -> Result<T, LegacyError> {
-    result.map_err(|e| LegacyError::from_error(e, false))
-}
-
-fn with_success<T>(result: Result<T, Error>) -> Result<T, LegacyError> {
-    result.map_err(|e| LegacyError::from_error(e, true))
 }
 
 #[OpenApi(tag = "ApiTags::Legacy")]
@@ -692,20 +470,5 @@ impl LegacyApi {
         Ok(Legacy::Created(Json(
             json!({"message": "Item added to order"}),
         )))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::major_units;
-
-    #[test]
-    fn money_is_a_two_decimal_string_of_pounds() {
-        assert_eq!(major_units(2500), "25.00");
-        assert_eq!(major_units(1599), "15.99");
-        assert_eq!(major_units(5), "0.05");
-        assert_eq!(major_units(0), "0.00");
-        assert_eq!(major_units(-150), "-1.50");
-        assert_eq!(major_units(100_000_000), "1000000.00");
     }
 }

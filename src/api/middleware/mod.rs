@@ -1,31 +1,28 @@
-//! What wraps every request: a request id and its tracing span, the body size limit, metrics,
-//! security headers, and the rewriting of every error into a problem document.
+//! What wraps every request: a request id and its tracing span, the body size limit (`limits`),
+//! metrics, security headers (`headers`), and the rewriting of every error into a problem document
+//! (`problems`).
+
+mod headers;
+mod limits;
+mod problems;
 
 use std::cell::Cell;
 use std::sync::Arc;
 use std::time::Instant;
 
-use poem::http::header::{self, HeaderValue};
-use poem::http::{HeaderMap, StatusCode};
-use poem::{Body, Endpoint, IntoResponse, Middleware, Request, Response, Result};
+use poem::http::HeaderMap;
+use poem::http::header::HeaderValue;
+use poem::{Endpoint, IntoResponse, Middleware, Request, Response, Result};
 use tracing::Instrument as _;
 
-use super::body::FieldError;
-use super::problem::{CONTENT_TYPE, Problem, REQUEST_LOG, RequestLog};
+use self::headers::security_headers;
+use self::limits::limit_body;
+use self::problems::{error_response, problems};
+use super::problem::{REQUEST_LOG, RequestLog};
 use crate::metrics::Metrics;
 
-/// Request bodies above this are refused with 413 before anything reads them.
-pub const BODY_LIMIT: usize = 64 * 1024;
-/// Bulk product creation (up to 1,000 products) may send more.
-pub const BULK_BODY_LIMIT: usize = 1024 * 1024;
+pub use self::limits::{BODY_LIMIT, BULK_BODY_LIMIT};
 
-fn body_limit(path: &str) -> usize {
-    if path.ends_with("/products/bulk") {
-        BULK_BODY_LIMIT
-    } else {
-        BODY_LIMIT
-    }
-}
 pub const REQUEST_ID: &str = "x-request-id";
 
 pub struct Observe {
@@ -131,174 +128,12 @@ fn incoming_request_id(headers: &HeaderMap) -> Option<String> {
     sane.then(|| value.to_string())
 }
 
-/// An error raised before a handler ran. A parameter that does not parse or breaks its documented
-/// constraints (an unknown `sort`, a `limit` out of range), or a body field that does not fit its
-/// schema (`api::body`), is a validation problem naming it, like the services' own; anything else
-/// keeps poem's response (rewritten by `problems`).
-fn error_response(err: poem::Error) -> Response {
-    let problem = if let Some(param) = err.downcast_ref::<poem_openapi::error::ParseParamError>() {
-        Problem::invalid(param.name, &param.reason)
-    } else if let Some(field) = err.downcast_ref::<FieldError>() {
-        Problem::invalid(&field.field, &field.reason)
-    } else {
-        return err.into_response();
-    };
-    Response::builder()
-        .status(StatusCode::UNPROCESSABLE_ENTITY)
-        .content_type(CONTENT_TYPE)
-        .body(serde_json::to_string(&problem).unwrap_or_default())
-}
-
-/// Refuses bodies over the route's limit (`body_limit`): by `Content-Length` when given, else by
-/// reading at most that much. The problem names the limit of the route the body came to.
-async fn limit_body(req: &mut Request) -> Result<(), Response> {
-    let limit = body_limit(req.uri().path());
-    let too_large = || {
-        let problem = Problem::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
-            format!(
-                "request bodies on this route are limited to {} KiB",
-                limit / 1024
-            ),
-        );
-        Response::builder()
-            .status(StatusCode::PAYLOAD_TOO_LARGE)
-            .content_type(CONTENT_TYPE)
-            .body(serde_json::to_string(&problem).unwrap_or_default())
-    };
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    match declared {
-        Some(len) if len > limit as u64 => Err(too_large()),
-        Some(_) => Ok(()),
-        None if req.headers().contains_key(header::TRANSFER_ENCODING) => {
-            let bytes = req
-                .take_body()
-                .into_bytes_limit(limit)
-                .await
-                .map_err(|_| too_large())?;
-            req.set_body(Body::from_bytes(bytes));
-            Ok(())
-        }
-        None => Ok(()),
-    }
-}
-
-/// Turns any error response into a problem document carrying the request id. Problems built by
-/// handlers keep their code and field; anything else (poem's own errors) gets one by its status.
-async fn problems(response: Response, request_id: &str) -> Response {
-    let status = response.status();
-    if !status.is_client_error() && !status.is_server_error() {
-        return response;
-    }
-    let content_type = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .map(|v| v.as_bytes().to_vec())
-        .unwrap_or_default();
-    // The legacy routes answer errors in the NextBuy front-end's own JSON shapes: leave those be.
-    if content_type.starts_with(b"application/json") {
-        return response;
-    }
-    let is_problem = content_type.starts_with(CONTENT_TYPE.as_bytes());
-    let (mut parts, body) = response.into_parts();
-    let text = body.into_string().await.unwrap_or_default();
-
-    let mut problem = match serde_json::from_str::<serde_json::Value>(&text) {
-        Ok(serde_json::Value::Object(fields)) if is_problem => fields,
-        _ => match serde_json::to_value(problem_for_status(status, &text)) {
-            Ok(serde_json::Value::Object(fields)) => fields,
-            _ => serde_json::Map::new(),
-        },
-    };
-    problem.insert("request_id".into(), request_id.into());
-    let body = serde_json::Value::Object(problem).to_string();
-
-    parts
-        .headers
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(CONTENT_TYPE));
-    parts.headers.remove(header::CONTENT_LENGTH);
-    Response::from_parts(parts, Body::from_string(body))
-}
-
-/// A problem for errors raised outside handlers: routing, parsing, auth extraction, size limits, panics.
-fn problem_for_status(status: StatusCode, text: &str) -> Problem {
-    let detail = |fallback: &str| {
-        if text.trim().is_empty() {
-            fallback.to_string()
-        } else {
-            text.trim().chars().take(500).collect()
-        }
-    };
-    match status {
-        StatusCode::BAD_REQUEST => Problem::new(
-            status,
-            "bad_request",
-            detail("the request could not be read"),
-        ),
-        StatusCode::UNAUTHORIZED => {
-            Problem::new(status, "unauthenticated", "authentication required")
-        }
-        StatusCode::FORBIDDEN => {
-            Problem::new(status, "forbidden", "you do not have permission to do this")
-        }
-        StatusCode::NOT_FOUND => Problem::new(status, "not_found", "no such resource"),
-        StatusCode::METHOD_NOT_ALLOWED => Problem::new(
-            status,
-            "method_not_allowed",
-            "this method is not allowed on this resource",
-        ),
-        StatusCode::PAYLOAD_TOO_LARGE => Problem::new(
-            status,
-            "payload_too_large",
-            detail("the request body is too large"),
-        ),
-        StatusCode::UNSUPPORTED_MEDIA_TYPE => Problem::new(
-            status,
-            "unsupported_media_type",
-            detail("send application/json"),
-        ),
-        s if s.is_server_error() => Problem::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "internal_error",
-            "an unexpected error occurred; nothing was changed",
-        ),
-        s => Problem::new(
-            s,
-            &format!("http_{}", s.as_u16()),
-            detail("request refused"),
-        ),
-    }
-}
-
-fn security_headers(headers: &mut HeaderMap, docs: bool, hsts: bool) {
-    headers.insert(
-        "x-content-type-options",
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
-    if !docs {
-        headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
-        headers.insert(
-            "content-security-policy",
-            HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
-        );
-    }
-    if hsts {
-        headers.insert(
-            "strict-transport-security",
-            HeaderValue::from_static("max-age=63072000; includeSubDomains"),
-        );
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use poem::http::{StatusCode, header};
+
     use super::*;
+    use crate::api::problem::CONTENT_TYPE;
     use poem::middleware::CatchPanic;
     use poem::{EndpointExt as _, Route, handler};
 
