@@ -129,199 +129,51 @@ impl Settings {
                 .map(|v| v.trim().to_string())
                 .filter(|v| !v.is_empty())
         };
+        let var: Var = &var;
 
-        let env = match var("APP_ENV").as_deref() {
-            None | Some("development") => AppEnv::Development,
-            Some("production") => AppEnv::Production,
-            Some(other) => {
-                return Err(invalid(
-                    "APP_ENV",
-                    format!("`{other}` is not one of development, production"),
-                ));
-            }
-        };
-        let production = env == AppEnv::Production;
-
-        let host = match var("HOST") {
-            None => IpAddr::from([0, 0, 0, 0]),
-            Some(v) => v
-                .parse()
-                .map_err(|_| invalid("HOST", format!("`{v}` is not an IP address")))?,
-        };
-        let port = match var("PORT") {
-            None => 8080,
-            Some(v) => v
-                .parse()
-                .map_err(|_| invalid("PORT", format!("`{v}` is not a port number (0-65535)")))?,
-        };
-
-        let surreal_url = var("SURREAL_URL").unwrap_or_else(default_surreal_url);
-        validate_surreal_url(&surreal_url)?;
-        let surreal = SurrealSettings {
-            url: surreal_url,
-            namespace: var("SURREAL_NS").unwrap_or_else(|| "storefront".into()),
-            database: var("SURREAL_DB").unwrap_or_else(|| "main".into()),
-            username: var("SURREAL_USER"),
-            password: var("SURREAL_PASS").map(Secret::new),
-        };
-        if surreal.username.is_some() != surreal.password.is_some() {
-            return Err(invalid(
-                "SURREAL_USER",
-                "SURREAL_USER and SURREAL_PASS must be set together",
-            ));
-        }
-
-        let redis_url = match var("REDIS_URL") {
-            None => None,
-            Some(v) if v.starts_with("redis://") || v.starts_with("rediss://") => {
-                Some(Secret::new(v))
-            }
-            Some(_) => {
-                return Err(invalid(
-                    "REDIS_URL",
-                    "must start with redis:// or rediss://",
-                ));
-            }
-        };
-
-        let (jwt_secret, jwt_secret_generated) = match var("JWT_SECRET") {
-            Some(v) if v.len() >= MIN_JWT_SECRET_BYTES => (Secret::new(v), false),
-            Some(_) => {
-                return Err(invalid(
-                    "JWT_SECRET",
-                    format!("must be at least {MIN_JWT_SECRET_BYTES} bytes"),
-                ));
-            }
-            None if production => {
-                return Err(invalid(
-                    "JWT_SECRET",
-                    format!(
-                        "APP_ENV=production needs a JWT_SECRET of at least {MIN_JWT_SECRET_BYTES} bytes"
-                    ),
-                ));
-            }
-            None => (Secret::new(random_secret()), true),
-        };
-
-        let access_token_ttl =
-            duration_var(&var, "ACCESS_TOKEN_TTL", Duration::from_secs(15 * 60))?;
-        let refresh_token_ttl = duration_var(
-            &var,
-            "REFRESH_TOKEN_TTL",
-            Duration::from_secs(30 * 24 * 3600),
+        let env = choice_var(
+            var,
+            "APP_ENV",
+            &[
+                ("development", AppEnv::Development),
+                ("production", AppEnv::Production),
+            ],
         )?;
-        if refresh_token_ttl <= access_token_ttl {
-            return Err(invalid(
-                "REFRESH_TOKEN_TTL",
-                "must be longer than ACCESS_TOKEN_TTL",
-            ));
-        }
-
-        // 0 turns the grace window off: every reuse of a refresh token ends its session.
-        let refresh_reuse_grace = match var("REFRESH_REUSE_GRACE").as_deref() {
-            Some("0" | "0s") => Duration::ZERO,
-            _ => duration_var(&var, "REFRESH_REUSE_GRACE", Duration::from_secs(10))?,
-        };
-        if refresh_reuse_grace > Duration::from_secs(120) {
-            return Err(invalid(
-                "REFRESH_REUSE_GRACE",
-                "must be at most 2m: a stolen refresh token is honoured for that long after each refresh",
-            ));
-        }
-
-        let guest_cart_ttl =
-            duration_var(&var, "GUEST_CART_TTL", Duration::from_secs(7 * 24 * 3600))?;
-
-        let cors_origins = match var("CORS_ORIGINS") {
-            None => Vec::new(),
-            Some(v) => v
-                .split(',')
-                .map(str::trim)
-                .filter(|o| !o.is_empty())
-                .map(|o| validate_origin(o).map(|()| o.trim_end_matches('/').to_string()))
-                .collect::<Result<_, _>>()?,
-        };
-
-        let secure = bool_var(&var, "COOKIE_SECURE", production)?;
-        let same_site = match var("COOKIE_SAMESITE")
-            .map(|v| v.to_ascii_lowercase())
-            .as_deref()
-        {
-            None | Some("lax") => SameSite::Lax,
-            Some("strict") => SameSite::Strict,
-            Some("none") => SameSite::None,
-            Some(other) => {
-                return Err(invalid(
-                    "COOKIE_SAMESITE",
-                    format!("`{other}` is not one of lax, strict, none"),
-                ));
-            }
-        };
-        if same_site == SameSite::None && !secure {
-            return Err(invalid(
-                "COOKIE_SAMESITE",
-                "SameSite=None needs COOKIE_SECURE=true (browsers drop such cookies otherwise)",
-            ));
-        }
-
-        let log_format = match var("LOG_FORMAT").as_deref() {
-            None | Some("pretty") => LogFormat::Pretty,
-            Some("json") => LogFormat::Json,
-            Some(other) => {
-                return Err(invalid(
-                    "LOG_FORMAT",
-                    format!("`{other}` is not one of pretty, json"),
-                ));
-            }
-        };
-        let log_filter = var("RUST_LOG").unwrap_or_else(|| "info".into());
-        tracing_subscriber::EnvFilter::try_new(&log_filter)
-            .map_err(|e| invalid("RUST_LOG", e.to_string()))?;
-        let login_limit_per_email = count_var(&var, "LOGIN_LIMIT_PER_EMAIL", 10)?;
-        let login_limit_per_email_global = count_var(&var, "LOGIN_LIMIT_PER_EMAIL_GLOBAL", 100)?;
-        if login_limit_per_email_global < login_limit_per_email {
-            // Then one address would exhaust the ceiling and lock the owner out everywhere.
-            return Err(invalid(
-                "LOGIN_LIMIT_PER_EMAIL_GLOBAL",
-                "must be at least LOGIN_LIMIT_PER_EMAIL",
-            ));
-        }
-
+        let production = env == AppEnv::Production;
+        let (host, port) = listen_address(var)?;
+        let (jwt_secret, jwt_secret_generated) = jwt_secret(var, production)?;
+        let lifetimes = token_lifetimes(var)?;
+        let (log_format, log_filter) = logging(var)?;
+        let (login_limit_per_email, login_limit_per_email_global) = email_login_limits(var)?;
         Ok(Self {
             host,
             port,
             env,
-            surreal,
-            redis_url,
+            surreal: surreal_settings(var)?,
+            redis_url: redis_url(var)?,
             jwt_secret,
             jwt_secret_generated,
-            access_token_ttl,
-            refresh_token_ttl,
-            refresh_reuse_grace,
-            guest_cart_ttl,
-            event_streams_max: count_var(&var, "EVENT_STREAMS_MAX", 4096)?
+            access_token_ttl: lifetimes.access,
+            refresh_token_ttl: lifetimes.refresh,
+            refresh_reuse_grace: lifetimes.reuse_grace,
+            guest_cart_ttl: duration_var(
+                var,
+                "GUEST_CART_TTL",
+                Duration::from_secs(7 * 24 * 3600),
+            )?,
+            event_streams_max: count_var(var, "EVENT_STREAMS_MAX", 4096)?
                 .try_into()
                 .map_err(|_| invalid("EVENT_STREAMS_MAX", "too large"))?,
-            cors_origins,
-            cookies: CookieSettings { secure, same_site },
-            seed_catalog: bool_var(&var, "SEED_CATALOG", !production)?,
+            cors_origins: cors_origins(var)?,
+            cookies: cookie_settings(var, production)?,
+            seed_catalog: bool_var(var, "SEED_CATALOG", !production)?,
             log_format,
             log_filter,
             client_ip_header: var("CLIENT_IP_HEADER"),
-            login_limit_per_ip: count_var(&var, "LOGIN_LIMIT_PER_IP", 30)?,
+            login_limit_per_ip: count_var(var, "LOGIN_LIMIT_PER_IP", 30)?,
             login_limit_per_email,
             login_limit_per_email_global,
-            admin_email: var("STOREFRONT_ADMIN_EMAIL")
-                .filter(|v| !v.is_empty())
-                .map(|v| {
-                    crate::domain::Email::parse(&v).map_err(|_| {
-                        invalid(
-                            "STOREFRONT_ADMIN_EMAIL",
-                            format!("`{v}` is not an email address"),
-                        )
-                    })
-                })
-                .transpose()?,
+            admin_email: admin_email(var)?,
         })
     }
 
@@ -333,6 +185,203 @@ impl Settings {
     pub fn cache_prefix(&self) -> String {
         format!("sf:{}:{}:", self.surreal.namespace, self.surreal.database)
     }
+}
+
+/// How `from_lookup` reads a variable: trimmed, and `None` when unset or empty.
+type Var<'a> = &'a dyn Fn(&str) -> Option<String>;
+
+/// One of `choices` by its name (ignoring case); the first choice when unset.
+fn choice_var<T: Copy>(
+    var: Var,
+    name: &'static str,
+    choices: &[(&str, T)],
+) -> Result<T, ConfigError> {
+    let Some(text) = var(name) else {
+        return Ok(choices[0].1);
+    };
+    let lower = text.to_ascii_lowercase();
+    choices
+        .iter()
+        .find(|(choice, _)| *choice == lower)
+        .map(|(_, value)| *value)
+        .ok_or_else(|| {
+            let names: Vec<&str> = choices.iter().map(|(choice, _)| *choice).collect();
+            invalid(name, format!("`{text}` is not one of {}", names.join(", ")))
+        })
+}
+
+fn listen_address(var: Var) -> Result<(IpAddr, u16), ConfigError> {
+    let host = match var("HOST") {
+        None => IpAddr::from([0, 0, 0, 0]),
+        Some(v) => v
+            .parse()
+            .map_err(|_| invalid("HOST", format!("`{v}` is not an IP address")))?,
+    };
+    let port = match var("PORT") {
+        None => 8080,
+        Some(v) => v
+            .parse()
+            .map_err(|_| invalid("PORT", format!("`{v}` is not a port number (0-65535)")))?,
+    };
+    Ok((host, port))
+}
+
+fn surreal_settings(var: Var) -> Result<SurrealSettings, ConfigError> {
+    let url = var("SURREAL_URL").unwrap_or_else(default_surreal_url);
+    validate_surreal_url(&url)?;
+    let surreal = SurrealSettings {
+        url,
+        namespace: var("SURREAL_NS").unwrap_or_else(|| "storefront".into()),
+        database: var("SURREAL_DB").unwrap_or_else(|| "main".into()),
+        username: var("SURREAL_USER"),
+        password: var("SURREAL_PASS").map(Secret::new),
+    };
+    if surreal.username.is_some() != surreal.password.is_some() {
+        return Err(invalid(
+            "SURREAL_USER",
+            "SURREAL_USER and SURREAL_PASS must be set together",
+        ));
+    }
+    Ok(surreal)
+}
+
+fn redis_url(var: Var) -> Result<Option<Secret>, ConfigError> {
+    match var("REDIS_URL") {
+        None => Ok(None),
+        Some(v) if v.starts_with("redis://") || v.starts_with("rediss://") => {
+            Ok(Some(Secret::new(v)))
+        }
+        Some(_) => Err(invalid(
+            "REDIS_URL",
+            "must start with redis:// or rediss://",
+        )),
+    }
+}
+
+/// The signing secret, and whether it was generated for this run (development only).
+fn jwt_secret(var: Var, production: bool) -> Result<(Secret, bool), ConfigError> {
+    match var("JWT_SECRET") {
+        Some(v) if v.len() >= MIN_JWT_SECRET_BYTES => Ok((Secret::new(v), false)),
+        Some(_) => Err(invalid(
+            "JWT_SECRET",
+            format!("must be at least {MIN_JWT_SECRET_BYTES} bytes"),
+        )),
+        None if production => Err(invalid(
+            "JWT_SECRET",
+            format!(
+                "APP_ENV=production needs a JWT_SECRET of at least {MIN_JWT_SECRET_BYTES} bytes"
+            ),
+        )),
+        None => Ok((Secret::new(random_secret()), true)),
+    }
+}
+
+struct TokenLifetimes {
+    access: Duration,
+    refresh: Duration,
+    reuse_grace: Duration,
+}
+
+fn token_lifetimes(var: Var) -> Result<TokenLifetimes, ConfigError> {
+    let access = duration_var(var, "ACCESS_TOKEN_TTL", Duration::from_secs(15 * 60))?;
+    let refresh = duration_var(
+        var,
+        "REFRESH_TOKEN_TTL",
+        Duration::from_secs(30 * 24 * 3600),
+    )?;
+    if refresh <= access {
+        return Err(invalid(
+            "REFRESH_TOKEN_TTL",
+            "must be longer than ACCESS_TOKEN_TTL",
+        ));
+    }
+    // 0 turns the grace window off: every reuse of a refresh token ends its session.
+    let reuse_grace = match var("REFRESH_REUSE_GRACE").as_deref() {
+        Some("0" | "0s") => Duration::ZERO,
+        _ => duration_var(var, "REFRESH_REUSE_GRACE", Duration::from_secs(10))?,
+    };
+    if reuse_grace > Duration::from_secs(120) {
+        return Err(invalid(
+            "REFRESH_REUSE_GRACE",
+            "must be at most 2m: a stolen refresh token is honoured for that long after each refresh",
+        ));
+    }
+    Ok(TokenLifetimes {
+        access,
+        refresh,
+        reuse_grace,
+    })
+}
+
+fn cors_origins(var: Var) -> Result<Vec<String>, ConfigError> {
+    match var("CORS_ORIGINS") {
+        None => Ok(Vec::new()),
+        Some(v) => v
+            .split(',')
+            .map(str::trim)
+            .filter(|o| !o.is_empty())
+            .map(|o| validate_origin(o).map(|()| o.trim_end_matches('/').to_string()))
+            .collect(),
+    }
+}
+
+fn cookie_settings(var: Var, production: bool) -> Result<CookieSettings, ConfigError> {
+    let secure = bool_var(var, "COOKIE_SECURE", production)?;
+    let same_site = choice_var(
+        var,
+        "COOKIE_SAMESITE",
+        &[
+            ("lax", SameSite::Lax),
+            ("strict", SameSite::Strict),
+            ("none", SameSite::None),
+        ],
+    )?;
+    if same_site == SameSite::None && !secure {
+        return Err(invalid(
+            "COOKIE_SAMESITE",
+            "SameSite=None needs COOKIE_SECURE=true (browsers drop such cookies otherwise)",
+        ));
+    }
+    Ok(CookieSettings { secure, same_site })
+}
+
+fn logging(var: Var) -> Result<(LogFormat, String), ConfigError> {
+    let format = choice_var(
+        var,
+        "LOG_FORMAT",
+        &[("pretty", LogFormat::Pretty), ("json", LogFormat::Json)],
+    )?;
+    let filter = var("RUST_LOG").unwrap_or_else(|| "info".into());
+    tracing_subscriber::EnvFilter::try_new(&filter)
+        .map_err(|e| invalid("RUST_LOG", e.to_string()))?;
+    Ok((format, filter))
+}
+
+/// Failed sign-ins allowed per minute for one email: from one address, and from all of them.
+fn email_login_limits(var: Var) -> Result<(u64, u64), ConfigError> {
+    let per_email = count_var(var, "LOGIN_LIMIT_PER_EMAIL", 10)?;
+    let per_email_global = count_var(var, "LOGIN_LIMIT_PER_EMAIL_GLOBAL", 100)?;
+    if per_email_global < per_email {
+        // Then one address would exhaust the ceiling and lock the owner out everywhere.
+        return Err(invalid(
+            "LOGIN_LIMIT_PER_EMAIL_GLOBAL",
+            "must be at least LOGIN_LIMIT_PER_EMAIL",
+        ));
+    }
+    Ok((per_email, per_email_global))
+}
+
+fn admin_email(var: Var) -> Result<Option<crate::domain::Email>, ConfigError> {
+    var("STOREFRONT_ADMIN_EMAIL")
+        .map(|v| {
+            crate::domain::Email::parse(&v).map_err(|_| {
+                invalid(
+                    "STOREFRONT_ADMIN_EMAIL",
+                    format!("`{v}` is not an email address"),
+                )
+            })
+        })
+        .transpose()
 }
 
 /// The password `storefront create-admin` gives a new admin, when set.
@@ -386,11 +435,7 @@ fn validate_origin(origin: &str) -> Result<(), ConfigError> {
     }
 }
 
-fn bool_var(
-    var: &impl Fn(&str) -> Option<String>,
-    name: &'static str,
-    default: bool,
-) -> Result<bool, ConfigError> {
+fn bool_var(var: Var, name: &'static str, default: bool) -> Result<bool, ConfigError> {
     match var(name).map(|v| v.to_ascii_lowercase()).as_deref() {
         None => Ok(default),
         Some("true" | "1" | "yes" | "on") => Ok(true),
@@ -399,11 +444,7 @@ fn bool_var(
     }
 }
 
-fn count_var(
-    var: &impl Fn(&str) -> Option<String>,
-    name: &'static str,
-    default: u64,
-) -> Result<u64, ConfigError> {
+fn count_var(var: Var, name: &'static str, default: u64) -> Result<u64, ConfigError> {
     match var(name) {
         None => Ok(default),
         Some(v) => v
@@ -414,11 +455,7 @@ fn count_var(
     }
 }
 
-fn duration_var(
-    var: &impl Fn(&str) -> Option<String>,
-    name: &'static str,
-    default: Duration,
-) -> Result<Duration, ConfigError> {
+fn duration_var(var: Var, name: &'static str, default: Duration) -> Result<Duration, ConfigError> {
     match var(name) {
         None => Ok(default),
         Some(v) => parse_duration(&v).ok_or_else(|| {
