@@ -55,7 +55,14 @@ async fn body_fields_that_do_not_fit_are_422_naming_the_field() {
     let app = TestApp::spawn().await;
     let admin = app.admin().await;
     let anonymous = app.client();
-    let cases: [(&Api, &str, Value, &str, &str); 11] = [
+    let cases: [(&Api, &str, Value, &str, &str); 12] = [
+        (
+            &anonymous,
+            "/api/v1/auth/login",
+            json!({"email": "a@b.co", "password": "x", "cart_merge": null}),
+            "cart_merge",
+            "must not be null",
+        ),
         (
             &anonymous,
             "/api/v1/auth/register",
@@ -150,6 +157,16 @@ async fn body_fields_that_do_not_fit_are_422_naming_the_field() {
         json!([]),
         "a refused body created nothing"
     );
+    // A path id past i64 names nothing, as an id that parses but is nobody's.
+    for path in [
+        "/api/v1/products/9223372036854775808",
+        "/api/v1/products/abc",
+    ] {
+        app.client()
+            .get(path)
+            .await
+            .assert_problem(StatusCode::NOT_FOUND, "not_found");
+    }
 }
 
 #[tokio::test]

@@ -1,10 +1,11 @@
 //! JSON request bodies whose problems name the field at fault.
 //!
 //! poem-openapi's `Json<T>` refuses a body whose field is missing or of the wrong type with a message
-//! that names the type, never the field (`Type "string" expects an input value`). `Body<T>` documents
-//! exactly as `Json<T>` does; when `T` refuses the value, it finds the first field that does not fit
-//! `T`'s own schema (missing, wrong type, out of its bounds, not one of an enum's values, unknown)
-//! and answers a validation problem naming it (`items[2].quantity`), as the services' own checks do
+//! that names the type, never the field (`Type "string" expects an input value`), and reads `null`
+//! for an optional field as absent although the document does not allow it. `Body<T>` documents
+//! exactly as `Json<T>` does, and first checks the value against `T`'s own schema: the first field
+//! that does not fit (missing, `null`, wrong type, out of its bounds, not one of an enum's values,
+//! unknown) is a validation problem naming it (`items[2].quantity`), as the services' own checks are
 //! (422). A body that is missing or not JSON at all stays a 400.
 
 use poem::http::StatusCode;
@@ -64,15 +65,18 @@ impl<T: ParseFromJSON> ParsePayload for Body<T> {
             serde_json::from_slice(&data).map_err(|err| ParseRequestPayloadError {
                 reason: err.to_string(),
             })?;
-        match T::parse_from_json(Some(value.clone())) {
+        // Checked against the schema first: poem-openapi reads `null` for an optional field as
+        // absent, where the document (no field is nullable) refuses it.
+        let mut registry = Registry::new();
+        T::register(&mut registry);
+        if let Some((field, reason)) = misfit(&registry, &T::schema_ref(), &value, "") {
+            return Err(FieldError { field, reason }.into());
+        }
+        match T::parse_from_json(Some(value)) {
             Ok(parsed) => Ok(Self(parsed)),
             Err(err) => {
-                let mut registry = Registry::new();
-                T::register(&mut registry);
                 let message = err.into_message();
-                let fault = misfit(&registry, &T::schema_ref(), &value, "")
-                    .or_else(|| unknown_field(&message));
-                Err(match fault {
+                Err(match unknown_field(&message) {
                     Some((field, reason)) => FieldError { field, reason }.into(),
                     None => ParseRequestPayloadError { reason: message }.into(),
                 })
@@ -114,7 +118,9 @@ fn misfit(
                     None | Some(Value::Null) if schema.required.contains(name) => {
                         return Some((here, "is required".into()));
                     }
-                    None | Some(Value::Null) => {}
+                    None => {}
+                    Some(Value::Null) if nullable(registry, property) => {}
+                    Some(Value::Null) => return Some((here, "must not be null".into())),
                     Some(v) => {
                         if let Some(found) = misfit(registry, property, v, &here) {
                             return Some(found);
@@ -156,6 +162,10 @@ fn misfit(
         ("boolean", _) => at("must be true or false"),
         _ => None,
     }
+}
+
+fn nullable(registry: &Registry, schema: &MetaSchemaRef) -> bool {
+    resolve(registry, schema).is_some_and(|s| s.nullable)
 }
 
 fn resolve<'a>(registry: &'a Registry, schema: &'a MetaSchemaRef) -> Option<&'a MetaSchema> {

@@ -9,18 +9,21 @@ use crate::api::problem::{CONTENT_TYPE, Problem};
 
 /// An error raised before a handler ran. A parameter that does not parse or breaks its documented
 /// constraints (an unknown `sort`, a `limit` out of range), or a body field that does not fit its
-/// schema (`api::body`), is a validation problem naming it, like the services' own; anything else
-/// keeps poem's response (rewritten by `problems`).
+/// schema (`api::body`), is a validation problem naming it, like the services' own. A path id that
+/// does not parse (past i64, not a number) names nothing that exists: 404, as an id that parses
+/// but names nothing. Anything else keeps poem's response (rewritten by `problems`).
 pub(super) fn error_response(err: poem::Error) -> Response {
     let problem = if let Some(param) = err.downcast_ref::<poem_openapi::error::ParseParamError>() {
         Problem::invalid(param.name, &param.reason)
     } else if let Some(field) = err.downcast_ref::<FieldError>() {
         Problem::invalid(&field.field, &field.reason)
+    } else if err.is::<poem_openapi::error::ParsePathError>() {
+        Problem::new(StatusCode::NOT_FOUND, "not_found", "no such resource")
     } else {
         return err.into_response();
     };
     Response::builder()
-        .status(StatusCode::UNPROCESSABLE_ENTITY)
+        .status(StatusCode::from_u16(problem.status).unwrap_or(StatusCode::BAD_REQUEST))
         .content_type(CONTENT_TYPE)
         .body(serde_json::to_string(&problem).unwrap_or_default())
 }

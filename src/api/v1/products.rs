@@ -153,16 +153,23 @@ pub struct ProductList {
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields, example)]
 pub struct ProductUpdate {
-    #[oai(validator(min_length = 1, max_length = 200))]
+    #[oai(
+        skip_serializing_if_is_none,
+        validator(min_length = 1, max_length = 200)
+    )]
     pub name: Option<String>,
-    #[oai(validator(max_length = 5000))]
+    #[oai(skip_serializing_if_is_none, validator(max_length = 5000))]
     pub description: Option<String>,
-    #[oai(validator(max_length = 100))]
+    #[oai(skip_serializing_if_is_none, validator(max_length = 100))]
     pub category: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
     pub price: Option<Money>,
-    #[oai(validator(minimum(value = "0"), maximum(value = "1000000000")))]
+    #[oai(
+        skip_serializing_if_is_none,
+        validator(minimum(value = "0"), maximum(value = "1000000000"))
+    )]
     pub stock: Option<i64>,
-    #[oai(validator(max_length = 2048))]
+    #[oai(skip_serializing_if_is_none, validator(max_length = 2048))]
     pub image_url: Option<String>,
 }
 

@@ -68,13 +68,16 @@ pub const EXAMPLE_PASSWORD: &str = "correct horse battery staple";
 #[oai(deny_unknown_fields, example)]
 pub struct ProfilePatch {
     /// A new email address (must not belong to another account).
-    #[oai(validator(max_length = 254))]
+    #[oai(skip_serializing_if_is_none, validator(max_length = 254))]
     pub email: Option<String>,
     /// 1-100 characters.
-    #[oai(validator(min_length = 1, max_length = 100))]
+    #[oai(
+        skip_serializing_if_is_none,
+        validator(min_length = 1, max_length = 100)
+    )]
     pub name: Option<String>,
     /// Up to 500 characters.
-    #[oai(validator(max_length = 500))]
+    #[oai(skip_serializing_if_is_none, validator(max_length = 500))]
     pub address: Option<String>,
 }
 
