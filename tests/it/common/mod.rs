@@ -1,6 +1,5 @@
 //! Test harness: every test spawns the real application on a free port, over its own SurrealDB
 //! namespace (and so its own cache key prefix), and talks to it over real HTTP.
-#![allow(dead_code, unused_imports)] // each test binary uses a different part of the harness
 
 mod app;
 mod client;
@@ -13,6 +12,6 @@ pub use app::{
     temp_dir, unique,
 };
 pub use client::{Api, Res, assert_no_hash, read};
-pub use events::{EventReader, SseEvent};
+pub use events::EventReader;
 pub use processes::{PrivateRedis, ServerProcess, SurrealServer, cli, free_port};
 pub use shopping::{add, checkout, checkout_all, customers, order_units, stock};
