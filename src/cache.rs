@@ -514,7 +514,7 @@ mod tests {
 
     #[tokio::test]
     async fn redis_revisioned_entries_keep_the_newest_revision() {
-        // The test run's Redis, as the integration tests reach it (tests/common).
+        // The test run's Redis, as the integration tests reach it (tests/it/common).
         let url = std::env::var("STOREFRONT_TEST_REDIS_URL")
             .unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
         let prefix = format!("t{}:", uuid::Uuid::new_v4().simple());

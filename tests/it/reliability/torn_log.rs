@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use reqwest::StatusCode;
 use serde_json::json;
 
+use super::report::report;
 use crate::common::{PASSWORD, ServerProcess, surrealkv_url, temp_dir, unique};
-use crate::report::report;
 
 /// SurrealKV 0.21.4's log layout: 32 KiB blocks; each physical record is a 7-byte header (CRC-32 of
 /// the type byte and the data, big-endian; data length, big-endian u16; type) and its data.

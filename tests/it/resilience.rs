@@ -1,14 +1,16 @@
 //! What must hold when parts fail: Redis going away and coming back, restarts on the same data,
 //! and the admin command.
 
-mod common;
-
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{PASSWORD, PrivateRedis, ServerProcess, TestApp, settings, surrealkv_url, temp_dir};
 use reqwest::StatusCode;
 use serde_json::json;
+
+use crate::common::{
+    PASSWORD, PrivateRedis, ServerProcess, TestApp, cli, free_port, redis_url, settings,
+    surrealkv_url, temp_dir, unique,
+};
 
 #[tokio::test]
 async fn redis_stopping_mid_run_degrades_to_the_database_and_recovers() {
@@ -115,7 +117,7 @@ async fn users_survive_a_kill_and_restart_on_the_same_surrealkv_directory() {
     let vars = [("SURREAL_URL", url.as_str()), ("SURREAL_NS", "restart")];
     let server = ServerProcess::start(&vars).await;
     let api = server.client();
-    let email = format!("{}@example.com", common::unique("kept"));
+    let email = format!("{}@example.com", unique("kept"));
     let res = api
         .post(
             "/api/v1/auth/register",
@@ -156,14 +158,14 @@ async fn create_admin_makes_or_promotes_an_admin_and_only_from_the_command_line(
     let dir = temp_dir("cli");
     let url = surrealkv_url(&dir);
 
-    let migrate = common::cli(&url, &["migrate"], None, None);
+    let migrate = cli(&url, &["migrate"], None, None);
     assert!(
         migrate.status.success(),
         "{}",
         String::from_utf8_lossy(&migrate.stderr)
     );
 
-    let created = common::cli(
+    let created = cli(
         &url,
         &["create-admin", "--email", "Boss@Example.com"],
         Some("admin password 1"),
@@ -176,7 +178,7 @@ async fn create_admin_makes_or_promotes_an_admin_and_only_from_the_command_line(
     );
     assert!(String::from_utf8_lossy(&created.stdout).contains("created admin boss@example.com"));
 
-    let bad = common::cli(
+    let bad = cli(
         &url,
         &["create-admin", "--email", "x@example.com"],
         None,
@@ -195,7 +197,7 @@ async fn create_admin_makes_or_promotes_an_admin_and_only_from_the_command_line(
         .await;
     assert_eq!(login.status, StatusCode::OK, "{}", login.text);
     assert_eq!(login.json["user"]["role"], "admin");
-    let email = format!("{}@example.com", common::unique("promoted"));
+    let email = format!("{}@example.com", unique("promoted"));
     let res = server
         .client()
         .post(
@@ -211,7 +213,7 @@ async fn create_admin_makes_or_promotes_an_admin_and_only_from_the_command_line(
     server.kill();
 
     // An existing user is promoted; no password is asked for.
-    let promoted = common::cli(&url, &["create-admin", "--email", &email], None, None);
+    let promoted = cli(&url, &["create-admin", "--email", &email], None, None);
     assert!(
         promoted.status.success(),
         "{}",
@@ -237,7 +239,7 @@ async fn create_admin_makes_or_promotes_an_admin_and_only_from_the_command_line(
     assert_eq!(login.json["user"]["role"], "admin", "{}", login.text);
     server.kill();
 
-    let usage = common::cli(&url, &["create-admin", "--password", "x"], None, None);
+    let usage = cli(&url, &["create-admin", "--password", "x"], None, None);
     assert_eq!(
         usage.status.code(),
         Some(2),
@@ -266,7 +268,7 @@ async fn bad_configuration_stops_start_up_naming_the_variable() {
 #[tokio::test]
 async fn sigterm_stops_gracefully_and_json_logs_carry_the_request_id() {
     use std::io::BufRead as _;
-    let port = common::free_port();
+    let port = free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_storefront"))
         .env_clear()
         .env("HOST", "127.0.0.1")
@@ -364,7 +366,7 @@ async fn sigterm_stops_gracefully_and_json_logs_carry_the_request_id() {
 async fn serve_makes_the_named_account_an_admin_once_and_keeps_its_sessions() {
     let dir = temp_dir("bootstrap");
     let url = surrealkv_url(&dir);
-    let email = format!("{}@example.com", common::unique("boss"));
+    let email = format!("{}@example.com", unique("boss"));
     let vars = [
         ("SURREAL_URL", url.as_str()),
         ("SURREAL_NS", "cli"),
@@ -401,7 +403,7 @@ async fn serve_makes_the_named_account_an_admin_once_and_keeps_its_sessions() {
     let out = Command::new(env!("CARGO_BIN_EXE_storefront"))
         .env_clear()
         .env("SURREAL_URL", &url)
-        .env("REDIS_URL", common::redis_url())
+        .env("REDIS_URL", redis_url())
         .env("PORT", "0")
         .env("STOREFRONT_ADMIN_EMAIL", "nobody-yet@example.com")
         .output()

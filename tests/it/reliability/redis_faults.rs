@@ -8,8 +8,8 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
+use super::report::{Statuses, report};
 use crate::common::{Api, PrivateRedis, TestApp, settings};
-use crate::report::{Statuses, report};
 
 const SHOPPERS: usize = 8;
 

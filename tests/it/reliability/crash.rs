@@ -10,10 +10,10 @@ use rand::Rng as _;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
+use super::report::{Statuses, report};
 use crate::common::{
     Api, PASSWORD, ServerProcess, order_units, remote_surreal, surrealkv_url, temp_dir, unique,
 };
-use crate::report::{Statuses, report};
 
 const KILLS: usize = 5;
 const BUYERS: usize = 12;

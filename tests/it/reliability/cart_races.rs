@@ -4,8 +4,8 @@
 use reqwest::StatusCode;
 use serde_json::json;
 
+use super::report::report;
 use crate::common::{Api, TestApp, settings};
-use crate::report::report;
 
 const ROUNDS: usize = 40;
 /// Adds in flight at once per round, by one owner.

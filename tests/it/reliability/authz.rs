@@ -8,8 +8,8 @@ use std::collections::BTreeSet;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
+use super::report::report;
 use crate::common::{Api, PASSWORD, Res, TestApp, read, settings, unique};
-use crate::report::report;
 
 /// Who asks. `Owner` owns the orders and cart lines the requests name; `Other` is a customer who
 /// does not.

@@ -1,13 +1,12 @@
 //! Scale-out: two instances over one SurrealDB server (a real `surreal` process, over `ws://`) and
 //! one Redis. What one instance does, the other sees on its next request.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{EventReader, SurrealServer, TestApp, settings};
 use reqwest::StatusCode;
 use serde_json::json;
+
+use crate::common::{EventReader, SurrealServer, TestApp, settings};
 
 /// Two instances of the application sharing a server, a namespace and a Redis.
 async fn two_instances(server: &SurrealServer) -> (TestApp, TestApp) {

@@ -1,10 +1,9 @@
 //! Registration, login, profile and password: the accounts API over HTTP.
 
-mod common;
-
-use common::{PASSWORD, TestApp, assert_no_hash, unique};
 use reqwest::StatusCode;
 use serde_json::json;
+
+use crate::common::{PASSWORD, TestApp, assert_no_hash, unique};
 
 #[tokio::test]
 async fn register_refuses_bad_fields_naming_each_and_creates_nothing() {

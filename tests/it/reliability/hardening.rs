@@ -8,8 +8,8 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+use super::report::report;
 use crate::common::{Customer, JWT_SECRET, Res, TestApp, read, settings};
-use crate::report::report;
 
 const SORTS: [&str; 4] = ["newest", "price_asc", "price_desc", "name"];
 

@@ -1,12 +1,11 @@
 //! The catalog: browsing with cursors, filters and sorts; admin-only writes; the cache never stale.
 
-mod common;
-
 use std::collections::HashSet;
 
-use common::TestApp;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+
+use crate::common::{TestApp, settings};
 
 fn product(name: &str, price: i64, category: &str) -> Value {
     json!({"name": name, "description": format!("About {name}"), "category": category,
@@ -326,7 +325,7 @@ async fn writes_show_in_the_catalog_at_once_and_archiving_hides() {
 
 #[tokio::test]
 async fn the_starter_catalog_loads_once_with_the_nextbuy_ids() {
-    let app = TestApp::spawn_with(common::settings(&[("SEED_CATALOG", "true")])).await;
+    let app = TestApp::spawn_with(settings(&[("SEED_CATALOG", "true")])).await;
     let page = app
         .client()
         .get("/api/v1/products?limit=100&sort=price_asc")

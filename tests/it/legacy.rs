@@ -1,10 +1,9 @@
 //! The NextBuy front-end's contract: its own sequence of calls, with a cookie jar, unchanged.
 
-mod common;
-
-use common::{PASSWORD, TestApp, assert_no_hash, settings, unique};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+
+use crate::common::{PASSWORD, Res, TestApp, assert_no_hash, read, settings, unique};
 
 fn keys(v: &Value) -> Vec<String> {
     let mut k: Vec<String> = v
@@ -40,7 +39,7 @@ async fn the_same_journey_works_cross_site_from_a_listed_origin() {
 /// The NextBuy front-end's sequence; with `origin`, every answer must grant that origin credentials.
 async fn journey(app: &TestApp, origin: Option<&str>) {
     let browser = app.browser_at(origin);
-    let granted = |res: &common::Res| {
+    let granted = |res: &Res| {
         if let Some(origin) = origin {
             assert_eq!(
                 res.header("access-control-allow-origin"),
@@ -454,7 +453,7 @@ async fn cross_site_front_ends_get_credentials_only_from_listed_origins() {
     ]))
     .await;
     let http = reqwest::Client::new();
-    let preflight = common::read(
+    let preflight = read(
         http.request(Method::OPTIONS, app.url("/cart_items/add-item"))
             .header("origin", "https://shop.example.com")
             .header("access-control-request-method", "POST")
@@ -475,7 +474,7 @@ async fn cross_site_front_ends_get_credentials_only_from_listed_origins() {
     );
 
     let customer = app.customer().await;
-    let login = common::read(
+    let login = read(
         http.post(app.url("/authentication/login"))
             .header("origin", "https://shop.example.com")
             .header("content-type", "application/json")
@@ -496,7 +495,7 @@ async fn cross_site_front_ends_get_credentials_only_from_listed_origins() {
         "{cookie}"
     );
 
-    let evil = common::read(
+    let evil = read(
         http.get(app.url("/products"))
             .header("origin", "https://evil.example.com")
             .send()
@@ -506,7 +505,7 @@ async fn cross_site_front_ends_get_credentials_only_from_listed_origins() {
     .await;
     assert_eq!(evil.header("access-control-allow-origin"), None);
     assert_eq!(evil.header("access-control-allow-credentials"), None);
-    let evil_preflight = common::read(
+    let evil_preflight = read(
         http.request(Method::OPTIONS, app.url("/cart_items/add-item"))
             .header("origin", "https://evil.example.com")
             .header("access-control-request-method", "POST")

@@ -1,10 +1,9 @@
 //! Sessions: tokens, rotation, theft detection, sign-out, cookies and rate limits.
 
-mod common;
-
-use common::{PASSWORD, TestApp, settings};
 use reqwest::StatusCode;
 use serde_json::json;
+
+use crate::common::{Api, PASSWORD, Res, TestApp, read, settings};
 
 #[tokio::test]
 async fn refresh_rotates_the_refresh_token() {
@@ -249,7 +248,7 @@ async fn login_floods_get_429_with_retry_after() {
 }
 
 /// Logins from a given client address, as a trusted proxy reports it (`CLIENT_IP_HEADER`).
-fn from_address(app: &TestApp, ip: &str) -> common::Api {
+fn from_address(app: &TestApp, ip: &str) -> Api {
     app.client().with_header("x-test-client-ip", ip)
 }
 
@@ -257,7 +256,7 @@ fn limits_by_proxy_header() -> storefront::Settings {
     settings(&[("CLIENT_IP_HEADER", "X-Test-Client-IP")])
 }
 
-async fn login(api: &common::Api, email: &str, password: &str) -> common::Res {
+async fn login(api: &Api, email: &str, password: &str) -> Res {
     api.post(
         "/api/v1/auth/login",
         json!({"email": email, "password": password}),
@@ -337,7 +336,7 @@ async fn successful_logins_do_not_count_toward_the_limit() {
 
 #[tokio::test]
 async fn the_per_address_login_limit_engages_across_emails() {
-    let app = TestApp::spawn_with(common::settings(&[("LOGIN_LIMIT_PER_IP", "3")])).await;
+    let app = TestApp::spawn_with(settings(&[("LOGIN_LIMIT_PER_IP", "3")])).await;
     let api = app.client();
     for i in 0..3 {
         let res = api
@@ -413,7 +412,7 @@ async fn sessions_are_listed_and_ended_one_by_one() {
         .send()
         .await
         .unwrap();
-    let phone = common::read(phone).await;
+    let phone = read(phone).await;
     assert_eq!(phone.status, StatusCode::OK, "{}", phone.text);
     let phone = phone.json;
     let phone_session = phone["tokens"]["session_id"].as_str().unwrap().to_string();

@@ -7,8 +7,8 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+use super::report::report;
 use crate::common::{JWT_SECRET, TestApp};
-use crate::report::report;
 
 fn sign(alg: Algorithm, claims: &Value, secret: &str) -> String {
     jsonwebtoken::encode(

@@ -6,10 +6,10 @@ use std::collections::HashMap;
 use reqwest::StatusCode;
 use serde_json::json;
 
+use super::report::{Statuses, report};
 use crate::common::{
     Api, Customer, TestApp, order_units, remote_surreal, settings, surrealkv_url, temp_dir,
 };
-use crate::report::{Statuses, report};
 
 const ROUNDS: usize = 20;
 const CLIENTS: usize = 64;

@@ -6,8 +6,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
+use super::report::report;
 use crate::common::{Api, PASSWORD, TestApp, read};
-use crate::report::report;
 
 /// What a refused request must not change: the catalog, every order, the customer's cart.
 async fn snapshot(admin: &Api, customer: &Api) -> Value {

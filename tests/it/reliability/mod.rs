@@ -2,9 +2,6 @@
 //! Every test prints what it tried and what held (see `report`); RELIABILITY.md lists them with the
 //! figures of the last run.
 
-#[path = "../common/mod.rs"]
-mod common;
-
 mod authz;
 mod cart_races;
 mod crash;

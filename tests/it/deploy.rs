@@ -1,15 +1,14 @@
 //! The deployment files agree with the code: fly.toml (parsed with Python's tomllib, the TOML
 //! parser already on every machine that runs `scripts/test`) and the Dockerfile.
 
-mod common;
-
 use std::collections::HashMap;
 use std::process::Command;
 
-use common::TestApp;
 use reqwest::StatusCode;
 use serde_json::Value;
 use storefront::Settings;
+
+use crate::common::TestApp;
 
 fn fly_toml() -> Value {
     let out = Command::new("python3")

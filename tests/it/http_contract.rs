@@ -1,10 +1,9 @@
 //! The HTTP contract every route shares: problem documents, request ids, limits, headers, docs, operations.
 
-mod common;
-
-use common::{Api, TestApp};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+
+use crate::common::{Api, PASSWORD, TestApp, read, settings};
 
 #[tokio::test]
 async fn unknown_routes_and_methods_are_problems() {
@@ -23,7 +22,7 @@ async fn unreadable_bodies_are_400_problems() {
     let app = TestApp::spawn().await;
     let http = reqwest::Client::new();
     for body in ["{not json", "{\"email\": ", ""] {
-        let res = common::read(
+        let res = read(
             http.post(app.url("/api/v1/auth/login"))
                 .header("content-type", "application/json")
                 .body(body)
@@ -35,7 +34,7 @@ async fn unreadable_bodies_are_400_problems() {
         res.assert_problem(StatusCode::BAD_REQUEST, "bad_request");
     }
     let nested = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
-    let res = common::read(
+    let res = read(
         http.post(app.url("/api/v1/auth/login"))
             .header("content-type", "application/json")
             .body(nested)
@@ -182,7 +181,7 @@ async fn oversized_bodies_get_413_before_anything_is_read() {
     let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
         (0..80).map(|_| Ok(vec![b' '; 1024])).collect();
     let body = reqwest::Body::wrap_stream(futures_util::stream::iter(chunks));
-    let res = common::read(
+    let res = read(
         reqwest::Client::new()
             .post(app.url("/api/v1/auth/login"))
             .header("content-type", "application/json")
@@ -199,7 +198,7 @@ async fn oversized_bodies_get_413_before_anything_is_read() {
 async fn request_ids_are_echoed_or_generated_and_quoted_in_problems() {
     let app = TestApp::spawn().await;
     let http = reqwest::Client::new();
-    let res = common::read(
+    let res = read(
         http.get(app.url("/health"))
             .header("x-request-id", "trace-42")
             .send()
@@ -209,7 +208,7 @@ async fn request_ids_are_echoed_or_generated_and_quoted_in_problems() {
     .await;
     assert_eq!(res.header("x-request-id"), Some("trace-42"));
 
-    let res = common::read(http.get(app.url("/api/v1/users/me")).send().await.unwrap()).await;
+    let res = read(http.get(app.url("/api/v1/users/me")).send().await.unwrap()).await;
     let generated = res
         .header("x-request-id")
         .expect("generated id")
@@ -220,7 +219,7 @@ async fn request_ids_are_echoed_or_generated_and_quoted_in_problems() {
     );
 
     // A hostile id is replaced, not echoed.
-    let res = common::read(
+    let res = read(
         http.get(app.url("/health"))
             .header("x-request-id", "a\"b<script>")
             .send()
@@ -256,7 +255,7 @@ async fn security_headers_are_on_every_response() {
 
 #[tokio::test]
 async fn production_adds_hsts_and_secure_cookies() {
-    let settings = common::settings(&[("APP_ENV", "production")]);
+    let settings = settings(&[("APP_ENV", "production")]);
     let app = TestApp::spawn_with(settings).await;
     let res = app.client().get("/health").await;
     assert!(
@@ -268,7 +267,7 @@ async fn production_adds_hsts_and_secure_cookies() {
         .client()
         .post(
             "/api/v1/auth/register",
-            json!({"email": "p@example.com", "password": common::PASSWORD, "name": "P"}),
+            json!({"email": "p@example.com", "password": PASSWORD, "name": "P"}),
         )
         .await;
     let cookie = reg.header("set-cookie").unwrap();
@@ -654,7 +653,7 @@ async fn page_sizes_and_price_filters_carry_their_bounds() {
 /// change the password; then the admin's catalog writes and order move.
 #[tokio::test]
 async fn request_examples_succeed_in_a_shoppers_order() {
-    let app = TestApp::spawn_with(common::settings(&[("SEED_CATALOG", "true")])).await;
+    let app = TestApp::spawn_with(settings(&[("SEED_CATALOG", "true")])).await;
     let spec = app.client().get("/openapi.json").await.json;
     let example = |schema: &str| {
         let example = spec["components"]["schemas"][schema]["example"].clone();

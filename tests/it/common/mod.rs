@@ -1,0 +1,17 @@
+//! Test harness: every test spawns the real application on a free port, over its own SurrealDB
+//! namespace (and so its own cache key prefix), and talks to it over real HTTP.
+
+mod app;
+mod client;
+mod events;
+mod processes;
+mod shopping;
+
+pub use app::{
+    Customer, JWT_SECRET, PASSWORD, TestApp, redis_url, remote_surreal, settings, surrealkv_url,
+    temp_dir, unique,
+};
+pub use client::{Api, Res, assert_no_hash, read};
+pub use events::EventReader;
+pub use processes::{PrivateRedis, ServerProcess, SurrealServer, cli, free_port};
+pub use shopping::{add, checkout, checkout_all, customers, order_units, stock};

@@ -1,0 +1,219 @@
+//! Processes a test starts of its own: a private Redis, the real binary (server and command line) and
+//! SurrealDB servers.
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use super::app::{JWT_SECRET, redis_url};
+use super::client::Api;
+
+/// A Redis server of the test's own, on a free port, that the test may stop and start again.
+pub struct PrivateRedis {
+    pub port: u16,
+    child: Option<Child>,
+}
+
+impl PrivateRedis {
+    pub fn start() -> Self {
+        let port = free_port();
+        let mut redis = Self { port, child: None };
+        redis.restart();
+        redis
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    pub fn restart(&mut self) {
+        let child = Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server is installed (scripts/test installs it)");
+        self.child = Some(child);
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("redis-server did not start on port {}", self.port);
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+impl Drop for PrivateRedis {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The real binary as a child process: for restarts on the same data directory, where the database
+/// must be released as it is when a process exits.
+pub struct ServerProcess {
+    pub base: String,
+    child: Child,
+}
+
+impl ServerProcess {
+    /// Starts `storefront serve` with the test defaults plus `vars`, and waits until `/ready` answers.
+    pub async fn start(vars: &[(&str, &str)]) -> Self {
+        let port = free_port();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_storefront"));
+        cmd.env_clear()
+            .env("HOST", "127.0.0.1")
+            .env("PORT", port.to_string())
+            .env("SURREAL_DB", "test")
+            .env("REDIS_URL", redis_url())
+            .env("JWT_SECRET", JWT_SECRET)
+            .env("SEED_CATALOG", "false")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        for (k, v) in vars {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("storefront binary starts");
+        let server = Self {
+            base: format!("http://127.0.0.1:{port}"),
+            child,
+        };
+        let http = reqwest::Client::new();
+        for _ in 0..200 {
+            if let Ok(res) = http.get(format!("{}/ready", server.base)).send().await
+                && res.status().is_success()
+            {
+                return server;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("storefront did not become ready on port {port}");
+    }
+
+    pub fn client(&self) -> Api {
+        Api::new(&self.base)
+    }
+
+    /// Stops the process (SIGKILL: nothing gets a chance to flush) and waits for it to exit.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs the real binary's command line (`migrate`, `seed`, `create-admin`) against `url`, namespace
+/// `cli`, with the admin password from the environment or `stdin` when given.
+pub fn cli(
+    url: &str,
+    args: &[&str],
+    password: Option<&str>,
+    stdin: Option<&str>,
+) -> std::process::Output {
+    use std::io::Write as _;
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_storefront"));
+    cmd.args(args)
+        .env_clear()
+        .env("SURREAL_URL", url)
+        .env("SURREAL_NS", "cli")
+        .env("SURREAL_DB", "test")
+        .env("RUST_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if let Some(password) = password {
+        cmd.env("STOREFRONT_ADMIN_PASSWORD", password);
+    }
+    let mut child = cmd.spawn().unwrap();
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    }
+    drop(child.stdin.take());
+    child.wait_with_output().unwrap()
+}
+
+/// A SurrealDB server of the test's own (the `surreal` binary that `scripts/surreal-server` builds
+/// from crates.io, named by `STOREFRONT_SURREAL_BIN`), in memory, on a free port, root/root.
+pub struct SurrealServer {
+    pub url: String,
+    child: Child,
+}
+
+impl SurrealServer {
+    pub async fn start() -> Self {
+        let bin = std::env::var("STOREFRONT_SURREAL_BIN").expect(
+            "STOREFRONT_SURREAL_BIN names the SurrealDB server binary: run scripts/test, which builds it",
+        );
+        let port = free_port();
+        let child = Command::new(bin)
+            .args(["start", "--bind", &format!("127.0.0.1:{port}")])
+            .args([
+                "--user", "root", "--pass", "root", "--log", "warn", "memory",
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("the SurrealDB server starts");
+        let server = Self {
+            url: format!("ws://127.0.0.1:{port}"),
+            child,
+        };
+        let http = reqwest::Client::new();
+        for _ in 0..300 {
+            if let Ok(res) = http
+                .get(format!("http://127.0.0.1:{port}/health"))
+                .send()
+                .await
+                && res.status().is_success()
+            {
+                return server;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("SurrealDB did not become ready on port {port}");
+    }
+
+    /// The variables that point an instance at this server.
+    pub fn vars(&self) -> [(&'static str, &str); 3] {
+        [
+            ("SURREAL_URL", self.url.as_str()),
+            ("SURREAL_USER", "root"),
+            ("SURREAL_PASS", "root"),
+        ]
+    }
+}
+
+impl Drop for SurrealServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

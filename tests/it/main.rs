@@ -1,0 +1,19 @@
+//! The integration tests: one binary, a module per capability over the harness in `common` (one test
+//! binary links SurrealDB once; a binary per file linked it once each).
+
+mod common;
+
+mod accounts;
+mod cart;
+mod catalog;
+mod checkout;
+mod deploy;
+mod event_streams;
+mod guest_cart;
+mod http_contract;
+mod instances;
+mod legacy;
+mod orders;
+mod reliability;
+mod resilience;
+mod sessions;
