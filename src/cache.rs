@@ -215,16 +215,21 @@ impl Cache {
     /// Stores `value` (or, with `None`, a tombstone) at `revision` for `ttl`, atomically and only
     /// if the key holds nothing, an older revision, or a tombstone of the same revision: writers
     /// that finish out of order leave the newest state, and a tombstone keeps an older value out.
+    /// False when the cache did not answer (Redis unreachable or too slow): the entry may then be
+    /// older than `revision`.
     pub async fn set_if_newer(
         &self,
         key: &str,
         revision: i64,
         value: Option<&[u8]>,
         ttl: Duration,
-    ) {
+    ) -> bool {
         let key = self.key(key);
         match &self.inner.redis {
-            None => self.inner.local.set_if_newer(key, revision, value, ttl),
+            None => {
+                self.inner.local.set_if_newer(key, revision, value, ttl);
+                true
+            }
             Some(redis) => {
                 let mut conn = redis.clone();
                 let mut call = SET_IF_NEWER.key(&key);
@@ -232,7 +237,9 @@ impl Cache {
                 if let Some(value) = value {
                     call.arg(value);
                 }
-                self.bounded(call.invoke_async::<i64>(&mut conn)).await;
+                self.bounded(call.invoke_async::<i64>(&mut conn))
+                    .await
+                    .is_some()
             }
         }
     }

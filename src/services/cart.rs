@@ -1,5 +1,7 @@
 //! Carts: one per user or guest, read from the cache, never stale after the owner's own write.
 
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use crate::auth::Principal;
@@ -20,6 +22,8 @@ const CART_TTL: Duration = Duration::from_secs(5);
 /// only while it lives (`CART_TTL`); a view written within this of its read cannot find a newer entry
 /// already expired (see `Carts`).
 const FILL_DEADLINE: Duration = Duration::from_secs(1);
+/// Owners marked unsettled before the expired marks are swept out.
+const MAX_UNSETTLED: usize = 10_000;
 
 /// Why a line may not check out as it stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -246,12 +250,17 @@ pub struct MergeOutcome {
 /// tombstone, which sends the read to the database. An entry that expires stops guarding, so a view
 /// is written only within `FILL_DEADLINE` (well under `CART_TTL`) of its read's start, else a
 /// tombstone: any newer entry was written after that start, and lives past the deadline. If the
-/// cache call itself fails (Redis unreachable), an older view may be served until it expires; with
-/// Redis down every read goes to the database.
+/// cache call itself fails (Redis unreachable, or slower than its timeout), the entry may stay older
+/// than the write: this instance then reads that owner's cart from the database (`unsettled`) until
+/// an entry at the write's revision or newer reaches the cache, or the older entry has expired.
+/// Another instance sharing the cache can still be served that older entry until it expires.
 pub struct Carts {
     store: Store,
     cache: Cache,
     guest_ttl: Duration,
+    /// Cache keys whose last store failed, with the revision it was for and until when the entry
+    /// it could not replace may live.
+    unsettled: Mutex<HashMap<String, (i64, Instant)>>,
 }
 
 fn cache_key(owner: &CartOwner) -> String {
@@ -264,6 +273,7 @@ impl Carts {
             store,
             cache,
             guest_ttl,
+            unsettled: Mutex::default(),
         }
     }
 
@@ -278,9 +288,10 @@ impl Carts {
 
     pub async fn cart(&self, owner: &CartOwner) -> Result<Cart> {
         // A tombstone (no value) is a miss: the state at its revision is read from the database.
-        if let Some(Revisioned {
-            value: Some(bytes), ..
-        }) = self.cache.get_revisioned(&cache_key(owner)).await
+        if self.settled(owner)
+            && let Some(Revisioned {
+                value: Some(bytes), ..
+            }) = self.cache.get_revisioned(&cache_key(owner)).await
             && let Ok(cart) = serde_json::from_slice::<Cart>(&bytes)
         {
             return Ok(cart);
@@ -298,15 +309,51 @@ impl Carts {
         let view = (started.elapsed() < FILL_DEADLINE)
             .then(|| serde_json::to_vec(&cart).ok())
             .flatten();
-        self.cache
-            .set_if_newer(
-                &cache_key(owner),
-                snapshot.revision,
-                view.as_deref(),
-                CART_TTL,
-            )
+        self.store_entry(owner, snapshot.revision, view.as_deref())
             .await;
         cart
+    }
+
+    /// `Cache::set_if_newer` for the owner's entry, keeping `unsettled` up to date: a failed store
+    /// marks the owner until the older entry it left may have expired (`CART_TTL`, after a fill
+    /// that started before the write and ended up to `FILL_DEADLINE` later); a store at the marked
+    /// revision or newer clears the mark.
+    async fn store_entry(&self, owner: &CartOwner, revision: i64, view: Option<&[u8]>) {
+        let key = cache_key(owner);
+        let stored = self
+            .cache
+            .set_if_newer(&key, revision, view, CART_TTL)
+            .await;
+        let mut unsettled = lock(&self.unsettled);
+        if stored {
+            if unsettled
+                .get(&key)
+                .is_some_and(|(marked, _)| revision >= *marked)
+            {
+                unsettled.remove(&key);
+            }
+            return;
+        }
+        let now = Instant::now();
+        if unsettled.len() >= MAX_UNSETTLED {
+            unsettled.retain(|_, (_, until)| *until > now);
+        }
+        let mark = unsettled.entry(key).or_insert((revision, now));
+        *mark = (mark.0.max(revision), now + CART_TTL + FILL_DEADLINE);
+    }
+
+    /// False while the owner's last cache store failed: the cached entry may be older than a write.
+    fn settled(&self, owner: &CartOwner) -> bool {
+        let key = cache_key(owner);
+        let mut unsettled = lock(&self.unsettled);
+        match unsettled.get(&key) {
+            Some((_, until)) if *until > Instant::now() => false,
+            Some(_) => {
+                unsettled.remove(&key);
+                true
+            }
+            None => true,
+        }
     }
 
     /// What checkout would refuse now (stock, archived products) and prices changed since the lines
@@ -437,9 +484,7 @@ impl Carts {
     /// After a write that leaves no view to cache (clear, checkout, merge) at `revision`: a
     /// tombstone of that revision, so no older view is served or filled after it.
     pub async fn emptied(&self, owner: &CartOwner, revision: i64) {
-        self.cache
-            .set_if_newer(&cache_key(owner), revision, None, CART_TTL)
-            .await;
+        self.store_entry(owner, revision, None).await;
     }
 
     fn guest_expiry(&self) -> chrono::DateTime<chrono::Utc> {
@@ -461,4 +506,8 @@ fn cap_reason(reason: &str) -> Result<CapReason> {
             "unknown merge cap reason `{other}`"
         ))),
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
