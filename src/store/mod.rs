@@ -1,6 +1,13 @@
 //! SurrealDB: connecting, migrating, and one module per table family.
 //!
 //! Nothing outside this module sees SurrealQL or the database's error messages.
+//!
+//! One way to write SurrealQL: the schema is whole `.surql` files (`schema/`, applied by `migrate`);
+//! every other statement is a string literal next to the method that runs it, with its repeated parts
+//! (the columns a record type reads, a cart's line range) as `macro_rules!` fragments joined by
+//! `concat!` at compile time. Values are always bound (`$name`), never spliced in. Only a listing
+//! whose filters depend on the request (`list_products`, `list_orders`) builds its text at run time,
+//! from fixed fragments, with `format!`.
 
 pub mod carts;
 pub mod live;

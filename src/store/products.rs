@@ -103,8 +103,13 @@ impl ProductQuery {
     }
 }
 
-const COLUMNS: &str = "record::id(id) AS id, name, description, category, price, currency, stock,
-     image_url, archived, created_at, updated_at";
+/// A product as `ProductRow` reads it: a macro, so that it can be `concat!`ed into query text.
+macro_rules! product_columns {
+    () => {
+        "record::id(id) AS id, name, description, category, price, currency, stock,
+     image_url, archived, created_at, updated_at"
+    };
+}
 
 impl Store {
     /// Creates all of `products` or none of them, with consecutive ids after the highest in use.
@@ -138,8 +143,10 @@ impl Store {
         .await?;
         let mut response = self
             .db()
-            .query(format!(
-                "SELECT {COLUMNS} FROM product WHERE id >= type::record('product', $start)
+            .query(concat!(
+                "SELECT ",
+                product_columns!(),
+                " FROM product WHERE id >= type::record('product', $start)
                      AND id < type::record('product', $end) ORDER BY id"
             ))
             .bind(("start", start))
@@ -186,8 +193,10 @@ impl Store {
     pub async fn product(&self, id: ProductId) -> Result<Option<Product>, StoreError> {
         let mut response = self
             .db()
-            .query(format!(
-                "SELECT {COLUMNS} FROM ONLY type::record('product', $id)"
+            .query(concat!(
+                "SELECT ",
+                product_columns!(),
+                " FROM ONLY type::record('product', $id)"
             ))
             .bind(("id", id.get()))
             .await?;
@@ -202,12 +211,13 @@ impl Store {
     ) -> Result<Option<Product>, StoreError> {
         let mut response = self
             .db()
-            .query(format!(
+            .query(concat!(
                 "UPDATE type::record('product', $id) SET
                      name = $name ?? name, description = $description ?? description,
                      category = $category ?? category, price = $price ?? price,
                      stock = $stock ?? stock, image_url = $image_url ?? image_url
-                 WHERE archived = false RETURN {COLUMNS}"
+                 WHERE archived = false RETURN ",
+                product_columns!()
             ))
             .bind(("id", id.get()))
             .bind(("name", changes.name))
@@ -268,8 +278,13 @@ impl Store {
             ));
         }
         let sql = format!(
-            "SELECT {COLUMNS} FROM product WHERE {} ORDER BY {key} ASC, id ASC LIMIT $limit",
-            conditions.join(" AND ")
+            concat!(
+                "SELECT ",
+                product_columns!(),
+                " FROM product WHERE {conditions} ORDER BY {key} ASC, id ASC LIMIT $limit"
+            ),
+            conditions = conditions.join(" AND "),
+            key = key,
         );
         let mut request = self
             .db()

@@ -33,10 +33,15 @@ pub struct NewSession<'a> {
     pub ip: Option<String>,
 }
 
-/// `role` is NONE when the user was deleted: such a session is dead.
-const STATE: &str = "record::id(user) AS user_id, user.role AS role, generation,
+/// `role` is NONE when the user was deleted: such a session is dead. A macro, so that it can be
+/// `concat!`ed into query text.
+macro_rules! session_state {
+    () => {
+        "record::id(user) AS user_id, user.role AS role, generation,
      revoked_at != NONE AS revoked, expires_at < time::now() AS expired,
-     time::unix(time::now()) - time::unix(rotated_at OR created_at) AS rotated_secs_ago";
+     time::unix(time::now()) - time::unix(rotated_at OR created_at) AS rotated_secs_ago"
+    };
+}
 
 /// A live session as its owner sees it in their list of devices.
 #[derive(Debug, Clone, SurrealValue)]
@@ -68,8 +73,10 @@ impl Store {
     pub async fn session_state(&self, id: &SessionId) -> Result<Option<SessionState>, StoreError> {
         let mut response = self
             .db()
-            .query(format!(
-                "SELECT {STATE} FROM ONLY type::record('session', $id)"
+            .query(concat!(
+                "SELECT ",
+                session_state!(),
+                " FROM ONLY type::record('session', $id)"
             ))
             .bind(("id", id.to_string()))
             .await?;
@@ -87,12 +94,13 @@ impl Store {
     ) -> Result<Option<SessionState>, StoreError> {
         let mut response = self
             .db()
-            .query(format!(
+            .query(concat!(
                 "UPDATE ONLY type::record('session', $id)
                  SET generation += 1, last_used_at = time::now(), rotated_at = time::now(),
                      expires_at = $expires_at
                  WHERE generation = $generation AND revoked_at = NONE AND expires_at > time::now()
-                 RETURN {STATE}"
+                 RETURN ",
+                session_state!()
             ))
             .bind(("id", id.to_string()))
             .bind(("generation", generation))

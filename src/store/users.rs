@@ -37,8 +37,12 @@ pub struct ProfileChanges {
     pub address: Option<String>,
 }
 
-const COLUMNS: &str =
-    "record::id(id) AS id, email, name, address, role, password_hash, created_at, updated_at";
+/// A user as `UserRecord` reads it: a macro, so that it can be `concat!`ed into query text.
+macro_rules! user_columns {
+    () => {
+        "record::id(id) AS id, email, name, address, role, password_hash, created_at, updated_at"
+    };
+}
 
 /// The database reports a unique-index clash as an error naming the index.
 pub(super) fn on_email_taken(err: surrealdb::Error) -> StoreError {
@@ -53,10 +57,11 @@ impl Store {
     pub async fn create_user(&self, user: NewUser<'_>) -> Result<UserRecord, StoreError> {
         let mut response = self
             .db()
-            .query(format!(
+            .query(concat!(
                 "CREATE ONLY user SET email = $email, name = $name, address = $address,
                      password_hash = $hash, role = $role
-                 RETURN {COLUMNS}"
+                 RETURN ",
+                user_columns!()
             ))
             .bind(("email", user.email.to_string()))
             .bind(("name", user.name.to_string()))
@@ -73,8 +78,10 @@ impl Store {
     pub async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
         let mut response = self
             .db()
-            .query(format!(
-                "SELECT {COLUMNS} FROM user WHERE email = $email LIMIT 1"
+            .query(concat!(
+                "SELECT ",
+                user_columns!(),
+                " FROM user WHERE email = $email LIMIT 1"
             ))
             .bind(("email", email.to_string()))
             .await?;
@@ -85,8 +92,10 @@ impl Store {
     pub async fn user_by_id(&self, id: &UserId) -> Result<Option<UserRecord>, StoreError> {
         let mut response = self
             .db()
-            .query(format!(
-                "SELECT {COLUMNS} FROM ONLY type::record('user', $id)"
+            .query(concat!(
+                "SELECT ",
+                user_columns!(),
+                " FROM ONLY type::record('user', $id)"
             ))
             .bind(("id", id.to_string()))
             .await?;
@@ -101,10 +110,11 @@ impl Store {
     ) -> Result<Option<UserRecord>, StoreError> {
         let mut response = self
             .db()
-            .query(format!(
+            .query(concat!(
                 "UPDATE ONLY type::record('user', $id) SET
                      email = $email ?? email, name = $name ?? name, address = $address ?? address
-                 WHERE id != NONE RETURN {COLUMNS}"
+                 WHERE id != NONE RETURN ",
+                user_columns!()
             ))
             .bind(("id", id.to_string()))
             .bind(("email", changes.email))
