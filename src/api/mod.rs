@@ -1,6 +1,7 @@
 //! HTTP: the OpenAPI operations, Swagger UI, and the middleware around them.
 
 pub mod body;
+pub mod email_text;
 pub mod legacy;
 pub mod middleware;
 pub mod ops;

@@ -11,6 +11,7 @@ use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 
 use super::users::{EXAMPLE_EMAIL, EXAMPLE_PASSWORD, UserView};
 use crate::api::body::Body;
+use crate::api::email_text::EmailText;
 use crate::api::problem::statuses::*;
 use crate::api::problem::{ApiResult, Problems};
 use crate::api::session_http::{Auth, Client, GuestCart, REFRESH_COOKIE, SessionCookies};
@@ -25,7 +26,7 @@ use crate::services::cart::{CapReason, Carts, MergeMode, MergeOutcome};
 #[oai(example)]
 pub struct RegisterRequest {
     #[oai(validator(max_length = 254))]
-    pub email: String,
+    pub email: EmailText,
     /// 8-128 characters.
     #[oai(validator(min_length = 8, max_length = 128))]
     pub password: String,
@@ -41,7 +42,7 @@ pub struct RegisterRequest {
 impl Example for RegisterRequest {
     fn example() -> Self {
         Self {
-            email: EXAMPLE_EMAIL.into(),
+            email: EmailText(EXAMPLE_EMAIL.into()),
             password: EXAMPLE_PASSWORD.into(),
             name: "Ada Lovelace".into(),
             address: "12 St James's Square, London SW1Y 4JH".into(),
@@ -52,7 +53,7 @@ impl Example for RegisterRequest {
 impl RegisterRequest {
     fn parse(self) -> crate::error::Result<Registration> {
         Ok(Registration {
-            email: Email::parse(&self.email)?,
+            email: Email::parse(&self.email.0)?,
             password: Password::parse("password", self.password)?,
             name: DisplayName::parse(&self.name)?,
             address: Address::parse(&self.address)?,
@@ -63,7 +64,7 @@ impl RegisterRequest {
 #[derive(Debug, Object)]
 #[oai(example)]
 pub struct LoginRequest {
-    pub email: String,
+    pub email: EmailText,
     pub password: String,
     /// What happens to a guest cart sent along (`X-Cart-Token` or the `sf_cart` cookie): `merge`
     /// (default) adds its lines to the account's cart, summing quantities capped by stock;
@@ -74,7 +75,7 @@ pub struct LoginRequest {
 impl Example for LoginRequest {
     fn example() -> Self {
         Self {
-            email: EXAMPLE_EMAIL.into(),
+            email: EmailText(EXAMPLE_EMAIL.into()),
             password: EXAMPLE_PASSWORD.into(),
             cart_merge: Some(CartMerge::Merge),
         }
@@ -351,7 +352,7 @@ impl AuthApi {
         let mode = body.0.cart_merge.map_or(MergeMode::Merge, Into::into);
         let (account, pair) = self
             .accounts
-            .login(&body.0.email, &body.0.password, &client.0)
+            .login(&body.0.email.0, &body.0.password, &client.0)
             .await?;
         Ok(Json(self.signed_in(jar, account, pair, guest, mode).await?))
     }

@@ -9,6 +9,7 @@ use poem_openapi::types::Example;
 use poem_openapi::{Enum, Object, OpenApi};
 
 use crate::api::body::Body;
+use crate::api::email_text::EmailText;
 use crate::api::problem::statuses::*;
 use crate::api::problem::{ApiResult, Problems};
 use crate::api::session_http::{Auth, SessionCookies};
@@ -69,7 +70,7 @@ pub const EXAMPLE_PASSWORD: &str = "correct horse battery staple";
 pub struct ProfilePatch {
     /// A new email address (must not belong to another account).
     #[oai(skip_serializing_if_is_none, validator(max_length = 254))]
-    pub email: Option<String>,
+    pub email: Option<EmailText>,
     /// 1-100 characters.
     #[oai(
         skip_serializing_if_is_none,
@@ -94,7 +95,7 @@ impl Example for ProfilePatch {
 impl ProfilePatch {
     fn parse(self) -> crate::error::Result<ProfileUpdate> {
         Ok(ProfileUpdate {
-            email: self.email.as_deref().map(Email::parse).transpose()?,
+            email: self.email.map(|e| Email::parse(&e.0)).transpose()?,
             name: self.name.as_deref().map(DisplayName::parse).transpose()?,
             address: self.address.as_deref().map(Address::parse).transpose()?,
         })
