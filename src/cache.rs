@@ -2,6 +2,8 @@
 //!
 //! A cache is only a cache. Every Redis call is bounded by a short timeout; when Redis is slow or down the
 //! call reports a miss (or does nothing), a rate-limited warning is logged, and callers go to SurrealDB.
+//! After a few consecutive failures a breaker (`breaker`) stops making calls for a short cool-down, so
+//! requests do not each wait out the timeout while Redis is down; one call at a time then probes it.
 //! The connection manager reconnects by itself, so the cache is used again once Redis is back.
 
 use std::collections::HashMap;
@@ -12,6 +14,10 @@ use std::time::{Duration, Instant};
 use redis::aio::ConnectionManager;
 
 use crate::metrics::Metrics;
+
+mod breaker;
+
+use self::breaker::{Admit, Breaker};
 
 /// Bound on every Redis call: past it the request goes on without the cache.
 const REDIS_CALL_TIMEOUT: Duration = Duration::from_millis(150);
@@ -79,6 +85,7 @@ struct Inner {
     metrics: Arc<Metrics>,
     last_warning_ms: AtomicU64,
     started: Instant,
+    breaker: Breaker,
 }
 
 impl Cache {
@@ -109,8 +116,14 @@ impl Cache {
                 metrics,
                 last_warning_ms: AtomicU64::new(0),
                 started: Instant::now(),
+                breaker: Breaker::default(),
             }),
         }
+    }
+
+    /// Milliseconds since the cache was made: the clock of the breaker and the warnings.
+    fn now_ms(&self) -> u64 {
+        self.inner.started.elapsed().as_millis() as u64
     }
 
     pub fn is_redis(&self) -> bool {
@@ -323,19 +336,33 @@ impl Cache {
         }
     }
 
-    /// Runs one Redis call under the timeout; a failure is counted, warned about (rate-limited) and
-    /// turned into `None`.
+    /// Whether the breaker has turned Redis calls away (consecutive failures; see `breaker`).
+    pub fn is_bypassed(&self) -> bool {
+        self.inner.redis.is_some() && self.inner.breaker.is_open()
+    }
+
+    /// Runs one Redis call under the timeout, unless the breaker is open; a failure is counted,
+    /// warned about (rate-limited) and turned into `None`, as is a call the breaker turned away.
     async fn bounded<T>(
         &self,
         call: impl std::future::Future<Output = redis::RedisResult<T>>,
     ) -> Option<T> {
+        let admitted = self.inner.breaker.admit(self.now_ms());
+        if admitted == Admit::Skip {
+            self.inner.metrics.cache_bypassed();
+            return None;
+        }
         let failure = match tokio::time::timeout(REDIS_CALL_TIMEOUT, call).await {
-            Ok(Ok(value)) => return Some(value),
+            Ok(Ok(value)) => {
+                self.inner.breaker.succeeded(admitted);
+                return Some(value);
+            }
             Ok(Err(err)) => err.to_string(),
             Err(_) => format!("no answer within {} ms", REDIS_CALL_TIMEOUT.as_millis()),
         };
         self.inner.metrics.redis_error();
-        let now_ms = self.inner.started.elapsed().as_millis() as u64;
+        let now_ms = self.now_ms();
+        self.inner.breaker.failed(admitted, now_ms);
         let last = self.inner.last_warning_ms.load(Ordering::Relaxed);
         let due = last == 0 || now_ms.saturating_sub(last) >= WARN_INTERVAL.as_millis() as u64;
         if due

@@ -18,6 +18,7 @@ pub struct Metrics {
     cache_hits: AtomicU64,
     cache_misses: AtomicU64,
     redis_errors: AtomicU64,
+    cache_bypassed: AtomicU64,
     conflict_retries: AtomicU64,
     guest_carts_expired: AtomicU64,
 }
@@ -69,6 +70,10 @@ impl Metrics {
 
     pub fn redis_error(&self) {
         self.redis_errors.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn cache_bypassed(&self) {
+        self.cache_bypassed.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn conflict_retry(&self) {
@@ -133,6 +138,11 @@ impl Metrics {
                 "storefront_redis_errors_total",
                 "Redis calls that failed or timed out.",
                 &self.redis_errors,
+            ),
+            (
+                "storefront_cache_bypassed_total",
+                "Redis calls not made because the breaker was open (Redis failing).",
+                &self.cache_bypassed,
             ),
             (
                 "storefront_db_conflict_retries_total",

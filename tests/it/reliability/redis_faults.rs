@@ -161,3 +161,106 @@ async fn redis_stopped_restarted_and_flushed_mid_load_fails_no_request() {
         ),
     );
 }
+
+/// With Redis stopped, requests do not each wait out the Redis call timeout: after a few failed
+/// calls the breaker turns calls away (counted in `storefront_cache_bypassed_total`), so Redis is
+/// tried far less often than requests are made; sessions are checked in the database meanwhile, so a
+/// sign-out made during the outage takes effect; when Redis is back, a probe closes the breaker and
+/// the cache is used again, without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_redis_down_the_breaker_sends_requests_straight_to_the_database() {
+    let mut redis = PrivateRedis::start();
+    let app = TestApp::spawn_with(settings(&[
+        ("REDIS_URL", &redis.url()),
+        ("SEED_CATALOG", "true"),
+    ]))
+    .await;
+    let shopper = app.customer().await;
+    let quitter = app.customer().await;
+    let add = json!({"product_id": 1, "quantity": 1});
+    assert_eq!(
+        shopper
+            .api
+            .post("/api/v1/cart/items", add.clone())
+            .await
+            .status,
+        StatusCode::CREATED
+    );
+    let metrics = || async { app.client().get("/metrics").await.text };
+
+    redis.stop();
+    let before = metrics().await;
+    const ROUNDS: usize = 40;
+    for _ in 0..ROUNDS {
+        for path in [
+            "/api/v1/products?limit=20",
+            "/api/v1/cart",
+            "/api/v1/users/me",
+        ] {
+            let res = shopper.api.get(path).await;
+            assert_eq!(
+                res.status,
+                StatusCode::OK,
+                "{path} with Redis down: {}",
+                res.text
+            );
+        }
+    }
+    assert_eq!(
+        quitter
+            .api
+            .post("/api/v1/auth/logout", json!({}))
+            .await
+            .status,
+        StatusCode::NO_CONTENT
+    );
+    quitter
+        .api
+        .get("/api/v1/users/me")
+        .await
+        .assert_problem(StatusCode::UNAUTHORIZED, "invalid_token");
+    let during = metrics().await;
+    let tried = counter(&during, "storefront_redis_errors_total")
+        - counter(&before, "storefront_redis_errors_total");
+    let bypassed = counter(&during, "storefront_cache_bypassed_total")
+        - counter(&before, "storefront_cache_bypassed_total");
+    let requests = 3 * ROUNDS as u64;
+    assert!(
+        bypassed > 0,
+        "the breaker never opened ({tried} Redis calls tried)"
+    );
+    assert!(
+        tried < requests / 2,
+        "Redis was tried {tried} times for {requests} requests: the breaker did not hold calls back"
+    );
+
+    redis.restart();
+    let mut hits = 0;
+    for _ in 0..100 {
+        shopper.api.get("/api/v1/products?limit=20").await;
+        let now = metrics().await;
+        hits = counter(&now, "storefront_cache_hits_total")
+            - counter(&during, "storefront_cache_hits_total");
+        if hits > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        hits > 0,
+        "the cache was never used again after Redis came back"
+    );
+    quitter
+        .api
+        .get("/api/v1/users/me")
+        .await
+        .assert_problem(StatusCode::UNAUTHORIZED, "invalid_token");
+    report(
+        "redis-breaker",
+        format!(
+            "Redis stopped: {requests} requests all 200 with {tried} Redis calls tried and {bypassed} \
+             turned away by the breaker; a sign-out during the outage refused the token at once; \
+             the cache used again after the restart"
+        ),
+    );
+}
