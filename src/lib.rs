@@ -16,3 +16,6 @@ pub mod telemetry;
 pub use app::Application;
 pub use config::Settings;
 pub use state::AppState;
+
+/// This build's version (Cargo.toml), in `storefront --version`, `/health` and `storefront_build_info`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -19,9 +19,11 @@ const USAGE: &str = "usage:
   storefront migrate                 apply schema/ to the database and exit
   storefront seed                    load the starter catalog (seed/); running it twice changes nothing
   storefront create-admin --email E  make E an admin (a new account takes its password from
-                                     STOREFRONT_ADMIN_PASSWORD or the first line of standard input)";
+                                     STOREFRONT_ADMIN_PASSWORD or the first line of standard input)
+  storefront --version               print the version and exit";
 
 enum Command {
+    Version,
     Serve,
     Migrate,
     Seed,
@@ -31,6 +33,7 @@ enum Command {
 fn parse_args(args: &[String]) -> Result<Command, String> {
     match args {
         [] => Ok(Command::Serve),
+        [cmd] if cmd == "--version" || cmd == "-V" || cmd == "version" => Ok(Command::Version),
         [cmd] if cmd == "serve" => Ok(Command::Serve),
         [cmd] if cmd == "migrate" => Ok(Command::Migrate),
         [cmd] if cmd == "seed" => Ok(Command::Seed),
@@ -66,6 +69,10 @@ async fn main() -> ExitCode {
             };
         }
     };
+    if let Command::Version = command {
+        println!("storefront {}", storefront::VERSION);
+        return ExitCode::SUCCESS;
+    }
     let settings = match Settings::from_env() {
         Ok(settings) => settings,
         Err(err) => {
@@ -75,6 +82,7 @@ async fn main() -> ExitCode {
     };
     telemetry::init(settings.log_format, &settings.log_filter);
     let result = match command {
+        Command::Version => Ok(()),
         Command::Serve => serve(settings).await,
         Command::Migrate => migrate(settings).await,
         Command::Seed => seed(settings).await,

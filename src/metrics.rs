@@ -86,6 +86,11 @@ impl Metrics {
 
     pub fn render(&self) -> String {
         let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "# HELP storefront_build_info The running build.\n# TYPE storefront_build_info gauge\nstorefront_build_info{{version=\"{}\"}} 1",
+            crate::VERSION
+        );
         out.push_str("# HELP storefront_http_requests_total HTTP requests by method, route template and status.\n");
         out.push_str("# TYPE storefront_http_requests_total counter\n");
         for (key, count) in lock(&self.requests).iter() {

@@ -15,6 +15,8 @@ use crate::services::readiness::Dependencies;
 pub struct Health {
     /// Always `ok` when the process answers.
     pub status: String,
+    /// The version of this build.
+    pub version: String,
 }
 
 #[derive(Debug, Object)]
@@ -47,6 +49,7 @@ impl OpsApi {
     async fn health(&self) -> Json<Health> {
         Json(Health {
             status: "ok".into(),
+            version: crate::VERSION.into(),
         })
     }
 

@@ -283,6 +283,15 @@ async fn operations_report_health_readiness_and_metrics() {
         (health.status, &health.json["status"]),
         (StatusCode::OK, &json!("ok"))
     );
+    assert_eq!(health.json["version"], storefront::VERSION);
+    let metrics = api.get("/metrics").await.text;
+    assert!(
+        metrics.contains(&format!(
+            "storefront_build_info{{version=\"{}\"}} 1",
+            storefront::VERSION
+        )),
+        "{metrics}"
+    );
     // Readiness may fail a probe while the machine is saturated (its database probe has 500 ms):
     // it must answer 200 within a few tries, not necessarily the first.
     let mut ready = api.get("/ready").await;

@@ -417,3 +417,19 @@ async fn serve_makes_the_named_account_an_admin_once_and_keeps_its_sessions() {
     assert!(stderr.contains("STOREFRONT_ADMIN_PASSWORD"), "{stderr}");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// `storefront --version` answers without any configuration (no database is opened), and says the
+/// version `/health` and `storefront_build_info` report.
+#[test]
+fn the_version_is_printed_without_configuration() {
+    let out = Command::new(env!("CARGO_BIN_EXE_storefront"))
+        .arg("--version")
+        .env_clear()
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("storefront {}\n", storefront::VERSION)
+    );
+}
