@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use redis::aio::ConnectionManager;
 
 use crate::metrics::Metrics;
+use crate::sync::lock;
 
 mod breaker;
 
@@ -392,7 +393,7 @@ struct LocalMap {
 
 impl LocalMap {
     fn get(&self, key: &str) -> Option<Vec<u8>> {
-        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let entries = lock(&self.entries);
         entries
             .get(key)
             .filter(|(_, expires)| *expires > Instant::now())
@@ -401,7 +402,7 @@ impl LocalMap {
 
     fn set(&self, key: String, value: Vec<u8>, ttl: Duration, only_if_absent: bool) {
         let now = Instant::now();
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let mut entries = lock(&self.entries);
         if entries.len() >= LOCAL_MAX_ENTRIES {
             entries.retain(|_, (_, expires)| *expires > now);
             if entries.len() >= LOCAL_MAX_ENTRIES {
@@ -415,7 +416,7 @@ impl LocalMap {
     }
 
     fn get_revisioned(&self, key: &str) -> Option<Revisioned> {
-        let entries = self.revisioned.lock().unwrap_or_else(|e| e.into_inner());
+        let entries = lock(&self.revisioned);
         entries
             .get(key)
             .filter(|(_, expires)| *expires > Instant::now())
@@ -425,7 +426,7 @@ impl LocalMap {
     /// `Cache::set_if_newer`: the check and the write under one lock.
     fn set_if_newer(&self, key: String, revision: i64, value: Option<&[u8]>, ttl: Duration) {
         let now = Instant::now();
-        let mut entries = self.revisioned.lock().unwrap_or_else(|e| e.into_inner());
+        let mut entries = lock(&self.revisioned);
         if entries.len() >= LOCAL_MAX_ENTRIES {
             entries.retain(|_, (_, expires)| *expires > now);
         }
@@ -443,15 +444,12 @@ impl LocalMap {
     }
 
     fn remove(&self, key: &str) {
-        self.entries
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(key);
+        lock(&self.entries).remove(key);
     }
 
     fn hit(&self, key: String, window: Duration) -> (u64, Duration) {
         let now = Instant::now();
-        let mut counters = self.counters.lock().unwrap_or_else(|e| e.into_inner());
+        let mut counters = lock(&self.counters);
         if counters.len() >= LOCAL_MAX_ENTRIES {
             counters.retain(|_, (_, ends)| *ends > now);
         }
@@ -465,17 +463,14 @@ impl LocalMap {
 
     fn unhit(&self, key: &str) {
         let now = Instant::now();
-        let mut counters = self.counters.lock().unwrap_or_else(|e| e.into_inner());
+        let mut counters = lock(&self.counters);
         if let Some(entry) = counters.get_mut(key).filter(|(_, ends)| *ends > now) {
             entry.0 = entry.0.saturating_sub(1);
         }
     }
 
     fn reset(&self, key: &str) {
-        self.counters
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(key);
+        lock(&self.counters).remove(key);
     }
 }
 

@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod services;
 pub mod state;
 pub mod store;
+pub mod sync;
 pub mod telemetry;
 
 pub use app::Application;

@@ -1,7 +1,7 @@
 //! Carts: one per user or guest, read from the cache, never stale after the owner's own write.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use crate::auth::Principal;
@@ -12,6 +12,7 @@ use crate::domain::{
 use crate::error::{Error, Result};
 use crate::store::Store;
 use crate::store::carts::{AddOutcome, CartLineRow, CartSnapshot, GuestMerge};
+use crate::sync::lock;
 
 /// A cached cart may lag product price and stock changes by at most this; the owner's own writes
 /// replace it at once.
@@ -506,8 +507,4 @@ fn cap_reason(reason: &str) -> Result<CapReason> {
             "unknown merge cap reason `{other}`"
         ))),
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -15,6 +15,7 @@ use tokio::sync::broadcast;
 use crate::domain::{OrderChange, OrderId, ProductId, StockChange};
 use crate::error::{Error, Result};
 use crate::store::{Store, StoreError};
+use crate::sync::lock;
 
 /// Streams one user (or, for public streams, one client address) may hold open on one instance.
 pub const STREAMS_PER_WATCHER: usize = 16;
@@ -304,8 +305,4 @@ where
             }
         }
     })
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
