@@ -8,6 +8,10 @@
 //! unknown) is a validation problem naming it (`items[2].quantity`), as the services' own checks are
 //! (422). A body that is missing or not JSON at all stays a 400.
 
+use std::any::TypeId;
+use std::collections::HashMap;
+use std::sync::{LazyLock, Mutex};
+
 use poem::http::StatusCode;
 use poem::{FromRequest, Request, RequestBody};
 use poem_openapi::error::ParseRequestPayloadError;
@@ -15,6 +19,8 @@ use poem_openapi::payload::{Json, ParsePayload, Payload};
 use poem_openapi::registry::{MetaSchema, MetaSchemaRef, Registry};
 use poem_openapi::types::{ParseFromJSON, Type};
 use serde_json::Value;
+
+use crate::sync::lock;
 
 /// A JSON request body of type `T`.
 #[derive(Debug, Clone)]
@@ -50,7 +56,7 @@ impl<T: Type> Payload for Body<T> {
     }
 }
 
-impl<T: ParseFromJSON> ParsePayload for Body<T> {
+impl<T: ParseFromJSON + 'static> ParsePayload for Body<T> {
     const IS_REQUIRED: bool = T::IS_REQUIRED;
 
     async fn from_request(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
@@ -67,9 +73,7 @@ impl<T: ParseFromJSON> ParsePayload for Body<T> {
             })?;
         // Checked against the schema first: poem-openapi reads `null` for an optional field as
         // absent, where the document (no field is nullable) refuses it.
-        let mut registry = Registry::new();
-        T::register(&mut registry);
-        if let Some((field, reason)) = misfit(&registry, &T::schema_ref(), &value, "") {
+        if let Some((field, reason)) = misfit(registry_of::<T>(), &T::schema_ref(), &value, "") {
             return Err(FieldError { field, reason }.into());
         }
         match T::parse_from_json(Some(value)) {
@@ -83,6 +87,21 @@ impl<T: ParseFromJSON> ParsePayload for Body<T> {
             }
         }
     }
+}
+
+/// `T`'s schemas, built once per body type: they are fixed at compile time, and building them on
+/// every request would cost each body a registry of allocations. One is kept (leaked) per type,
+/// a dozen in all.
+fn registry_of<T: Type + 'static>() -> &'static Registry {
+    static REGISTRIES: LazyLock<Mutex<HashMap<TypeId, &'static Registry>>> =
+        LazyLock::new(Mutex::default);
+    lock(&REGISTRIES)
+        .entry(TypeId::of::<T>())
+        .or_insert_with(|| {
+            let mut registry = Registry::new();
+            T::register(&mut registry);
+            Box::leak(Box::new(registry))
+        })
 }
 
 /// The first place where `value` does not fit `schema`, as (path, reason).
@@ -198,4 +217,4 @@ fn display_path(path: &str) -> String {
     }
 }
 
-poem_openapi::impl_apirequest_for_payload!(Body<T>, T: ParseFromJSON);
+poem_openapi::impl_apirequest_for_payload!(Body<T>, T: ParseFromJSON + 'static);
