@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use poem_openapi::payload::{Json, PlainText};
-use poem_openapi::{Enum, Object, OpenApi};
+use poem_openapi::{Object, OpenApi};
 
 use crate::api::ApiTags;
 use crate::api::problem::{ApiResult, Problems};
@@ -23,18 +23,8 @@ pub struct Health {
 pub struct Readiness {
     /// `ok` when SurrealDB answered.
     pub database: String,
-    /// Which cache requests use: `redis`, `in-process` (no `REDIS_URL`), or `bypassed` (Redis is
-    /// configured but not answering: requests are served from SurrealDB until it is back).
-    pub cache: CacheMode,
-}
-
-/// Which cache requests use now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
-#[oai(rename_all = "kebab-case")]
-pub enum CacheMode {
-    Redis,
-    InProcess,
-    Bypassed,
+    /// `redis` or `in-process`.
+    pub cache: String,
 }
 
 pub struct OpsApi {
@@ -53,25 +43,30 @@ impl OpsApi {
         })
     }
 
-    /// Readiness: SurrealDB answers, and which cache is in use
+    /// Readiness: SurrealDB and the cache answer
     ///
-    /// 503 (a problem document) while SurrealDB does not answer. Redis not answering does not make
-    /// the instance unready: it serves from SurrealDB (`cache: bypassed`) until Redis is back, so a
-    /// Redis outage does not take every instance out of the load balancer.
+    /// 503 (a problem document naming what is down) while either does not.
     #[oai(path = "/ready", method = "get", operation_id = "ready")]
     async fn ready(&self) -> ApiResult<Json<Readiness>, Problems<0>> {
         let probe = self.dependencies.probe().await;
-        if !probe.database {
-            return Err(Error::Unavailable("SurrealDB not reachable".into()).into());
+        let down: Vec<&str> = [
+            (!probe.database).then_some("SurrealDB"),
+            (!probe.cache).then_some("Redis"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if !down.is_empty() {
+            return Err(Error::Unavailable(format!("{} not reachable", down.join(" and "))).into());
         }
-        let cache = match (probe.shared_cache, probe.cache) {
-            (false, _) => CacheMode::InProcess,
-            (true, true) => CacheMode::Redis,
-            (true, false) => CacheMode::Bypassed,
-        };
         Ok(Json(Readiness {
             database: "ok".into(),
-            cache,
+            cache: if probe.shared_cache {
+                "redis"
+            } else {
+                "in-process"
+            }
+            .into(),
         }))
     }
 
