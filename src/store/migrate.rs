@@ -1,12 +1,15 @@
 //! Applies `schema/*.surql` in order, then the data steps written in Rust, recording each so it runs
-//! once.
+//! once. Several instances starting at once against one server take turns: whoever holds the
+//! migration lease applies, the others wait for it and then find nothing left to do.
+
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use sha2::{Digest, Sha256};
 use surrealdb::types::SurrealValue;
 
-use super::Store;
 use super::normalize_emails::{self, EmailReview};
+use super::{Store, StoreError};
 
 /// One schema file, compiled into the binary so a deployment cannot run with a mismatched `schema/`.
 pub struct Migration {
@@ -72,8 +75,15 @@ pub struct Migrated {
 
 /// Applies what has not been applied yet: every schema file, then each data step. Stops at the first
 /// failure, naming the file or step and the database's error; refuses to go on if an applied file
-/// was edited afterwards.
+/// was edited afterwards. Holds the migration lease while it does (see `Lease`).
 pub async fn migrate(store: &Store) -> anyhow::Result<Migrated> {
+    let lease = Lease::acquire(store).await?;
+    let migrated = migrate_holding_the_lease(store).await;
+    lease.release().await;
+    migrated
+}
+
+async fn migrate_holding_the_lease(store: &Store) -> anyhow::Result<Migrated> {
     let mut applied = apply(store, MIGRATIONS).await?;
     let mut email_reviews = Vec::new();
     if !is_recorded(store, normalize_emails::NAME).await? {
@@ -88,6 +98,102 @@ pub async fn migrate(store: &Store) -> anyhow::Result<Migrated> {
         applied,
         email_reviews,
     })
+}
+
+/// How long the lease lasts unless renewed: an instance that dies holding it holds up the others
+/// this long at most. Renewed every third of it while migrations run.
+const LEASE: Duration = Duration::from_secs(15);
+/// How long an instance waits for another's migrations before it gives up starting.
+const LEASE_WAIT: Duration = Duration::from_secs(300);
+
+/// The one record `migration_lock:main`, which an instance creates to migrate and deletes after.
+/// `CREATE` of a record that exists fails, so of several instances starting together exactly one
+/// holds it; an expired lease (its holder died) is deleted by the next one to try.
+struct Lease {
+    store: Store,
+    holder: String,
+    renewal: tokio::task::JoinHandle<()>,
+}
+
+impl Lease {
+    async fn acquire(store: &Store) -> anyhow::Result<Self> {
+        let holder = uuid::Uuid::new_v4().to_string();
+        let started = Instant::now();
+        let mut waited = false;
+        loop {
+            let attempt = store
+                .db()
+                .query(concat!(
+                    "DEFINE TABLE IF NOT EXISTS migration_lock SCHEMALESS;",
+                    "DELETE migration_lock:main WHERE expires_at < time::now();",
+                    "CREATE migration_lock:main SET holder = $holder, ",
+                    "expires_at = time::now() + <duration> $lease;",
+                ))
+                .bind(("holder", holder.clone()))
+                .bind(("lease", format!("{}s", LEASE.as_secs())))
+                .await
+                .and_then(|r| r.check());
+            match attempt.map_err(StoreError::from) {
+                Ok(_) => break,
+                // Held by another instance (or two of us raced for an expired one): wait a turn.
+                Err(StoreError::Conflict) if started.elapsed() < LEASE_WAIT => {
+                    if !waited {
+                        tracing::info!("another instance is applying the schema; waiting for it");
+                        waited = true;
+                    }
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Err(StoreError::Conflict) => bail!(
+                    "another instance has held the migration lease (migration_lock:main) for over \
+                     {}s",
+                    LEASE_WAIT.as_secs()
+                ),
+                Err(err) => return Err(err).context("taking the migration lease"),
+            }
+        }
+        let renewal = tokio::spawn(renew(store.clone(), holder.clone()));
+        Ok(Self {
+            store: store.clone(),
+            holder,
+            renewal,
+        })
+    }
+
+    /// Gives the lease up. A failure only costs the next instance the rest of the lease.
+    async fn release(self) {
+        self.renewal.abort();
+        let released = self
+            .store
+            .db()
+            .query("DELETE migration_lock:main WHERE holder = $holder")
+            .bind(("holder", self.holder))
+            .await
+            .and_then(|r| r.check());
+        if let Err(error) = released {
+            tracing::warn!(%error, "releasing the migration lease");
+        }
+    }
+}
+
+async fn renew(store: Store, holder: String) {
+    let mut every = tokio::time::interval(LEASE / 3);
+    every.tick().await;
+    loop {
+        every.tick().await;
+        let renewed = store
+            .db()
+            .query(concat!(
+                "UPDATE migration_lock:main SET expires_at = time::now() + <duration> $lease ",
+                "WHERE holder = $holder",
+            ))
+            .bind(("holder", holder.clone()))
+            .bind(("lease", format!("{}s", LEASE.as_secs())))
+            .await
+            .and_then(|r| r.check());
+        if let Err(error) = renewed {
+            tracing::warn!(%error, "renewing the migration lease");
+        }
+    }
 }
 
 async fn is_recorded(store: &Store, name: &str) -> anyhow::Result<bool> {
@@ -185,6 +291,7 @@ mod tests {
             database: database.into(),
             username: None,
             password: None,
+            ca: None,
         };
         Store::connect(&settings, Arc::default()).await.unwrap()
     }
