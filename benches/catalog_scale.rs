@@ -108,6 +108,7 @@ async fn main() {
         database: "scale".into(),
         username: None,
         password: None,
+        ca: None,
     };
     let db = Store::connect(&settings, Arc::new(Metrics::default()))
         .await

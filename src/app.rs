@@ -1,4 +1,5 @@
-//! Serving: binds the port and runs the routes over the state (`state::AppState`) until shutdown.
+//! Serving: binds the API's port and the metrics port, and runs the routes over the state
+//! (`state::AppState`) until shutdown.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -6,8 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use poem::Server;
+use poem::endpoint::make_sync;
 use poem::listener::{Acceptor, Listener, TcpAcceptor, TcpListener};
+use poem::{Endpoint, Response, Route, Server};
 
 use crate::config::Settings;
 use crate::metrics::Metrics;
@@ -21,26 +23,38 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(20);
 pub struct Application {
     acceptor: TcpAcceptor,
     address: SocketAddr,
+    metrics_acceptor: TcpAcceptor,
+    metrics_address: SocketAddr,
     state: AppState,
 }
 
+/// Binds `address` (port 0 picks a free one, as tests do) and reads back where it listens.
+async fn bind(address: SocketAddr) -> anyhow::Result<(TcpAcceptor, SocketAddr)> {
+    let acceptor = TcpListener::bind(address)
+        .into_acceptor()
+        .await
+        .with_context(|| format!("binding {address}"))?;
+    let bound = acceptor
+        .local_addr()
+        .first()
+        .and_then(|a| a.as_socket_addr().copied())
+        .context("reading the bound address")?;
+    Ok((acceptor, bound))
+}
+
 impl Application {
-    /// Builds the state and binds `HOST:PORT` (port 0 picks a free one, as tests do).
+    /// Builds the state and binds `HOST:PORT` and `HOST:METRICS_PORT`.
     pub async fn build(settings: Settings) -> anyhow::Result<Self> {
-        let bind = SocketAddr::new(settings.host, settings.port);
+        let api = SocketAddr::new(settings.host, settings.port);
+        let metrics = SocketAddr::new(settings.host, settings.metrics_port);
         let state = AppState::build(settings).await?;
-        let acceptor = TcpListener::bind(bind)
-            .into_acceptor()
-            .await
-            .with_context(|| format!("binding {bind}"))?;
-        let address = acceptor
-            .local_addr()
-            .first()
-            .and_then(|a| a.as_socket_addr().copied())
-            .context("reading the bound address")?;
+        let (acceptor, address) = bind(api).await?;
+        let (metrics_acceptor, metrics_address) = bind(metrics).await?;
         Ok(Self {
             acceptor,
             address,
+            metrics_acceptor,
+            metrics_address,
             state,
         })
     }
@@ -49,14 +63,31 @@ impl Application {
         self.address
     }
 
+    /// Where `/metrics` is served.
+    pub fn metrics_address(&self) -> SocketAddr {
+        self.metrics_address
+    }
+
     pub fn state(&self) -> &AppState {
         &self.state
     }
 
     /// Serves until `shutdown` completes, then finishes in-flight requests (up to a grace period).
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send) -> std::io::Result<()> {
-        tracing::info!(address = %self.address, "listening");
+        let settings = &self.state.settings;
+        tracing::info!(
+            version = crate::VERSION,
+            store = %settings.surreal.url_for_logs(),
+            cache = if settings.redis.is_some() { "redis" } else { "in-process" },
+            docs = %format!("http://{}/docs", self.address),
+            metrics = %format!("http://{}/metrics", self.metrics_address),
+            "storefront is serving"
+        );
         let routes = crate::api::routes(&self.state);
+        // Scraped over the private network only; it stops with the process, not gracefully.
+        let metrics = tokio::spawn(
+            Server::new_with_acceptor(self.metrics_acceptor).run(metrics_routes(&self.state)),
+        );
         let live = tokio::spawn(self.state.live.clone().run(self.state.store.clone()));
         let sweeper = tokio::spawn(sweep_guest_carts(
             self.state.carts.clone(),
@@ -72,8 +103,22 @@ impl Application {
             .await;
         sweeper.abort();
         live.abort();
+        metrics.abort();
         served
     }
+}
+
+/// The metrics port: `GET /metrics` in Prometheus' text format, and nothing else.
+fn metrics_routes(state: &AppState) -> impl Endpoint + 'static {
+    let state = state.clone();
+    Route::new().at(
+        "/metrics",
+        poem::get(make_sync(move |_| {
+            Response::builder()
+                .content_type("text/plain; version=0.0.4; charset=utf-8")
+                .body(state.metrics.render(&state.gauges()))
+        })),
+    )
 }
 
 /// Deletes expired guest carts, now and then, for as long as the server runs. Every instance sweeps;

@@ -15,6 +15,7 @@ use redis::aio::ConnectionManager;
 
 use crate::metrics::Metrics;
 use crate::sync::lock;
+use crate::tls::{self, CaFile};
 
 mod breaker;
 
@@ -91,9 +92,30 @@ struct Inner {
 
 impl Cache {
     /// A Redis-backed cache. Connects lazily: a Redis that is down at start is picked up when it comes.
-    pub fn redis(url: &str, prefix: String, metrics: Arc<Metrics>) -> anyhow::Result<Self> {
-        let client =
-            redis::Client::open(url).map_err(|e| anyhow::anyhow!("invalid REDIS_URL: {e}"))?;
+    /// A `rediss://` URL is verified against the system's CA certificates plus `ca`'s.
+    pub fn redis(
+        url: &str,
+        ca: Option<&CaFile>,
+        prefix: String,
+        metrics: Arc<Metrics>,
+    ) -> anyhow::Result<Self> {
+        let client = if url.starts_with("rediss://") {
+            tls::install_crypto_provider();
+            match ca {
+                // Without an extra CA the crate loads the system's roots itself.
+                None => redis::Client::open(url),
+                Some(ca) => redis::Client::build_with_tls(
+                    url,
+                    redis::TlsCertificates {
+                        client_tls: None,
+                        root_cert: Some(tls::anchors_pem(Some(ca))?),
+                    },
+                ),
+            }
+        } else {
+            redis::Client::open(url)
+        }
+        .map_err(|e| anyhow::anyhow!("invalid REDIS_URL: {e}"))?;
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_millis(500)))
             .set_response_timeout(Some(REDIS_CALL_TIMEOUT))
@@ -547,7 +569,7 @@ mod tests {
         let url = std::env::var("STOREFRONT_TEST_REDIS_URL")
             .unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
         let prefix = format!("t{}:", uuid::Uuid::new_v4().simple());
-        let cache = Cache::redis(&url, prefix, Arc::new(Metrics::default())).unwrap();
+        let cache = Cache::redis(&url, None, prefix, Arc::new(Metrics::default())).unwrap();
         assert!(
             cache.is_reachable().await,
             "the test Redis at {url} answers"

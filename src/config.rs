@@ -4,7 +4,10 @@
 
 use std::fmt;
 use std::net::IpAddr;
+use std::path::Path;
 use std::time::Duration;
+
+use crate::tls::CaFile;
 
 /// A value that must never reach a log line or a response.
 #[derive(Clone, PartialEq, Eq)]
@@ -52,6 +55,29 @@ pub struct SurrealSettings {
     pub database: String,
     pub username: Option<String>,
     pub password: Option<Secret>,
+    /// Extra CA certificates a `wss://` server is verified with, beside the system's.
+    pub ca: Option<CaFile>,
+}
+
+/// A shared Redis (`REDIS_URL`).
+#[derive(Debug, Clone)]
+pub struct RedisSettings {
+    pub url: Secret,
+    /// Extra CA certificates a `rediss://` server is verified with, beside the system's.
+    pub ca: Option<CaFile>,
+}
+
+impl SurrealSettings {
+    /// The URL without credentials a URL may carry (`ws://user:pass@host`), for logs.
+    pub fn url_for_logs(&self) -> String {
+        match self.url.split_once("://") {
+            Some((scheme, rest)) if rest.split('/').next().is_some_and(|a| a.contains('@')) => {
+                let host = rest.split_once('@').map_or(rest, |(_, host)| host);
+                format!("{scheme}://***@{host}")
+            }
+            _ => self.url.clone(),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -64,9 +90,12 @@ pub struct CookieSettings {
 pub struct Settings {
     pub host: IpAddr,
     pub port: u16,
+    /// Where `/metrics` is served (on `host`): a port of its own, off the public API.
+    pub metrics_port: u16,
     pub env: AppEnv,
     pub surreal: SurrealSettings,
-    pub redis_url: Option<Secret>,
+    /// Unset: the in-process cache.
+    pub redis: Option<RedisSettings>,
     pub jwt_secret: Secret,
     /// True when no `JWT_SECRET` was given and a random one was made for this run (development only).
     pub jwt_secret_generated: bool,
@@ -114,6 +143,7 @@ fn invalid(variable: &'static str, message: impl Into<String>) -> ConfigError {
 
 pub const MIN_JWT_SECRET_BYTES: usize = 32;
 const DEFAULT_SURREAL_PATH: &str = "./data/storefront";
+pub const DEFAULT_METRICS_PORT: u16 = 9091;
 
 impl Settings {
     /// Reads the process environment.
@@ -141,6 +171,7 @@ impl Settings {
         )?;
         let production = env == AppEnv::Production;
         let (host, port) = listen_address(var)?;
+        let metrics_port = metrics_port(var, port)?;
         let (jwt_secret, jwt_secret_generated) = jwt_secret(var, production)?;
         let lifetimes = token_lifetimes(var)?;
         let (log_format, log_filter) = logging(var)?;
@@ -148,9 +179,10 @@ impl Settings {
         Ok(Self {
             host,
             port,
+            metrics_port,
             env,
             surreal: surreal_settings(var)?,
-            redis_url: redis_url(var)?,
+            redis: redis_settings(var)?,
             jwt_secret,
             jwt_secret_generated,
             access_token_ttl: lifetimes.access,
@@ -230,11 +262,12 @@ fn surreal_settings(var: Var) -> Result<SurrealSettings, ConfigError> {
     let url = var("SURREAL_URL").unwrap_or_else(default_surreal_url);
     validate_surreal_url(&url)?;
     let surreal = SurrealSettings {
-        url,
+        url: url.clone(),
         namespace: var("SURREAL_NS").unwrap_or_else(|| "storefront".into()),
         database: var("SURREAL_DB").unwrap_or_else(|| "main".into()),
         username: var("SURREAL_USER"),
         password: var("SURREAL_PASS").map(Secret::new),
+        ca: ca_file(var, "SURREAL_CA_FILE", &url, "wss://", "SURREAL_URL")?,
     };
     if surreal.username.is_some() != surreal.password.is_some() {
         return Err(invalid(
@@ -245,17 +278,63 @@ fn surreal_settings(var: Var) -> Result<SurrealSettings, ConfigError> {
     Ok(surreal)
 }
 
-fn redis_url(var: Var) -> Result<Option<Secret>, ConfigError> {
-    match var("REDIS_URL") {
-        None => Ok(None),
-        Some(v) if v.starts_with("redis://") || v.starts_with("rediss://") => {
-            Ok(Some(Secret::new(v)))
+fn redis_settings(var: Var) -> Result<Option<RedisSettings>, ConfigError> {
+    let Some(url) = var("REDIS_URL") else {
+        if var("REDIS_CA_FILE").is_some() {
+            return Err(invalid("REDIS_CA_FILE", "is set but REDIS_URL is not"));
         }
-        Some(_) => Err(invalid(
+        return Ok(None);
+    };
+    let after_scheme = url
+        .strip_prefix("redis://")
+        .or_else(|| url.strip_prefix("rediss://"));
+    if after_scheme.is_none_or(str::is_empty) {
+        return Err(invalid(
             "REDIS_URL",
-            "must start with redis:// or rediss://",
-        )),
+            "must be redis://HOST[:PORT][/DB] or rediss://HOST[:PORT][/DB]",
+        ));
     }
+    let ca = ca_file(var, "REDIS_CA_FILE", &url, "rediss://", "REDIS_URL")?;
+    Ok(Some(RedisSettings {
+        url: Secret::new(url),
+        ca,
+    }))
+}
+
+/// An extra CA file (`name`), which only means something for a TLS URL (`scheme`) in `url_var`.
+fn ca_file(
+    var: Var,
+    name: &'static str,
+    url: &str,
+    scheme: &str,
+    url_var: &str,
+) -> Result<Option<CaFile>, ConfigError> {
+    let Some(path) = var(name) else {
+        return Ok(None);
+    };
+    if !url.starts_with(scheme) {
+        return Err(invalid(
+            name,
+            format!("applies only to a {scheme} {url_var}"),
+        ));
+    }
+    CaFile::read(Path::new(&path))
+        .map(Some)
+        .map_err(|message| invalid(name, message))
+}
+
+/// `/metrics` listens on a port of its own (Fly's `[metrics]` scrapes it over the private network).
+fn metrics_port(var: Var, port: u16) -> Result<u16, ConfigError> {
+    let metrics_port = match var("METRICS_PORT") {
+        None => DEFAULT_METRICS_PORT,
+        Some(v) => v
+            .parse()
+            .map_err(|_| invalid("METRICS_PORT", "must be a port number (0-65535)"))?,
+    };
+    if metrics_port != 0 && metrics_port == port {
+        return Err(invalid("METRICS_PORT", "must differ from PORT"));
+    }
+    Ok(metrics_port)
 }
 
 /// The signing secret, and whether it was generated for this run (development only).
@@ -351,7 +430,14 @@ fn logging(var: Var) -> Result<(LogFormat, String), ConfigError> {
         "LOG_FORMAT",
         &[("pretty", LogFormat::Pretty), ("json", LogFormat::Json)],
     )?;
-    let filter = var("RUST_LOG").unwrap_or_else(|| "info".into());
+    // The embedded engine's own INFO lines (datastore start-up, tasks) are noise to an operator: its
+    // crates (`surrealdb*`, `surrealkv`) log warnings and errors only, unless RUST_LOG names them.
+    const QUIET_ENGINE: &str = "surrealdb=warn,surrealkv=warn";
+    let filter = match var("RUST_LOG") {
+        None => format!("info,{QUIET_ENGINE}"),
+        Some(filter) if filter.contains("surreal") => filter,
+        Some(filter) => format!("{filter},{QUIET_ENGINE}"),
+    };
     tracing_subscriber::EnvFilter::try_new(&filter)
         .map_err(|e| invalid("RUST_LOG", e.to_string()))?;
     Ok((format, filter))
@@ -507,6 +593,8 @@ mod tests {
         assert!(s.jwt_secret_generated);
         assert!(s.jwt_secret.expose().len() >= MIN_JWT_SECRET_BYTES);
         assert_eq!(s.port, 8080);
+        assert_eq!(s.metrics_port, DEFAULT_METRICS_PORT);
+        assert_eq!(s.log_filter, "info,surrealdb=warn,surrealkv=warn");
         assert!(s.surreal.url.starts_with("surrealkv:///"));
         assert!(s.seed_catalog);
         assert!(!s.cookies.secure);
@@ -547,10 +635,48 @@ mod tests {
             ("REFRESH_REUSE_GRACE", "soon"),
             ("GUEST_CART_TTL", "a week"),
             ("EVENT_STREAMS_MAX", "0"),
+            ("METRICS_PORT", "8080"),
+            ("METRICS_PORT", "metrics"),
+            ("REDIS_URL", "rediss://"),
+            ("SURREAL_CA_FILE", "/etc/ssl/certs/ca-certificates.crt"),
+            ("REDIS_CA_FILE", "/etc/ssl/certs/ca-certificates.crt"),
         ] {
             let err = settings(&[(name, value)]).unwrap_err();
             assert_eq!(err.variable, name, "{name}={value} gave {err}");
         }
+    }
+
+    #[test]
+    fn ca_files_are_read_and_checked_at_start() {
+        let dir = std::env::temp_dir().join(format!("storefront-ca-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let not_pem = dir.join("not.pem");
+        std::fs::write(&not_pem, "hello").unwrap();
+        let garbled = dir.join("garbled.pem");
+        std::fs::write(
+            &garbled,
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        let missing = dir.join("missing.pem");
+        for (url_var, url, ca_var) in [
+            ("SURREAL_URL", "wss://db.example.com", "SURREAL_CA_FILE"),
+            ("REDIS_URL", "rediss://cache.example.com", "REDIS_CA_FILE"),
+        ] {
+            for path in [&not_pem, &garbled, &missing] {
+                let err =
+                    settings(&[(url_var, url), (ca_var, path.to_str().unwrap())]).unwrap_err();
+                assert_eq!(err.variable, ca_var, "{}: {err}", path.display());
+            }
+            // A plain-text URL with a CA file is a mistake, named after the CA variable.
+            let plain = url
+                .replace("wss://", "ws://")
+                .replace("rediss://", "redis://");
+            let err =
+                settings(&[(url_var, &plain), (ca_var, not_pem.to_str().unwrap())]).unwrap_err();
+            assert_eq!(err.variable, ca_var);
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

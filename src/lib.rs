@@ -13,6 +13,7 @@ pub mod state;
 pub mod store;
 pub mod sync;
 pub mod telemetry;
+pub mod tls;
 
 pub use app::Application;
 pub use config::Settings;

@@ -17,6 +17,8 @@ const BUCKETS: [f64; 12] = [
 pub struct Metrics {
     requests: Mutex<BTreeMap<RequestKey, u64>>,
     latency: Mutex<BTreeMap<String, Histogram>>,
+    db_latency: Mutex<Histogram>,
+    db_errors: AtomicU64,
     cache_hits: AtomicU64,
     cache_misses: AtomicU64,
     redis_errors: AtomicU64,
@@ -39,6 +41,42 @@ struct Histogram {
     sum: f64,
 }
 
+impl Histogram {
+    fn observe(&mut self, elapsed: Duration) {
+        let seconds = elapsed.as_secs_f64();
+        for (count, bound) in self.counts.iter_mut().zip(BUCKETS) {
+            if seconds <= bound {
+                *count += 1;
+            }
+        }
+        self.count += 1;
+        self.sum += seconds;
+    }
+
+    /// The `_bucket`, `_sum` and `_count` lines of `name`, with `labels` (`key="value",` each).
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        for (count, bound) in self.counts.iter().zip(BUCKETS) {
+            let _ = writeln!(out, "{name}_bucket{{{labels}le=\"{bound}\"}} {count}");
+        }
+        let _ = writeln!(out, "{name}_bucket{{{labels}le=\"+Inf\"}} {}", self.count);
+        let labels = match labels.trim_end_matches(',') {
+            "" => String::new(),
+            labels => format!("{{{labels}}}"),
+        };
+        let _ = writeln!(out, "{name}_sum{labels} {}", self.sum);
+        let _ = writeln!(out, "{name}_count{labels} {}", self.count);
+    }
+}
+
+/// Values read off the running services when `/metrics` is scraped.
+#[derive(Debug, Default)]
+pub struct Gauges {
+    /// Event streams this instance holds open.
+    pub open_streams: usize,
+    /// The Redis breaker, when the cache is Redis: true while it turns calls away.
+    pub breaker_open: Option<bool>,
+}
+
 impl Metrics {
     /// Records one finished request under its route template (never the raw path: ids would explode
     /// the label set).
@@ -49,16 +87,18 @@ impl Metrics {
             status,
         };
         *lock(&self.requests).entry(key).or_default() += 1;
-        let seconds = elapsed.as_secs_f64();
-        let mut latency = lock(&self.latency);
-        let histogram = latency.entry(route.to_string()).or_default();
-        for (count, bound) in histogram.counts.iter_mut().zip(BUCKETS) {
-            if seconds <= bound {
-                *count += 1;
-            }
+        lock(&self.latency)
+            .entry(route.to_string())
+            .or_default()
+            .observe(elapsed);
+    }
+
+    /// One database call: how long it took, and whether it failed outright.
+    pub fn db_query(&self, elapsed: Duration, failed: bool) {
+        lock(&self.db_latency).observe(elapsed);
+        if failed {
+            self.db_errors.fetch_add(1, Ordering::Relaxed);
         }
-        histogram.count += 1;
-        histogram.sum += seconds;
     }
 
     pub fn cache_lookup(&self, hit: bool) {
@@ -86,7 +126,7 @@ impl Metrics {
         self.guest_carts_expired.fetch_add(n, Ordering::Relaxed);
     }
 
-    pub fn render(&self) -> String {
+    pub fn render(&self, gauges: &Gauges) -> String {
         let mut out = String::new();
         let _ = writeln!(
             out,
@@ -107,27 +147,28 @@ impl Metrics {
         out.push_str("# HELP storefront_http_request_duration_seconds Time to answer a request.\n");
         out.push_str("# TYPE storefront_http_request_duration_seconds histogram\n");
         for (route, h) in lock(&self.latency).iter() {
-            let route = escape(route);
-            for (count, bound) in h.counts.iter().zip(BUCKETS) {
-                let _ = writeln!(
-                    out,
-                    "storefront_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{bound}\"}} {count}"
-                );
-            }
-            let _ = writeln!(
-                out,
-                "storefront_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}",
-                h.count
+            let labels = format!("route=\"{}\",", escape(route));
+            h.render(
+                &mut out,
+                "storefront_http_request_duration_seconds",
+                &labels,
             );
+        }
+        out.push_str(
+            "# HELP storefront_db_query_duration_seconds Time SurrealDB took to answer a query.\n",
+        );
+        out.push_str("# TYPE storefront_db_query_duration_seconds histogram\n");
+        lock(&self.db_latency).render(&mut out, "storefront_db_query_duration_seconds", "");
+        let _ = writeln!(
+            out,
+            "# HELP storefront_open_event_streams Event streams this instance holds open.\n# TYPE storefront_open_event_streams gauge\nstorefront_open_event_streams {}",
+            gauges.open_streams
+        );
+        if let Some(open) = gauges.breaker_open {
             let _ = writeln!(
                 out,
-                "storefront_http_request_duration_seconds_sum{{route=\"{route}\"}} {}",
-                h.sum
-            );
-            let _ = writeln!(
-                out,
-                "storefront_http_request_duration_seconds_count{{route=\"{route}\"}} {}",
-                h.count
+                "# HELP storefront_cache_breaker_open 1 while the Redis breaker turns calls away.\n# TYPE storefront_cache_breaker_open gauge\nstorefront_cache_breaker_open {}",
+                u8::from(open)
             );
         }
         for (name, help, counter) in [
@@ -150,6 +191,11 @@ impl Metrics {
                 "storefront_cache_bypassed_total",
                 "Redis calls not made because the breaker was open (Redis failing).",
                 &self.cache_bypassed,
+            ),
+            (
+                "storefront_db_errors_total",
+                "SurrealDB calls that failed outright (connection, protocol, timeout).",
+                &self.db_errors,
             ),
             (
                 "storefront_db_conflict_retries_total",
@@ -189,12 +235,22 @@ mod tests {
         m.request("GET", "/api/v1/users/me", 200, Duration::from_millis(2));
         m.request("GET", "/api/v1/users/me", 200, Duration::from_millis(30));
         m.cache_lookup(true);
-        let text = m.render();
+        m.db_query(Duration::from_micros(300), false);
+        m.db_query(Duration::from_millis(3), true);
+        let text = m.render(&Gauges {
+            open_streams: 2,
+            breaker_open: Some(false),
+        });
         assert!(text.contains(
             "storefront_http_requests_total{method=\"GET\",route=\"/api/v1/users/me\",status=\"200\"} 2"
         ));
         assert!(text.contains("le=\"0.0025\"} 1"));
         assert!(text.contains("le=\"+Inf\"} 2"));
         assert!(text.contains("storefront_cache_hits_total 1"));
+        assert!(text.contains("storefront_db_query_duration_seconds_bucket{le=\"0.0005\"} 1"));
+        assert!(text.contains("storefront_db_query_duration_seconds_count 2"));
+        assert!(text.contains("storefront_db_errors_total 1"));
+        assert!(text.contains("storefront_open_event_streams 2"));
+        assert!(text.contains("storefront_cache_breaker_open 0"));
     }
 }

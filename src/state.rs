@@ -7,7 +7,7 @@ use crate::auth::{
 };
 use crate::cache::Cache;
 use crate::config::Settings;
-use crate::metrics::Metrics;
+use crate::metrics::{Gauges, Metrics};
 use crate::services::accounts::Accounts;
 use crate::services::cart::Carts;
 use crate::services::catalog::Catalog;
@@ -41,8 +41,13 @@ impl AppState {
         if !migrated.applied.is_empty() {
             tracing::info!(files = ?migrated.applied, "schema applied");
         }
-        let cache = match &settings.redis_url {
-            Some(url) => Cache::redis(url.expose(), settings.cache_prefix(), metrics.clone())?,
+        let cache = match &settings.redis {
+            Some(redis) => Cache::redis(
+                redis.url.expose(),
+                redis.ca.as_ref(),
+                settings.cache_prefix(),
+                metrics.clone(),
+            )?,
             None => {
                 tracing::warn!(
                     "REDIS_URL is not set: using an in-process cache. Fine for one instance; \
@@ -116,5 +121,13 @@ impl AppState {
             live,
             dependencies,
         })
+    }
+
+    /// What `/metrics` reads off the running services.
+    pub fn gauges(&self) -> Gauges {
+        Gauges {
+            open_streams: self.live.open_streams(),
+            breaker_open: self.cache.is_redis().then(|| self.cache.is_bypassed()),
+        }
     }
 }

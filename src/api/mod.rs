@@ -33,7 +33,7 @@ pub enum ApiTags {
     /// Compatibility surface: the original NextBuy backend's routes, shapes and messages, kept so its
     /// React front-end works unchanged. New clients should use `/api/v1`.
     Legacy,
-    /// Health, readiness and metrics.
+    /// Health and readiness.
     Operations,
 }
 
@@ -89,7 +89,6 @@ pub fn openapi(state: &AppState) -> OpenApiService<Apis, ()> {
         },
         ops::OpsApi {
             dependencies: state.dependencies.clone(),
-            metrics: state.metrics.clone(),
         },
         legacy::LegacyApi {
             accounts: state.accounts.clone(),

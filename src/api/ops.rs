@@ -1,14 +1,14 @@
-//! `/health`, `/ready` and `/metrics`: for load balancers, orchestrators and Prometheus.
+//! `/health` and `/ready`, for load balancers and orchestrators, and `/` pointing people at the docs.
+//! (`/metrics` has a port of its own: `app`.)
 
 use std::sync::Arc;
 
-use poem_openapi::payload::{Json, PlainText};
-use poem_openapi::{Object, OpenApi};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use crate::api::ApiTags;
 use crate::api::problem::{ApiResult, Problems};
 use crate::error::Error;
-use crate::metrics::Metrics;
 use crate::services::readiness::Dependencies;
 
 #[derive(Debug, Object)]
@@ -29,7 +29,14 @@ pub struct Readiness {
 
 pub struct OpsApi {
     pub dependencies: Arc<Dependencies>,
-    pub metrics: Arc<Metrics>,
+}
+
+/// `GET /`: where a person who opened the server's address should go.
+#[derive(ApiResponse)]
+pub enum ToTheDocs {
+    /// See `/docs` (Swagger UI) or `/openapi.json`.
+    #[oai(status = 308)]
+    Redirect(#[oai(header = "Location")] String),
 }
 
 #[OpenApi(tag = "ApiTags::Operations")]
@@ -57,7 +64,18 @@ impl OpsApi {
         .flatten()
         .collect();
         if !down.is_empty() {
-            return Err(Error::Unavailable(format!("{} not reachable", down.join(" and "))).into());
+            // Which way requests go meanwhile: with Redis failing, the breaker sends them straight
+            // to SurrealDB, so they still succeed (slower).
+            let meanwhile = if probe.database && probe.cache_bypassed {
+                "; the cache is bypassed: requests are served from SurrealDB"
+            } else {
+                ""
+            };
+            return Err(Error::Unavailable(format!(
+                "{} not reachable{meanwhile}",
+                down.join(" and ")
+            ))
+            .into());
         }
         Ok(Json(Readiness {
             database: "ok".into(),
@@ -70,11 +88,9 @@ impl OpsApi {
         }))
     }
 
-    /// Prometheus metrics
-    ///
-    /// Requests by route and status, latency histograms, cache hits and misses, Redis errors.
-    #[oai(path = "/metrics", method = "get", operation_id = "metrics")]
-    async fn metrics(&self) -> PlainText<String> {
-        PlainText(self.metrics.render())
+    /// The service's front door: a redirect to the API docs (not itself part of the API)
+    #[oai(path = "/", method = "get", hidden)]
+    async fn root(&self) -> ToTheDocs {
+        ToTheDocs::Redirect("/docs".into())
     }
 }

@@ -141,6 +141,11 @@ impl LiveUpdates {
         }
     }
 
+    /// Streams held open now.
+    pub fn open_streams(&self) -> usize {
+        lock(&self.slots).total
+    }
+
     /// Ends every open stream (the server is shutting down) and refuses new ones.
     pub fn close(&self) {
         self.closing.send_replace(true);

@@ -20,6 +20,8 @@ pub struct Probe {
     pub cache: bool,
     /// A shared Redis, rather than the in-process cache.
     pub shared_cache: bool,
+    /// The Redis breaker is open: requests skip Redis and are served from the database.
+    pub cache_bypassed: bool,
 }
 
 impl Dependencies {
@@ -37,6 +39,7 @@ impl Dependencies {
             database,
             cache,
             shared_cache: self.cache.is_redis(),
+            cache_bypassed: self.cache.is_bypassed(),
         }
     }
 }

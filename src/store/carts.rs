@@ -562,6 +562,7 @@ mod tests {
             database: database.into(),
             username: None,
             password: None,
+            ca: None,
         };
         let store = Store::connect(&settings, Arc::default()).await.unwrap();
         migrate(&store).await.unwrap();

@@ -19,14 +19,17 @@ pub mod sessions;
 mod surrealkv;
 pub mod users;
 
-use std::future::Future;
+use std::borrow::Cow;
+use std::future::{Future, IntoFuture};
+use std::pin::Pin;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use surrealdb::Surreal;
 use surrealdb::engine::any::Any;
+use surrealdb::method::{IntoVariables, Query};
 use surrealdb::opt::auth::Root;
+use surrealdb::{IndexedResults, Surreal};
 
 use crate::config::SurrealSettings;
 use crate::metrics::Metrics;
@@ -115,9 +118,15 @@ impl Store {
             }
             surrealkv::settle(std::path::Path::new(dir)).await?;
         }
-        let db = surrealdb::engine::any::connect(settings.url.as_str())
-            .await
-            .with_context(|| format!("connecting to SurrealDB at {}", settings.url))?;
+        let connecting = if settings.url.starts_with("wss://") {
+            let tls = crate::tls::client_config(settings.ca.as_ref())?;
+            let config = surrealdb::opt::Config::new().rustls(tls);
+            surrealdb::engine::any::connect((settings.url.as_str(), config)).await
+        } else {
+            surrealdb::engine::any::connect(settings.url.as_str()).await
+        };
+        let db =
+            connecting.with_context(|| format!("connecting to SurrealDB at {}", settings.url))?;
         if let (Some(username), Some(password)) = (&settings.username, &settings.password) {
             db.signin(Root {
                 username: username.clone(),
@@ -142,8 +151,58 @@ impl Store {
         )
     }
 
-    pub(crate) fn db(&self) -> &Surreal<Any> {
-        &self.db
+    /// The database, as the table modules query it: every query timed and counted in `/metrics`.
+    pub(crate) fn db(&self) -> Db<'_> {
+        Db {
+            db: &self.db,
+            metrics: &self.metrics,
+        }
+    }
+}
+
+/// `Store::db`: the SDK's `query` and `bind`, measured.
+pub(crate) struct Db<'a> {
+    db: &'a Surreal<Any>,
+    metrics: &'a Metrics,
+}
+
+impl<'a> Db<'a> {
+    pub(crate) fn query(&self, sql: impl Into<Cow<'a, str>>) -> Timed<'a> {
+        Timed {
+            query: self.db.query(sql),
+            metrics: self.metrics,
+        }
+    }
+}
+
+/// A query that records, when awaited, how long the database took and whether the call failed
+/// (a statement's own error, such as a conflict, is in the results and counted where it is handled).
+#[must_use = "queries do nothing unless you `.await` them"]
+pub(crate) struct Timed<'a> {
+    query: Query<'a, Any>,
+    metrics: &'a Metrics,
+}
+
+impl Timed<'_> {
+    pub(crate) fn bind(self, vars: impl IntoVariables) -> Self {
+        Self {
+            query: self.query.bind(vars),
+            ..self
+        }
+    }
+}
+
+impl<'a> IntoFuture for Timed<'a> {
+    type Output = surrealdb::Result<IndexedResults>;
+    type IntoFuture = Pin<Box<dyn Future<Output = Self::Output> + Send + 'a>>;
+
+    fn into_future(self) -> Self::IntoFuture {
+        Box::pin(async move {
+            let started = Instant::now();
+            let result = self.query.await;
+            self.metrics.db_query(started.elapsed(), result.is_err());
+            result
+        })
     }
 }
 

@@ -262,17 +262,14 @@ async fn idle_guest_carts_expire_and_are_swept() {
         vec![(hat, 1)]
     );
 
-    let swept = |app: &TestApp| {
-        let api = app.client();
-        async move {
-            let metrics = api.get("/metrics").await.text;
-            metrics
-                .lines()
-                .find_map(|l| l.strip_prefix("storefront_guest_carts_expired_total "))
-                .and_then(|n| n.trim().parse::<u64>().ok())
-                .unwrap_or(0)
-        }
-    };
+    async fn swept(app: &TestApp) -> u64 {
+        app.metrics()
+            .await
+            .lines()
+            .find_map(|l| l.strip_prefix("storefront_guest_carts_expired_total "))
+            .and_then(|n| n.trim().parse::<u64>().ok())
+            .unwrap_or(0)
+    }
     let started_at = Instant::now();
     while swept(&app).await < 1 {
         assert!(

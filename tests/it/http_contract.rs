@@ -284,7 +284,11 @@ async fn operations_report_health_readiness_and_metrics() {
         (StatusCode::OK, &json!("ok"))
     );
     assert_eq!(health.json["version"], storefront::VERSION);
-    let metrics = api.get("/metrics").await.text;
+    // Off the public port: Prometheus scrapes METRICS_PORT over the private network.
+    api.get("/metrics")
+        .await
+        .assert_problem(StatusCode::NOT_FOUND, "not_found");
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains(&format!(
             "storefront_build_info{{version=\"{}\"}} 1",
@@ -307,8 +311,8 @@ async fn operations_report_health_readiness_and_metrics() {
 
     let customer = app.customer().await;
     customer.api.get("/api/v1/users/me").await;
-    let metrics = api.get("/metrics").await;
-    assert_eq!(metrics.status, StatusCode::OK);
+    api.get("/no/such/route").await;
+    let metrics = app.metrics().await;
     for expected in [
         "storefront_http_requests_total{method=\"GET\",route=\"/api/v1/users/me\",status=\"200\"} 1",
         "storefront_http_requests_total{method=\"POST\",route=\"/api/v1/auth/register\",status=\"201\"} 1",
@@ -317,13 +321,38 @@ async fn operations_report_health_readiness_and_metrics() {
         "storefront_cache_misses_total",
         "storefront_redis_errors_total 0",
         "storefront_db_conflict_retries_total",
+        "storefront_db_errors_total 0",
+        "storefront_open_event_streams 0",
+        "storefront_cache_breaker_open 0",
+        // Unmatched paths (here /metrics and /no/such/route) share one label, whatever is asked.
+        "storefront_http_requests_total{method=\"GET\",route=\"unmatched\",status=\"404\"} 2",
     ] {
-        assert!(
-            metrics.text.contains(expected),
-            "missing {expected}\n{}",
-            metrics.text
-        );
+        assert!(metrics.contains(expected), "missing {expected}\n{metrics}");
     }
+    let queries = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("storefront_db_query_duration_seconds_count "))
+        .and_then(|n| n.parse::<u64>().ok())
+        .expect("storefront_db_query_duration_seconds_count");
+    assert!(
+        queries > 0,
+        "the register and me requests queried the database"
+    );
+}
+
+#[tokio::test]
+async fn the_root_points_at_the_docs() {
+    let app = TestApp::spawn().await;
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let res = no_redirects.get(app.url("/")).send().await.unwrap();
+    assert_eq!(res.status(), StatusCode::PERMANENT_REDIRECT);
+    assert_eq!(res.headers()["location"], "/docs");
+    // Not an operation of the API: a typed client has no `root` to call.
+    let spec = app.client().get("/openapi.json").await.json;
+    assert!(spec["paths"].get("/").is_none());
 }
 
 #[tokio::test]
@@ -337,7 +366,7 @@ async fn the_spec_documents_every_operation_with_summary_security_and_errors() {
             operations += 1;
             assert!(op["summary"].is_string(), "{method} {path} has no summary");
             let responses = op["responses"].as_object().unwrap();
-            let public = matches!(path.as_str(), "/health" | "/ready" | "/metrics")
+            let public = matches!(path.as_str(), "/health" | "/ready")
                 || path.starts_with("/api/v1/auth/register")
                 || path.starts_with("/api/v1/auth/login")
                 || path.starts_with("/api/v1/auth/refresh")
@@ -510,8 +539,8 @@ async fn every_operation_has_a_unique_operation_id_a_summary_and_legacy_ones_are
             );
             // The NextBuy routes are there for that front-end only: a client generated for v1
             // should not offer them.
-            let legacy = !path.starts_with("/api/v1")
-                && !["/health", "/ready", "/metrics"].contains(&path.as_str());
+            let legacy =
+                !path.starts_with("/api/v1") && !["/health", "/ready"].contains(&path.as_str());
             assert_eq!(
                 op["deprecated"].as_bool().unwrap_or(false),
                 legacy,
@@ -519,7 +548,7 @@ async fn every_operation_has_a_unique_operation_id_a_summary_and_legacy_ones_are
             );
         }
     }
-    assert!(operations >= 55, "{operations} operations");
+    assert!(operations >= 54, "{operations} operations");
 }
 
 /// The schema at `pointer`, with a `$ref` (also inside `allOf`, as poem-openapi wraps optional refs)

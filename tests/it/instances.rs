@@ -313,3 +313,63 @@ async fn a_status_move_on_one_instance_reaches_a_stream_on_the_other_within_a_se
     let level = stock.next(Duration::from_secs(1)).await.unwrap().unwrap();
     assert_eq!(level.data["stock"], 9);
 }
+
+/// Instances starting together against one server each run the migrations; whoever holds the lease
+/// applies every file, the others wait and find nothing left. Without the lease both would apply
+/// the schema and one would stop at a `DEFINE` that the other had made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrations_started_together_are_applied_exactly_once() {
+    use storefront::config::SurrealSettings;
+    use storefront::store::{self, MIGRATIONS, Store};
+
+    let server = SurrealServer::start().await;
+    let surreal_at = |database: &str| SurrealSettings {
+        url: server.url.clone(),
+        namespace: crate::common::unique("migrate"),
+        database: database.into(),
+        username: Some("root".into()),
+        password: Some(storefront::config::Secret::new("root")),
+        ca: None,
+    };
+    // What one instance alone applies to a fresh database: every file and data step.
+    let alone = Store::connect(&surreal_at("alone"), Default::default())
+        .await
+        .unwrap();
+    let mut expected = store::migrate(&alone).await.unwrap().applied;
+    expected.sort_unstable();
+    assert!(MIGRATIONS.iter().all(|m| expected.contains(&m.name)));
+    for round in 0..5 {
+        let one = surreal_at(&format!("round{round}"));
+        let two = SurrealSettings {
+            namespace: one.namespace.clone(),
+            ..one.clone()
+        };
+        let (a, b) = tokio::join!(
+            Store::connect(&one, Default::default()),
+            Store::connect(&two, Default::default())
+        );
+        let (a, b) = (a.unwrap(), b.unwrap());
+        let (ran_a, ran_b) = tokio::join!(store::migrate(&a), store::migrate(&b));
+        let (ran_a, ran_b) = (ran_a.unwrap().applied, ran_b.unwrap().applied);
+        let mut all: Vec<&str> = ran_a.iter().chain(&ran_b).copied().collect();
+        all.sort_unstable();
+        assert_eq!(
+            all, expected,
+            "round {round}: A applied {ran_a:?}, B applied {ran_b:?}"
+        );
+    }
+
+    // Two whole instances started at the same moment on one fresh namespace both come up.
+    let namespace = crate::common::unique("together");
+    let mut vars = server.vars().to_vec();
+    vars.push(("SURREAL_NS", namespace.as_str()));
+    let (a, b) = tokio::join!(
+        TestApp::spawn_with(settings(&vars)),
+        TestApp::spawn_with(settings(&vars))
+    );
+    let customer = a.customer().await;
+    let on_b = b
+        .client()
+        .with_token(customer.api.token.as_deref().unwrap());
+    assert_eq!(on_b.get("/api/v1/users/me").await.status, StatusCode::OK);
+}

@@ -17,3 +17,4 @@ mod orders;
 mod reliability;
 mod resilience;
 mod sessions;
+mod tls;

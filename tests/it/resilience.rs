@@ -43,7 +43,7 @@ async fn redis_stopping_mid_run_degrades_to_the_database_and_recovers() {
         .get("/ready")
         .await
         .assert_problem(StatusCode::SERVICE_UNAVAILABLE, "unavailable");
-    let metrics = app.client().get("/metrics").await.text;
+    let metrics = app.metrics().await;
     assert!(
         !metrics.contains("storefront_redis_errors_total 0"),
         "Redis errors not counted"
@@ -66,14 +66,14 @@ async fn redis_stopping_mid_run_degrades_to_the_database_and_recovers() {
             .and_then(|v| v.parse().ok())
             .unwrap()
     };
-    let before = hits(&app.client().get("/metrics").await.text);
+    let before = hits(&app.metrics().await);
     for _ in 0..3 {
         assert_eq!(
             customer.api.get("/api/v1/users/me").await.status,
             StatusCode::OK
         );
     }
-    let after = hits(&app.client().get("/metrics").await.text);
+    let after = hits(&app.metrics().await);
     assert!(
         after >= before + 2,
         "cache not used after Redis returned ({before} -> {after})"
@@ -273,6 +273,7 @@ async fn sigterm_stops_gracefully_and_json_logs_carry_the_request_id() {
         .env_clear()
         .env("HOST", "127.0.0.1")
         .env("PORT", port.to_string())
+        .env("METRICS_PORT", "0")
         .env("SURREAL_URL", "mem://")
         .env("SEED_CATALOG", "true")
         .env("LOG_FORMAT", "json")
@@ -405,6 +406,7 @@ async fn serve_makes_the_named_account_an_admin_once_and_keeps_its_sessions() {
         .env("SURREAL_URL", &url)
         .env("REDIS_URL", redis_url())
         .env("PORT", "0")
+        .env("METRICS_PORT", "0")
         .env("STOREFRONT_ADMIN_EMAIL", "nobody-yet@example.com")
         .output()
         .unwrap();

@@ -89,9 +89,12 @@ impl<E: Endpoint> Endpoint for ObserveEndpoint<E> {
             .instrument(span.clone())
             .await;
 
+        // A path no route serves gets one label, whatever was asked (nesting leaves an empty pattern).
         let route = response
             .data::<poem::PathPattern>()
-            .map_or_else(|| "unmatched".to_string(), |p| p.0.to_string());
+            .map(|p| p.0.to_string())
+            .filter(|p| !p.is_empty())
+            .unwrap_or_else(|| "unmatched".to_string());
         let mut response = problems(response, &request_id).await;
         let status = response.status();
         let docs = path == "/docs" || path.starts_with("/docs/");

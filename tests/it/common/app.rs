@@ -29,6 +29,8 @@ pub struct TestApp {
     pub state: storefront::AppState,
     pub address: SocketAddr,
     pub base: String,
+    /// Where `/metrics` is served (a port of its own).
+    pub metrics_address: SocketAddr,
     pub namespace: String,
     stop: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
@@ -53,6 +55,7 @@ pub fn settings(vars: &[(&str, &str)]) -> Settings {
     let mut map: HashMap<String, String> = HashMap::from([
         ("HOST".into(), "127.0.0.1".into()),
         ("PORT".into(), "0".into()),
+        ("METRICS_PORT".into(), "0".into()),
         ("SURREAL_URL".into(), "mem://".into()),
         ("SURREAL_NS".into(), namespace),
         ("SURREAL_DB".into(), "test".into()),
@@ -91,6 +94,7 @@ impl TestApp {
         let namespace = settings.surreal.namespace.clone();
         let app = Application::build(settings).await.expect("app builds");
         let address = app.address();
+        let metrics_address = app.metrics_address();
         let state = app.state().clone();
         let (stop, stopped) = oneshot::channel::<()>();
         let server = tokio::spawn(async move {
@@ -104,6 +108,7 @@ impl TestApp {
             state,
             address,
             base: format!("http://{address}"),
+            metrics_address,
             namespace,
             stop: Some(stop),
             server: Some(server),
@@ -118,6 +123,15 @@ impl TestApp {
         if let Some(server) = self.server.take() {
             let _ = server.await;
         }
+    }
+
+    /// The Prometheus text of `/metrics`, from the metrics port.
+    pub async fn metrics(&self) -> String {
+        let res = reqwest::get(format!("http://{}/metrics", self.metrics_address))
+            .await
+            .expect("the metrics port answers");
+        assert_eq!(res.status(), StatusCode::OK);
+        res.text().await.unwrap()
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -6,6 +6,7 @@ mod client;
 mod events;
 mod processes;
 mod shopping;
+mod tls;
 
 pub use app::{
     Customer, JWT_SECRET, PASSWORD, TestApp, redis_url, remote_surreal, settings, surrealkv_url,
@@ -15,3 +16,4 @@ pub use client::{Api, Res, assert_no_hash, read};
 pub use events::EventReader;
 pub use processes::{PrivateRedis, ServerProcess, SurrealServer, cli, free_port};
 pub use shopping::{add, checkout, checkout_all, customers, order_units, stock};
+pub use tls::{TestCa, TlsRedis};

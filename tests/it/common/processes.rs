@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::app::{JWT_SECRET, redis_url};
 use super::client::Api;
+use super::tls::TestCa;
 
 /// A Redis server of the test's own, on a free port, that the test may stop and start again.
 pub struct PrivateRedis {
@@ -57,6 +58,17 @@ impl Drop for PrivateRedis {
     }
 }
 
+/// Waits until something accepts TCP connections on `port` of 127.0.0.1.
+pub fn wait_for_port(port: u16, what: &str) {
+    for _ in 0..300 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("{what} did not start on port {port}");
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -80,6 +92,7 @@ impl ServerProcess {
         cmd.env_clear()
             .env("HOST", "127.0.0.1")
             .env("PORT", port.to_string())
+            .env("METRICS_PORT", "0")
             .env("SURREAL_DB", "test")
             .env("REDIS_URL", redis_url())
             .env("JWT_SECRET", JWT_SECRET)
@@ -169,23 +182,44 @@ pub struct SurrealServer {
 
 impl SurrealServer {
     pub async fn start() -> Self {
+        Self::start_with(None).await
+    }
+
+    /// The same over TLS (`wss://`), with a certificate for 127.0.0.1 signed by `ca`.
+    pub async fn start_tls(ca: &TestCa) -> Self {
+        Self::start_with(Some(ca)).await
+    }
+
+    async fn start_with(tls: Option<&TestCa>) -> Self {
         let bin = std::env::var("STOREFRONT_SURREAL_BIN").expect(
             "STOREFRONT_SURREAL_BIN names the SurrealDB server binary: run scripts/test, which builds it",
         );
         let port = free_port();
-        let child = Command::new(bin)
-            .args(["start", "--bind", &format!("127.0.0.1:{port}")])
-            .args([
-                "--user", "root", "--pass", "root", "--log", "warn", "memory",
-            ])
+        let mut cmd = Command::new(bin);
+        cmd.args(["start", "--bind", &format!("127.0.0.1:{port}")])
+            .args(["--user", "root", "--pass", "root", "--log", "warn"]);
+        if let Some(ca) = tls {
+            cmd.arg("--web-crt")
+                .arg(&ca.server_cert)
+                .arg("--web-key")
+                .arg(&ca.server_key);
+        }
+        let child = cmd
+            .arg("memory")
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .spawn()
             .expect("the SurrealDB server starts");
+        let scheme = if tls.is_some() { "wss" } else { "ws" };
         let server = Self {
-            url: format!("ws://127.0.0.1:{port}"),
+            url: format!("{scheme}://127.0.0.1:{port}"),
             child,
         };
+        if tls.is_some() {
+            // The test client speaks no TLS: the server is up once it accepts connections.
+            wait_for_port(port, "SurrealDB (TLS)");
+            return server;
+        }
         let http = reqwest::Client::new();
         for _ in 0..300 {
             if let Ok(res) = http

@@ -195,7 +195,6 @@ fn table() -> Vec<Entry> {
         // Operations: public.
         e("get", "/health", |_, _| none("/health"), [200, 200, 200, 200]),
         e("get", "/ready", |_, _| none("/ready"), [200, 200, 200, 200]),
-        e("get", "/metrics", |_, _| none("/metrics"), [200, 200, 200, 200]),
         // Accounts and sessions.
         e("post", "/api/v1/auth/register", |_, _| with("/api/v1/auth/register".into(),
             json!({"email": format!("{}@example.com", unique("new")), "password": PASSWORD, "name": "New"})),

@@ -14,7 +14,7 @@ const ADDS: usize = 24;
 const LOGINS: usize = 5;
 
 async fn conflict_retries(app: &TestApp) -> u64 {
-    let metrics = app.client().get("/metrics").await.text;
+    let metrics = app.metrics().await;
     metrics
         .lines()
         .find_map(|l| l.strip_prefix("storefront_db_conflict_retries_total "))

@@ -9,6 +9,6 @@ mod hardening;
 mod hostile;
 mod oversell;
 mod redis_faults;
-mod report;
+pub mod report;
 mod tokens;
 mod torn_log;

@@ -146,7 +146,7 @@ async fn rounds_of_concurrent_checkouts_never_oversell() {
         );
     }
 
-    let metrics = app.client().get("/metrics").await.text;
+    let metrics = app.metrics().await;
     let retries = metrics
         .lines()
         .find_map(|l| l.strip_prefix("storefront_db_conflict_retries_total "))

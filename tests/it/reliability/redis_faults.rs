@@ -105,7 +105,7 @@ async fn redis_stopped_restarted_and_flushed_mid_load_fails_no_request() {
     tokio::time::sleep(phase).await;
     redis.stop();
     tokio::time::sleep(phase).await;
-    let down = app.client().get("/metrics").await.text;
+    let down = app.metrics().await;
     app.client()
         .get("/ready")
         .await
@@ -113,9 +113,9 @@ async fn redis_stopped_restarted_and_flushed_mid_load_fails_no_request() {
 
     redis.restart();
     ready_again(&app).await;
-    let back = app.client().get("/metrics").await.text;
+    let back = app.metrics().await;
     tokio::time::sleep(phase).await;
-    let later = app.client().get("/metrics").await.text;
+    let later = app.metrics().await;
     assert!(
         hits(&later) > hits(&back),
         "the cache is not used again after Redis came back ({} -> {})",
@@ -186,7 +186,7 @@ async fn with_redis_down_the_breaker_sends_requests_straight_to_the_database() {
             .status,
         StatusCode::CREATED
     );
-    let metrics = || async { app.client().get("/metrics").await.text };
+    let metrics = || async { app.metrics().await };
 
     redis.stop();
     let before = metrics().await;
@@ -219,7 +219,19 @@ async fn with_redis_down_the_breaker_sends_requests_straight_to_the_database() {
         .get("/api/v1/users/me")
         .await
         .assert_problem(StatusCode::UNAUTHORIZED, "invalid_token");
+    // Readiness says Redis is down and which way requests go meanwhile; the gauge says the same.
+    let ready = app.client().get("/ready").await;
+    ready.assert_problem(StatusCode::SERVICE_UNAVAILABLE, "unavailable");
+    assert!(
+        ready.text.contains("the cache is bypassed"),
+        "{}",
+        ready.text
+    );
     let during = metrics().await;
+    assert!(
+        during.contains("storefront_cache_breaker_open 1"),
+        "{during}"
+    );
     let tried = counter(&during, "storefront_redis_errors_total")
         - counter(&before, "storefront_redis_errors_total");
     let bypassed = counter(&during, "storefront_cache_bypassed_total")
@@ -250,6 +262,7 @@ async fn with_redis_down_the_breaker_sends_requests_straight_to_the_database() {
         hits > 0,
         "the cache was never used again after Redis came back"
     );
+    assert!(metrics().await.contains("storefront_cache_breaker_open 0"));
     quitter
         .api
         .get("/api/v1/users/me")
