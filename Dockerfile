@@ -11,20 +11,25 @@ RUN mkdir -p src benches \
  && echo 'fn main() {}' > src/main.rs \
  && touch src/lib.rs \
  && echo 'fn main() {}' > benches/load.rs \
- && cargo build --release --locked --bin storefront \
+ && cargo build --profile dist --locked --bin storefront \
  && rm -rf src benches
 # The application itself (schema/ and seed/ are compiled in with include_str!).
 COPY src src
 COPY schema schema
 COPY seed seed
 COPY benches benches
-RUN touch src/main.rs src/lib.rs && cargo build --release --locked --bin storefront
+RUN touch src/main.rs src/lib.rs && cargo build --profile dist --locked --bin storefront
 
 FROM debian:bookworm-slim AS runtime
+# The system's CA certificates: wss:// SurrealDB and rediss:// Redis are verified against them.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
 RUN useradd --system --uid 10001 --home-dir /nonexistent --shell /usr/sbin/nologin storefront \
  && mkdir -p /data \
  && chown storefront /data
-COPY --from=build /build/target/release/storefront /usr/local/bin/storefront
+# The dist profile (Cargo.toml): stripped, no debug information.
+COPY --from=build /build/target/dist/storefront /usr/local/bin/storefront
 # Not read at run time (both are compiled in); shipped so the image documents its own schema.
 COPY schema /app/schema
 COPY seed /app/seed
@@ -33,8 +38,10 @@ WORKDIR /app
 ENV APP_ENV=production \
     HOST=0.0.0.0 \
     PORT=8080 \
+    METRICS_PORT=9091 \
     SURREAL_URL=surrealkv:///data/storefront
-EXPOSE 8080
+# The API, and /metrics for Prometheus (Fly's [metrics] scrapes it over the private network).
+EXPOSE 8080 9091
 VOLUME ["/data"]
 # Graceful shutdown: SIGTERM stops accepting and drains in-flight requests for up to 20 s.
 STOPSIGNAL SIGTERM

@@ -72,7 +72,27 @@ async fn fly_toml_agrees_with_the_code() {
         "default PORT vs internal_port"
     );
     assert_eq!(service["force_https"], true);
-    assert!(service["concurrency"]["hard_limit"].as_u64().unwrap() > 0);
+
+    // Open event streams are in-flight requests to Fly's proxy: they may fill at most half of the
+    // hard limit, or a machine full of listeners would take no other request.
+    let concurrency = &service["concurrency"];
+    assert_eq!(concurrency["type"], "requests");
+    let hard = concurrency["hard_limit"].as_u64().unwrap();
+    let soft = concurrency["soft_limit"].as_u64().unwrap();
+    assert!(soft <= hard, "soft_limit above hard_limit");
+    let streams = settings.event_streams_max as u64;
+    assert!(
+        streams * 2 <= hard,
+        "EVENT_STREAMS_MAX={streams} leaves too little of hard_limit={hard} for other requests"
+    );
+
+    // Fly scrapes /metrics on the metrics port, which the public service does not route.
+    assert_eq!(fly["metrics"]["path"], "/metrics");
+    assert_eq!(
+        fly["metrics"]["port"].as_u64(),
+        Some(u64::from(settings.metrics_port))
+    );
+    assert_ne!(settings.metrics_port, settings.port);
 
     // The data directory is on the mounted volume.
     let mount = fly["mounts"]["destination"].as_str().unwrap();
@@ -104,14 +124,59 @@ async fn fly_toml_agrees_with_the_code() {
     }
 }
 
+/// The profiles of Cargo.toml, parsed as fly.toml is.
+fn cargo_profiles() -> Value {
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import json, sys, tomllib; print(json.dumps(tomllib.load(open(sys.argv[1], 'rb'))['profile']))",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"),
+        ])
+        .output()
+        .expect("python3 runs");
+    assert!(out.status.success());
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+#[test]
+fn the_image_ships_a_stripped_binary_and_the_system_ca_certificates() {
+    let docker = dockerfile();
+    let (build, runtime) = docker.rsplit_once("FROM ").expect("two stages");
+    let dist = &cargo_profiles()["dist"];
+    assert_eq!(dist["inherits"], "release");
+    assert_eq!(dist["strip"], true);
+    assert_eq!(dist["debug"], false);
+    let builds: Vec<&str> = build
+        .lines()
+        .filter(|l| l.contains("cargo build"))
+        .collect();
+    assert!(!builds.is_empty());
+    for line in builds {
+        assert!(
+            line.contains("--profile dist"),
+            "not the dist profile: {line}"
+        );
+    }
+    assert!(runtime.contains("COPY --from=build /build/target/dist/storefront "));
+    assert!(
+        runtime.contains("install -y --no-install-recommends ca-certificates"),
+        "wss:// and rediss:// need the system's CA certificates"
+    );
+}
+
 #[test]
 fn the_image_runs_as_a_non_root_user_on_the_flyio_port_and_volume() {
     let docker = dockerfile();
     let fly = fly_toml();
     let runtime = docker.split("FROM ").last().expect("a runtime stage");
     let port = fly["http_service"]["internal_port"].as_u64().unwrap();
-    assert!(runtime.contains(&format!("EXPOSE {port}")), "EXPOSE {port}");
-    assert!(runtime.contains(&format!("PORT={port}")));
+    let metrics = fly["metrics"]["port"].as_u64().unwrap();
+    assert!(
+        runtime.contains(&format!("EXPOSE {port} {metrics}")),
+        "EXPOSE {port} {metrics}"
+    );
+    assert!(runtime.contains(&format!(" PORT={port}")));
+    assert!(runtime.contains(&format!("METRICS_PORT={metrics}")));
     let user = runtime
         .lines()
         .find_map(|l| l.strip_prefix("USER "))
