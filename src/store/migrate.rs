@@ -130,7 +130,7 @@ impl Lease {
                     "expires_at = time::now() + <duration> $lease;",
                 ))
                 .bind(("holder", holder.clone()))
-                .bind(("lease", format!("{}s", LEASE.as_secs())))
+                .bind(("lease", lease_duration()))
                 .await
                 .and_then(|r| r.check());
             match attempt.map_err(StoreError::from) {
@@ -175,6 +175,11 @@ impl Lease {
     }
 }
 
+/// `LEASE` as SurrealQL reads a duration (`<duration> $lease`).
+fn lease_duration() -> String {
+    format!("{}s", LEASE.as_secs())
+}
+
 async fn renew(store: Store, holder: String) {
     let mut every = tokio::time::interval(LEASE / 3);
     every.tick().await;
@@ -187,7 +192,7 @@ async fn renew(store: Store, holder: String) {
                 "WHERE holder = $holder",
             ))
             .bind(("holder", holder.clone()))
-            .bind(("lease", format!("{}s", LEASE.as_secs())))
+            .bind(("lease", lease_duration()))
             .await
             .and_then(|r| r.check());
         if let Err(error) = renewed {

@@ -1,5 +1,6 @@
-//! The deployment files agree with the code: fly.toml (parsed with Python's tomllib, the TOML
-//! parser already on every machine that runs `scripts/test`) and the Dockerfile.
+//! The deployment files agree with the code: fly.toml and Cargo.toml's profiles (parsed with
+//! Python's tomllib, the TOML parser already on every machine that runs `scripts/test`) and the
+//! Dockerfile.
 
 use std::collections::HashMap;
 use std::process::Command;
@@ -10,21 +11,26 @@ use storefront::Settings;
 
 use crate::common::TestApp;
 
-fn fly_toml() -> Value {
+/// A TOML file of the project as JSON.
+fn toml(file: &str) -> Value {
     let out = Command::new("python3")
         .args([
             "-c",
             "import json, sys, tomllib; print(json.dumps(tomllib.load(open(sys.argv[1], 'rb'))))",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/fly.toml"),
         ])
+        .arg(format!("{}/{file}", env!("CARGO_MANIFEST_DIR")))
         .output()
         .expect("python3 runs");
     assert!(
         out.status.success(),
-        "fly.toml does not parse: {}",
+        "{file} does not parse: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn fly_toml() -> Value {
+    toml("fly.toml")
 }
 
 fn dockerfile() -> String {
@@ -124,25 +130,11 @@ async fn fly_toml_agrees_with_the_code() {
     }
 }
 
-/// The profiles of Cargo.toml, parsed as fly.toml is.
-fn cargo_profiles() -> Value {
-    let out = Command::new("python3")
-        .args([
-            "-c",
-            "import json, sys, tomllib; print(json.dumps(tomllib.load(open(sys.argv[1], 'rb'))['profile']))",
-            concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"),
-        ])
-        .output()
-        .expect("python3 runs");
-    assert!(out.status.success());
-    serde_json::from_slice(&out.stdout).unwrap()
-}
-
 #[test]
 fn the_image_ships_a_stripped_binary_and_the_system_ca_certificates() {
     let docker = dockerfile();
     let (build, runtime) = docker.rsplit_once("FROM ").expect("two stages");
-    let dist = &cargo_profiles()["dist"];
+    let dist = &toml("Cargo.toml")["profile"]["dist"];
     assert_eq!(dist["inherits"], "release");
     assert_eq!(dist["strip"], true);
     assert_eq!(dist["debug"], false);
