@@ -50,6 +50,7 @@ pub type Apis = (
     v1::auth::AuthApi,
     v1::users::UsersApi,
     v1::products::ProductsApi,
+    v1::categories::CategoriesApi,
     v1::cart::CartApi,
     v1::orders::OrdersApi,
     v1::events::EventsApi,
@@ -70,6 +71,9 @@ pub fn openapi(state: &AppState) -> OpenApiService<Apis, ()> {
             cookies: cookies.clone(),
         },
         v1::products::ProductsApi {
+            catalog: state.catalog.clone(),
+        },
+        v1::categories::CategoriesApi {
             catalog: state.catalog.clone(),
         },
         v1::cart::CartApi {

@@ -273,9 +273,12 @@ pub struct Problems<const S: u16>(ApiError);
 impl<const S: u16> ApiResponse for Problems<S> {
     fn meta() -> MetaResponses {
         let mut meta = ApiError::meta();
+        // 500 and 503 (all bits) stay whatever `S` is, `0` included.
         meta.responses.retain(|r| {
-            r.status
-                .is_some_and(|status| statuses::bit(status) & S != 0)
+            r.status.is_some_and(|status| {
+                let bit = statuses::bit(status);
+                bit == u16::MAX || bit & S != 0
+            })
         });
         meta
     }

@@ -2,6 +2,7 @@
 //! records the services hand around (products, orders, their changes). Nothing here knows HTTP or the
 //! database.
 
+mod category;
 mod email;
 mod ids;
 mod invalid;
@@ -15,6 +16,7 @@ mod profile;
 mod quantity;
 mod role;
 
+pub use category::{Category, CategorySlug, MAX_SLUG};
 pub use email::Email;
 pub use ids::{CartOwner, GuestCartId, OrderId, ProductId, SessionId, UserId};
 pub use invalid::Invalid;

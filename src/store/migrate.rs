@@ -55,6 +55,10 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0009_cart_revision.surql",
         sql: include_str!("../../schema/0009_cart_revision.surql"),
     },
+    Migration {
+        name: "0010_categories.surql",
+        sql: include_str!("../../schema/0010_categories.surql"),
+    },
 ];
 
 #[derive(SurrealValue)]
@@ -321,6 +325,48 @@ mod tests {
         price_desc_key: i64,
         created_at: DateTime<Utc>,
         updated_at: DateTime<Utc>,
+    }
+
+    /// A catalog made before categories were records (schema 0010) keeps naming its categories: each
+    /// name in use becomes a category record, and the catalog filter finds the products again.
+    #[tokio::test]
+    async fn upgrading_through_0010_makes_the_categories_products_name() {
+        let store = fresh_store("categories_0010").await;
+        let before = MIGRATIONS.iter().take_while(|m| m.name < "0010").count();
+        apply(&store, &MIGRATIONS[..before]).await.unwrap();
+        store
+            .db()
+            .query(
+                "CREATE product:1 SET name = 'cap', price = 100, category = 'hats';
+                 CREATE product:2 SET name = 'beret', price = 200, category = 'hats';
+                 CREATE product:3 SET name = 'old thing', price = 300, category = 'odds and ends';
+                 CREATE product:4 SET name = 'loose', price = 400;",
+            )
+            .await
+            .unwrap()
+            .check()
+            .unwrap();
+        let ran = apply(&store, MIGRATIONS).await.unwrap();
+        assert_eq!(ran.first(), Some(&"0010_categories.surql"));
+        let categories = store.list_categories().await.unwrap();
+        let slugs: Vec<&str> = categories.iter().map(|c| c.slug.as_str()).collect();
+        assert_eq!(slugs, ["hats", "odds and ends"]);
+        assert!(
+            categories
+                .iter()
+                .all(|c| c.parent.is_none() && c.name == c.slug)
+        );
+        assert!(store.category_exists("odds and ends").await.unwrap());
+        let mut query = ProductQuery::first_page(ProductSort::Name, 10);
+        query.categories = Some(store.category_family("hats").await.unwrap());
+        let hats: Vec<String> = store
+            .list_products(&query)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|p| p.name)
+            .collect();
+        assert_eq!(hats, ["beret", "cap"]);
     }
 
     /// A catalog made before schema 0007 gets its sort keys from the upgrade, so its pages keep their

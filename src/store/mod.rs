@@ -10,6 +10,7 @@
 //! from fixed fragments, with `format!`.
 
 pub mod carts;
+pub mod categories;
 pub mod live;
 mod migrate;
 mod normalize_emails;

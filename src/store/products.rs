@@ -80,7 +80,8 @@ pub enum SortKey {
 pub struct ProductQuery {
     /// Lower-cased text to find in name or description.
     pub search: Option<String>,
-    pub category: Option<String>,
+    /// The category asked for and its children (`Store::category_family`).
+    pub categories: Option<Vec<String>>,
     pub min_price: Option<i64>,
     pub max_price: Option<i64>,
     pub sort: ProductSort,
@@ -93,7 +94,7 @@ impl ProductQuery {
     pub fn first_page(sort: ProductSort, limit: u32) -> Self {
         Self {
             search: None,
-            category: None,
+            categories: None,
             min_price: None,
             max_price: None,
             sort,
@@ -255,8 +256,8 @@ impl Store {
                     .into(),
             );
         }
-        if query.category.is_some() {
-            conditions.push("category = $category".into());
+        if query.categories.is_some() {
+            conditions.push("category IN $categories".into());
         }
         if query.min_price.is_some() {
             conditions.push("price >= $min_price".into());
@@ -290,7 +291,7 @@ impl Store {
             .db()
             .query(sql)
             .bind(("search", query.search.clone()))
-            .bind(("category", query.category.clone()))
+            .bind(("categories", query.categories.clone()))
             .bind(("min_price", query.min_price))
             .bind(("max_price", query.max_price))
             .bind(("limit", i64::from(query.limit) + 1));

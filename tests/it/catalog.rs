@@ -5,7 +5,20 @@ use std::collections::HashSet;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::common::{TestApp, settings};
+use crate::common::{Api, TestApp, settings};
+
+/// Makes top-level categories (a product names an existing one or none).
+async fn categories(admin: &Api, slugs: &[&str]) {
+    for slug in slugs {
+        let res = admin
+            .post(
+                "/api/v1/categories",
+                json!({"slug": slug, "name": slug.to_uppercase()}),
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::CREATED, "{}", res.text);
+    }
+}
 
 fn product(name: &str, price: i64, category: &str) -> Value {
     json!({"name": name, "description": format!("About {name}"), "category": category,
@@ -17,6 +30,7 @@ async fn admins_write_products_and_everyone_reads_them() {
     let app = TestApp::spawn().await;
     let admin = app.admin().await;
     let customer = app.customer().await;
+    categories(&admin, &["shirts"]).await;
 
     let created = admin
         .post("/api/v1/products", product("White Shirt", 1599, "Shirts"))
@@ -68,6 +82,7 @@ async fn admins_write_products_and_everyone_reads_them() {
 async fn listing_pages_with_cursors_filters_and_sorts() {
     let app = TestApp::spawn().await;
     let admin = app.admin().await;
+    categories(&admin, &["hats", "shirts"]).await;
     let products: Vec<Value> = (0..25)
         .map(|i| {
             product(
@@ -173,6 +188,7 @@ async fn listing_pages_with_cursors_filters_and_sorts() {
 async fn bulk_creation_is_all_or_nothing() {
     let app = TestApp::spawn().await;
     let admin = app.admin().await;
+    categories(&admin, &["a", "bulk"]).await;
     let res = admin
         .post("/api/v1/products/bulk", json!({"products": [product("Good", 100, "a"), product("Bad", -5, "a"), product("Good 2", 100, "a")]}))
         .await;
@@ -355,4 +371,177 @@ async fn the_starter_catalog_loads_once_with_the_nextbuy_ids() {
     );
     // New products continue after the seeded ids.
     assert_eq!(app.product(&admin, "New", 100, 1).await, 21);
+}
+
+/// Categories are records in a two-level tree: a product names one that exists, the catalog's
+/// filter shows a category's products and its children's, and a category in use stays.
+#[tokio::test]
+async fn categories_are_a_tree_products_name_and_the_catalog_filters_by() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let customer = app.customer().await;
+    categories(&admin, &["clothing", "hats"]).await;
+    let shirts = admin
+        .post(
+            "/api/v1/categories",
+            json!({"slug": "shirts", "name": "Shirts", "parent": "clothing"}),
+        )
+        .await;
+    assert_eq!(shirts.status, StatusCode::CREATED, "{}", shirts.text);
+    assert_eq!(
+        shirts.json,
+        json!({"slug": "shirts", "name": "Shirts", "parent": "clothing"})
+    );
+
+    // Refusals change nothing: a taken slug, a bad slug, an unknown or nested parent, a customer.
+    admin
+        .post(
+            "/api/v1/categories",
+            json!({"slug": "shirts", "name": "Again"}),
+        )
+        .await
+        .assert_problem(StatusCode::CONFLICT, "category_taken");
+    for (body, field) in [
+        (json!({"slug": "Shirts!", "name": "x"}), "slug"),
+        (json!({"slug": "t--shirts", "name": "x"}), "slug"),
+        (
+            json!({"slug": "socks", "name": "x", "parent": "nowhere"}),
+            "parent",
+        ),
+        (
+            json!({"slug": "socks", "name": "x", "parent": "shirts"}),
+            "parent",
+        ),
+        (json!({"slug": "socks", "name": " "}), "name"),
+    ] {
+        let res = admin.post("/api/v1/categories", body.clone()).await;
+        assert_eq!(
+            res.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")["field"],
+            field,
+            "{body}"
+        );
+    }
+    customer
+        .api
+        .post(
+            "/api/v1/categories",
+            json!({"slug": "socks", "name": "Socks"}),
+        )
+        .await
+        .assert_problem(StatusCode::FORBIDDEN, "forbidden");
+    let listed = app.client().get("/api/v1/categories").await;
+    assert_eq!(
+        listed.json["items"],
+        json!([
+            {"slug": "clothing", "name": "CLOTHING"},
+            {"slug": "hats", "name": "HATS"},
+            {"slug": "shirts", "name": "Shirts", "parent": "clothing"},
+        ])
+    );
+
+    // A product names an existing category, in any case; an unknown one is refused, naming it.
+    admin
+        .post("/api/v1/products", product("Ghost", 100, "nowhere"))
+        .await
+        .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    let res = admin
+        .post(
+            "/api/v1/products/bulk",
+            json!({"products": [product("A", 100, "hats"), product("B", 100, "socks")]}),
+        )
+        .await;
+    assert_eq!(
+        res.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")["field"],
+        "products[1].category"
+    );
+    let mut ids = Vec::new();
+    for (name, category) in [
+        ("Oxford", "shirts"),
+        ("Jumper", "clothing"),
+        ("Cap", "HATS"),
+    ] {
+        let res = admin
+            .post("/api/v1/products", product(name, 1000, category))
+            .await;
+        assert_eq!(res.status, StatusCode::CREATED, "{}", res.text);
+        ids.push(res.json["id"].as_i64().unwrap());
+    }
+    let names = |res: &crate::common::Res| {
+        let mut names: Vec<String> = res.json["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap().to_string())
+            .collect();
+        names.sort();
+        names
+    };
+    // The parent's filter holds its children's products; the child's only its own.
+    let clothing = app.client().get("/api/v1/products?category=clothing").await;
+    assert_eq!(names(&clothing), ["Jumper", "Oxford"]);
+    let only_shirts = app.client().get("/api/v1/products?category=Shirts").await;
+    assert_eq!(names(&only_shirts), ["Oxford"]);
+
+    // Moving shirts to the top level takes Oxford out of clothing at once (the cached page too).
+    admin
+        .patch("/api/v1/categories/clothing", json!({"parent": "hats"}))
+        .await
+        .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
+    let moved = admin
+        .patch(
+            "/api/v1/categories/shirts",
+            json!({"parent": "", "name": "Shirts & tops"}),
+        )
+        .await;
+    assert_eq!(moved.status, StatusCode::OK, "{}", moved.text);
+    assert_eq!(
+        moved.json,
+        json!({"slug": "shirts", "name": "Shirts & tops"})
+    );
+    let clothing = app.client().get("/api/v1/products?category=clothing").await;
+    assert_eq!(names(&clothing), ["Jumper"]);
+    admin
+        .patch("/api/v1/categories/nowhere", json!({"name": "x"}))
+        .await
+        .assert_problem(StatusCode::NOT_FOUND, "not_found");
+    admin
+        .patch("/api/v1/categories/NOT%20A%20SLUG", json!({"name": "x"}))
+        .await
+        .assert_problem(StatusCode::NOT_FOUND, "not_found");
+
+    // A category a product names (archived ones too) is not deleted; an unused one is.
+    admin.delete(&format!("/api/v1/products/{}", ids[2])).await;
+    admin
+        .delete("/api/v1/categories/hats")
+        .await
+        .assert_problem(StatusCode::CONFLICT, "category_in_use");
+    categories(&admin, &["empty"]).await;
+    let gone = admin.delete("/api/v1/categories/empty").await;
+    assert_eq!(gone.status, StatusCode::NO_CONTENT, "{}", gone.text);
+    admin
+        .delete("/api/v1/categories/empty")
+        .await
+        .assert_problem(StatusCode::NOT_FOUND, "not_found");
+}
+
+/// The starter catalog comes with its categories, and every product names one of them.
+#[tokio::test]
+async fn the_starter_catalog_has_its_categories() {
+    let app = TestApp::spawn_with(settings(&[("SEED_CATALOG", "true")])).await;
+    let listed = app.client().get("/api/v1/categories").await;
+    let slugs: HashSet<String> = listed.json["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["slug"].as_str().unwrap().to_string())
+        .collect();
+    let products = app.client().get("/api/v1/products?limit=100").await;
+    for p in products.json["items"].as_array().unwrap() {
+        assert!(slugs.contains(p["category"].as_str().unwrap()), "{p}");
+    }
+    let clothing = app
+        .client()
+        .get("/api/v1/products?category=clothing&limit=100")
+        .await;
+    assert!(clothing.json["items"].as_array().unwrap().len() > 1);
 }

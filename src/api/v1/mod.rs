@@ -2,6 +2,7 @@
 
 pub mod auth;
 pub mod cart;
+pub mod categories;
 pub mod events;
 pub mod orders;
 pub mod products;

@@ -91,6 +91,7 @@ pub struct ProductInput {
     pub name: String,
     #[oai(default, validator(max_length = 5000))]
     pub description: String,
+    /// The slug of a category that exists (`GET /api/v1/categories`), in any case; empty for none.
     #[oai(default, validator(max_length = 100))]
     pub category: String,
     /// 0 up to 100,000,000 minor units.
@@ -107,7 +108,7 @@ impl Example for ProductInput {
         Self {
             name: "Merino beanie".into(),
             description: "A soft ribbed beanie in undyed merino wool.".into(),
-            category: "Accessories".into(),
+            category: "hats".into(),
             price: Money::new(2499, "GBP"),
             stock: 40,
             image_url: "/images/merino-beanie.jpg".into(),
@@ -160,6 +161,7 @@ pub struct ProductUpdate {
     pub name: Option<String>,
     #[oai(skip_serializing_if_is_none, validator(max_length = 5000))]
     pub description: Option<String>,
+    /// The slug of a category that exists; empty for none.
     #[oai(skip_serializing_if_is_none, validator(max_length = 100))]
     pub category: Option<String>,
     #[oai(skip_serializing_if_is_none)]
@@ -237,6 +239,8 @@ impl ProductsApi {
     async fn list(
         &self,
         q: Query<Option<String>>,
+        /// A category's slug: its products and its children's.
+        #[oai(validator(max_length = 100))]
         category: Query<Option<String>>,
         /// In minor units.
         #[oai(validator(minimum(value = "0"), maximum(value = "100000000")))]

@@ -2,7 +2,10 @@
 
 use std::time::Duration;
 
+mod categories;
 mod cursor;
+
+pub use categories::{CategoryDraft, CategoryPatch};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -114,7 +117,7 @@ impl Catalog {
     /// One page of the catalog. Pages are cached under the catalog's current version; any product
     /// write moves the version on, so no reader sees a page older than the last write.
     pub async fn list(&self, request: CatalogRequest) -> Result<ProductPage> {
-        let (mut query, fingerprint) = parse_query(&request)?;
+        let (mut query, category, fingerprint) = parse_query(&request)?;
         if let Some(text) = &request.cursor {
             query.after = Some(cursor::decode(
                 &self.cursors,
@@ -138,6 +141,11 @@ impl Catalog {
             return Ok(page);
         }
 
+        // Only on a miss: the tree changes move the version on (`categories`), so a cached page
+        // holds the family it was made with.
+        if let Some(category) = &category {
+            query.categories = Some(self.store.category_family(category).await?);
+        }
         let mut items = self.store.list_products(&query).await?;
         let next_cursor = if items.len() > query.limit as usize {
             items.truncate(query.limit as usize);
@@ -187,6 +195,18 @@ impl Catalog {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
+        // Each category named once, reported at the first product naming it.
+        let mut checked = std::collections::HashSet::new();
+        for (i, product) in products.iter().enumerate() {
+            if checked.insert(product.category.as_str()) {
+                let field = if single {
+                    "category".to_string()
+                } else {
+                    format!("products[{i}].category")
+                };
+                self.check_category(&field, &product.category).await?;
+            }
+        }
         let created = self.store.create_products(products).await?;
         self.invalidate().await;
         Ok(created)
@@ -221,6 +241,9 @@ impl Catalog {
                 .map(parse_image_url)
                 .transpose()?,
         };
+        if let Some(category) = &changes.category {
+            self.check_category("category", category).await?;
+        }
         let updated = self
             .store
             .update_product(id, changes)
@@ -242,6 +265,7 @@ impl Catalog {
     /// Loads the starter catalog (`seed/products.json`, compiled in), adding only the products whose
     /// ids are not taken: running it twice changes nothing. Returns how many were added.
     pub async fn seed(&self) -> Result<usize> {
+        self.seed_categories().await?;
         let seeds: Vec<SeedProduct> = serde_json::from_str(SEED_CATALOG)
             .map_err(|e| Error::Internal(anyhow::anyhow!("seed/products.json: {e}")))?;
         let products = seeds
@@ -304,7 +328,9 @@ impl Catalog {
     }
 }
 
-fn parse_query(request: &CatalogRequest) -> Result<(ProductQuery, String)> {
+/// The query, the category asked for (expanded to its family on a cache miss) and the fingerprint
+/// that cursors and cache keys carry.
+fn parse_query(request: &CatalogRequest) -> Result<(ProductQuery, Option<String>, String)> {
     let limit = request.limit.unwrap_or(DEFAULT_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(Error::validation(
@@ -334,26 +360,27 @@ fn parse_query(request: &CatalogRequest) -> Result<(ProductQuery, String)> {
     if search.as_ref().is_some_and(|q| q.chars().count() > 200) {
         return Err(Error::validation("q", "must be at most 200 characters"));
     }
+    // Keys are stored lower-cased (`parse_category`); any text up to their length is looked up.
     let category = request
         .category
         .as_deref()
-        .map(str::trim)
-        .filter(|c| !c.is_empty())
-        .map(str::to_string);
+        .map(|c| bounded_text("category", c, 0, 100).map(|c| c.to_lowercase()))
+        .transpose()?
+        .filter(|c| !c.is_empty());
     let fingerprint = format!(
         "{sort:?}|{search:?}|{category:?}|{:?}|{:?}",
         request.min_price, request.max_price
     );
     let query = ProductQuery {
         search,
-        category,
+        categories: None,
         min_price: request.min_price,
         max_price: request.max_price,
         sort,
         after: None,
         limit,
     };
-    Ok((query, fingerprint))
+    Ok((query, category, fingerprint))
 }
 
 fn parse_draft(draft: ProductDraft) -> Result<NewProduct> {

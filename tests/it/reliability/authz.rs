@@ -39,6 +39,8 @@ struct World {
     admin: Who,
     products: [i64; 4],
     orders: [String; 4],
+    /// A category of this world's own.
+    category: String,
     /// The id of the owner's session (the one `owner.api` uses).
     owner_session: String,
 }
@@ -95,6 +97,14 @@ async fn world(app: &TestApp) -> World {
         .as_str()
         .unwrap()
         .to_string();
+    let category = format!("matrix-{}", uuid::Uuid::new_v4().simple());
+    let made = admin_api
+        .post(
+            "/api/v1/categories",
+            json!({"slug": category, "name": "Matrix"}),
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.text);
     let mut products = [0; 4];
     for p in &mut products {
         *p = app.product(&admin_api, "Matrix product", 1000, 100).await;
@@ -134,6 +144,7 @@ async fn world(app: &TestApp) -> World {
         .expect("the owner has a session")
         .to_string();
     World {
+        category,
         owner_session,
         anonymous: Who {
             api: app.client(),
@@ -226,6 +237,14 @@ fn table() -> Vec<Entry> {
         e("patch", "/api/v1/products/{id}", |w, r| with(format!("/api/v1/products/{}", w.product(r)),
             json!({"stock": 7})), [401, 403, 403, 200]),
         e("delete", "/api/v1/products/{id}", |w, r| none(&format!("/api/v1/products/{}", w.product(r))), [401, 403, 403, 204]),
+        // Categories: the tree is public, its writes the admin's.
+        e("get", "/api/v1/categories", |_, _| none("/api/v1/categories"), [200, 200, 200, 200]),
+        e("post", "/api/v1/categories", |w, _| with("/api/v1/categories".into(),
+            json!({"slug": format!("new-{}", w.category), "name": "New"})), [401, 403, 403, 201]),
+        e("patch", "/api/v1/categories/{slug}", |w, _| with(format!("/api/v1/categories/{}", w.category),
+            json!({"name": "Renamed"})), [401, 403, 403, 200]),
+        e("delete", "/api/v1/categories/{slug}", |w, _| none(&format!("/api/v1/categories/{}", w.category)),
+            [401, 403, 403, 204]),
         // Carts: one's own only; lines name the owner's products.
         // Without credentials, starting a cart makes a guest cart; with them, it is the caller's own.
         e("post", "/api/v1/cart", |_, _| none("/api/v1/cart"), [201, 200, 200, 200]),
