@@ -65,21 +65,4 @@ impl From<crate::domain::Invalid> for Error {
     }
 }
 
-impl From<crate::store::StoreError> for Error {
-    fn from(err: crate::store::StoreError) -> Self {
-        match err {
-            crate::store::StoreError::EmailTaken => Error::Conflict {
-                code: "email_taken",
-                message: "an account with this email already exists".into(),
-            },
-            crate::store::StoreError::Conflict => Error::Conflict {
-                code: "write_conflict",
-                message: "the resource changed while this request ran; retry it".into(),
-            },
-            e @ crate::store::StoreError::UnknownOutcome(_) => Error::Internal(e.into()),
-            crate::store::StoreError::Database(e) => Error::Internal(e.into()),
-        }
-    }
-}
-
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -53,6 +53,25 @@ pub enum StoreError {
     Database(surrealdb::Error),
 }
 
+/// How the services' one error type reads a store error (here, so that `error` stays below `store`).
+impl From<StoreError> for crate::error::Error {
+    fn from(err: StoreError) -> Self {
+        use crate::error::Error;
+        match err {
+            StoreError::EmailTaken => Error::Conflict {
+                code: "email_taken",
+                message: "an account with this email already exists".into(),
+            },
+            StoreError::Conflict => Error::Conflict {
+                code: "write_conflict",
+                message: "the resource changed while this request ran; retry it".into(),
+            },
+            e @ StoreError::UnknownOutcome(_) => Error::Internal(e.into()),
+            StoreError::Database(e) => Error::Internal(e.into()),
+        }
+    }
+}
+
 impl From<surrealdb::Error> for StoreError {
     fn from(err: surrealdb::Error) -> Self {
         use surrealdb::types::QueryError;

@@ -84,6 +84,7 @@ pub struct ProductQuery {
     pub categories: Option<Vec<String>>,
     pub min_price: Option<i64>,
     pub max_price: Option<i64>,
+    pub in_stock: bool,
     pub sort: ProductSort,
     pub after: Option<(SortKey, ProductId)>,
     pub limit: u32,
@@ -97,6 +98,7 @@ impl ProductQuery {
             categories: None,
             min_price: None,
             max_price: None,
+            in_stock: false,
             sort,
             after: None,
             limit,
@@ -264,6 +266,9 @@ impl Store {
         }
         if query.max_price.is_some() {
             conditions.push("price <= $max_price".into());
+        }
+        if query.in_stock {
+            conditions.push("stock > 0".into());
         }
         // Every order reads its index forwards (schema 0007: SurrealKV reads backwards far more
         // slowly), descending ones on negated keys; `after` is the cursor's value on the same key.

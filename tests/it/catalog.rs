@@ -481,6 +481,24 @@ async fn categories_are_a_tree_products_name_and_the_catalog_filters_by() {
     assert_eq!(names(&clothing), ["Jumper", "Oxford"]);
     let only_shirts = app.client().get("/api/v1/products?category=Shirts").await;
     assert_eq!(names(&only_shirts), ["Oxford"]);
+    // `in_stock` leaves out what is sold out, with the category filter or without.
+    let mut sold_out = product("Sold out shirt", 900, "shirts");
+    sold_out["stock"] = json!(0);
+    assert_eq!(
+        admin.post("/api/v1/products", sold_out).await.status,
+        StatusCode::CREATED
+    );
+    let shirts = app.client().get("/api/v1/products?category=shirts").await;
+    assert_eq!(names(&shirts), ["Oxford", "Sold out shirt"]);
+    let in_stock = app
+        .client()
+        .get("/api/v1/products?category=shirts&in_stock=true")
+        .await;
+    assert_eq!(names(&in_stock), ["Oxford"]);
+    app.client()
+        .get("/api/v1/products?in_stock=maybe")
+        .await
+        .assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed");
 
     // Moving shirts to the top level takes Oxford out of clothing at once (the cached page too).
     admin
@@ -500,6 +518,8 @@ async fn categories_are_a_tree_products_name_and_the_catalog_filters_by() {
     );
     let clothing = app.client().get("/api/v1/products?category=clothing").await;
     assert_eq!(names(&clothing), ["Jumper"]);
+    let shirts = app.client().get("/api/v1/products?category=shirts").await;
+    assert_eq!(names(&shirts), ["Oxford", "Sold out shirt"]);
     admin
         .patch("/api/v1/categories/nowhere", json!({"name": "x"}))
         .await

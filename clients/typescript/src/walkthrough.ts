@@ -57,8 +57,16 @@ export async function walkthrough(baseUrl: string): Promise<void> {
   accessToken = login.data.tokens.access_token;
   console.log(`signed in, token expires in ${login.data.tokens.expires_in}s`);
 
-  // 3. The catalog, cheapest first, a page at a time: follow `next_cursor` for up to three pages
+  // 3. The categories (a flat list of a two-level tree: a category with a `parent` is under it; the
+  //    catalog's `category` filter holds a category's products and its children's), then the
+  //    catalog, cheapest first, a page at a time: follow `next_cursor` for up to three pages
   //    (fewer if the last page comes first), and take the first product that is in stock.
+  const categories = await client.GET("/api/v1/categories");
+  if (categories.error !== undefined) fail("categories", categories.error, categories.response);
+  for (const top of categories.data.items.filter((c) => c.parent === undefined)) {
+    const children = categories.data.items.filter((c) => c.parent === top.slug);
+    console.log(`category ${top.name}: ${children.map((c) => c.name).join(", ") || "no children"}`);
+  }
   let product: Product | undefined;
   let cursor: string | undefined;
   for (let page = 1; page <= 3; page++) {

@@ -248,6 +248,8 @@ impl ProductsApi {
         /// In minor units.
         #[oai(validator(minimum(value = "0"), maximum(value = "100000000")))]
         max_price: Query<Option<i64>>,
+        /// Only products with stock left (default false: all).
+        in_stock: Query<Option<bool>>,
         /// Newest first unless given.
         sort: Query<Option<Sort>>,
         cursor: Query<Option<String>>,
@@ -260,6 +262,7 @@ impl ProductsApi {
             category: category.0,
             min_price: min_price.0,
             max_price: max_price.0,
+            in_stock: in_stock.0.unwrap_or(false),
             sort: sort.0.map(Into::into),
             cursor: cursor.0,
             limit: limit.0,

@@ -35,6 +35,8 @@ pub struct CatalogRequest {
     pub category: Option<String>,
     pub min_price: Option<i64>,
     pub max_price: Option<i64>,
+    /// Only products with stock left.
+    pub in_stock: bool,
     /// Newest first when not given.
     pub sort: Option<ProductSort>,
     pub cursor: Option<String>,
@@ -368,14 +370,15 @@ fn parse_query(request: &CatalogRequest) -> Result<(ProductQuery, Option<String>
         .transpose()?
         .filter(|c| !c.is_empty());
     let fingerprint = format!(
-        "{sort:?}|{search:?}|{category:?}|{:?}|{:?}",
-        request.min_price, request.max_price
+        "{sort:?}|{search:?}|{category:?}|{:?}|{:?}|{}",
+        request.min_price, request.max_price, request.in_stock
     );
     let query = ProductQuery {
         search,
         categories: None,
         min_price: request.min_price,
         max_price: request.max_price,
+        in_stock: request.in_stock,
         sort,
         after: None,
         limit,
