@@ -62,8 +62,9 @@ pub enum CategoryDelete {
     InUse,
 }
 
-/// The checks and the write of `create_category` and `update_category`: one block, so one
-/// transaction (a parent cannot gain a parent between the check and the write).
+/// The checks of `create_category` and `update_category`, in their block (one transaction). The
+/// parent is written too: two transactions that each only read what the other writes could both
+/// commit (snapshot isolation), e.g. a child made under a parent being deleted.
 macro_rules! parent_checks {
     () => {
         "LET $parent_rec = IF $parent = NONE { NONE } ELSE { type::record('category', $parent) };
@@ -71,6 +72,8 @@ macro_rules! parent_checks {
              LET $p = (SELECT parent FROM ONLY $parent_rec);
              IF $p = NONE { RETURN 'no_parent' };
              IF $p.parent != NONE OR $parent = $slug { RETURN 'too_deep' };
+             -- Written here so that a concurrent delete or move of the parent conflicts with this.
+             UPDATE $parent_rec SET claims += 1;
          };"
     };
 }

@@ -46,6 +46,9 @@ pub enum StoreError {
     /// Another transaction wrote the same records first; the operation can be retried.
     #[error("write conflict")]
     Conflict,
+    /// A product write named a category that does not exist (deleted since the caller checked).
+    #[error("no category {0:?}")]
+    NoCategory(String),
     /// A query answered a tag its caller does not know: a bug, never a fallback.
     #[error("the store answered an unknown outcome {0:?}")]
     UnknownOutcome(String),
@@ -66,6 +69,9 @@ impl From<StoreError> for crate::error::Error {
                 code: "write_conflict",
                 message: "the resource changed while this request ran; retry it".into(),
             },
+            StoreError::NoCategory(category) => {
+                Error::validation("category", format!("`{category}` names no category"))
+            }
             e @ StoreError::UnknownOutcome(_) => Error::Internal(e.into()),
             StoreError::Database(e) => Error::Internal(e.into()),
         }

@@ -114,6 +114,36 @@ macro_rules! product_columns {
     };
 }
 
+/// The categories a product write names (`$named`) must exist, and are written in the same
+/// transaction: deleting one of them at the same moment then conflicts with the product write, and
+/// the one that goes again sees the other's result (without the write, each could commit having seen
+/// the other's absence). Ends the block with `no_category` when one is missing.
+macro_rules! claim_categories {
+    () => {
+        "LET $missing = $named.filter(|$c| !record::exists(type::record('category', $c)));
+         IF array::len($missing) > 0 { RETURN { no_category: $missing[0] } };
+         FOR $c IN $named { UPDATE type::record('category', $c) SET claims += 1; };"
+    };
+}
+
+/// What a product write's block ended with.
+#[derive(Debug, SurrealValue)]
+struct Claimed {
+    start: Option<i64>,
+    rows: Option<Vec<ProductRow>>,
+    no_category: Option<String>,
+}
+
+impl Claimed {
+    /// The first id created, or the missing category as an error.
+    fn outcome(&self) -> Result<i64, StoreError> {
+        match &self.no_category {
+            Some(category) => Err(StoreError::NoCategory(category.clone())),
+            None => Ok(self.start.unwrap_or(0)),
+        }
+    }
+}
+
 impl Store {
     /// Creates all of `products` or none of them, with consecutive ids after the highest in use.
     pub async fn create_products(
@@ -121,13 +151,22 @@ impl Store {
         products: Vec<NewProduct>,
     ) -> Result<Vec<Product>, StoreError> {
         let count = products.len() as i64;
+        let mut named: Vec<String> = products
+            .iter()
+            .map(|p| p.category.clone())
+            .filter(|c| !c.is_empty())
+            .collect();
+        named.sort_unstable();
+        named.dedup();
         // Two concurrent creates pick the same ids; the loser's transaction fails and is retried.
-        let start: i64 = self.retry_on_conflict(|| async {
-            let mut response = self
-                .db()
-                .query(
-                    "{
-                        -- The highest id in use: the table's last key, read backwards with a limit of one
+        let claimed: Claimed = self
+            .retry_on_conflict(|| async {
+                let mut response = self
+                    .db()
+                    .query(concat!(
+                        "{",
+                        claim_categories!(),
+                        "-- The highest id in use: the table's last key, read backwards with a limit of one
                         -- (0.25 ms at 2,000 products, where array::max over every id took 12 ms).
                         LET $start = ((SELECT VALUE record::id(id) FROM product ORDER BY id DESC LIMIT 1)[0] ?? 0) + 1;
                         INSERT INTO product $items.map(|$p, $i| {
@@ -136,14 +175,18 @@ impl Store {
                             price: $p.price, currency: $p.currency, stock: $p.stock,
                             image_url: $p.image_url
                         });
-                        RETURN $start;
-                     }",
-                )
-                .bind(("items", products.clone()))
-                .await?;
-            Ok(response.take::<Option<i64>>(0)?.unwrap_or(1))
-        })
-        .await?;
+                        RETURN { start: $start };
+                     }"
+                    ))
+                    .bind(("items", products.clone()))
+                    .bind(("named", named.clone()))
+                    .await?;
+                response
+                    .take::<Option<Claimed>>(0)?
+                    .ok_or_else(|| StoreError::UnknownOutcome("nothing".into()))
+            })
+            .await?;
+        let start = claimed.outcome()?;
         let mut response = self
             .db()
             .query(concat!(
@@ -212,26 +255,45 @@ impl Store {
         id: ProductId,
         changes: ProductChanges,
     ) -> Result<Option<Product>, StoreError> {
-        let mut response = self
-            .db()
-            .query(concat!(
-                "UPDATE type::record('product', $id) SET
-                     name = $name ?? name, description = $description ?? description,
-                     category = $category ?? category, price = $price ?? price,
-                     stock = $stock ?? stock, image_url = $image_url ?? image_url
-                 WHERE archived = false RETURN ",
-                product_columns!()
-            ))
-            .bind(("id", id.get()))
-            .bind(("name", changes.name))
-            .bind(("description", changes.description))
-            .bind(("category", changes.category))
-            .bind(("price", changes.price))
-            .bind(("stock", changes.stock))
-            .bind(("image_url", changes.image_url))
+        let named: Vec<String> = changes
+            .category
+            .iter()
+            .filter(|c| !c.is_empty())
+            .cloned()
+            .collect();
+        let claimed: Claimed = self
+            .retry_on_conflict(|| async {
+                let mut response = self
+                    .db()
+                    .query(concat!(
+                        "{",
+                        claim_categories!(),
+                        "LET $rows = (UPDATE type::record('product', $id) SET
+                             name = $name ?? name, description = $description ?? description,
+                             category = $category ?? category, price = $price ?? price,
+                             stock = $stock ?? stock, image_url = $image_url ?? image_url
+                         WHERE archived = false RETURN ",
+                        product_columns!(),
+                        ");
+                         RETURN { rows: $rows };
+                         }"
+                    ))
+                    .bind(("id", id.get()))
+                    .bind(("named", named.clone()))
+                    .bind(("name", changes.name.clone()))
+                    .bind(("description", changes.description.clone()))
+                    .bind(("category", changes.category.clone()))
+                    .bind(("price", changes.price))
+                    .bind(("stock", changes.stock))
+                    .bind(("image_url", changes.image_url.clone()))
+                    .await?;
+                response
+                    .take::<Option<Claimed>>(0)?
+                    .ok_or_else(|| StoreError::UnknownOutcome("nothing".into()))
+            })
             .await?;
-        let mut updated: Vec<ProductRow> = response.take(0)?;
-        Ok(updated.pop().map(Product::from))
+        claimed.outcome()?;
+        Ok(claimed.rows.unwrap_or_default().pop().map(Product::from))
     }
 
     /// Hides a product from the catalog; orders keep showing it. False when there was no such product.

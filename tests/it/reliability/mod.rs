@@ -4,6 +4,7 @@
 
 mod authz;
 mod cart_races;
+mod category_races;
 mod crash;
 mod hardening;
 mod hostile;
