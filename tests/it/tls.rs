@@ -132,4 +132,16 @@ async fn servers_whose_certificates_are_not_trusted_are_refused() {
         StatusCode::OK
     );
     app.stop().await;
+
+    // A certificate from the trusted CA but for another name is refused too: the host is verified,
+    // not only the signature.
+    let elsewhere = TestCa::for_names("DNS:db.elsewhere.example");
+    let surreal = SurrealServer::start_tls(&elsewhere).await;
+    let mut vars = surreal.vars().to_vec();
+    vars.push(("SURREAL_CA_FILE", elsewhere.ca_path()));
+    let err = match storefront::Application::build(settings(&vars)).await {
+        Ok(_) => panic!("accepted a certificate issued for another host"),
+        Err(err) => format!("{err:#}"),
+    };
+    assert!(err.to_lowercase().contains("certificate"), "{err}");
 }

@@ -7,8 +7,8 @@ use std::process::{Child, Command, Stdio};
 
 use super::processes::{free_port, wait_for_port};
 
-/// A fresh CA and a server certificate (`IP:127.0.0.1`, `DNS:localhost`) signed by it, as PEM files
-/// in a directory of the test's own.
+/// A fresh CA and a server certificate (`IP:127.0.0.1`, `DNS:localhost` unless told otherwise) signed
+/// by it, as PEM files in a directory of the test's own.
 pub struct TestCa {
     dir: PathBuf,
     pub ca_cert: PathBuf,
@@ -32,6 +32,11 @@ fn openssl(dir: &Path, args: &[&str]) {
 
 impl TestCa {
     pub fn new() -> Self {
+        Self::for_names("IP:127.0.0.1,DNS:localhost")
+    }
+
+    /// A CA whose server certificate names only `names` (an `openssl` subjectAltName list).
+    pub fn for_names(names: &str) -> Self {
         let dir = std::env::temp_dir().join(format!("storefront-ca-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(&dir).unwrap();
         let ec = [
@@ -67,8 +72,10 @@ impl TestCa {
         openssl(&dir, &request);
         std::fs::write(
             dir.join("server.ext"),
-            "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n\
-             keyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
+            format!(
+                "subjectAltName={names}\nbasicConstraints=CA:FALSE\n\
+                 keyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n"
+            ),
         )
         .unwrap();
         openssl(
