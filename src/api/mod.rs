@@ -9,10 +9,13 @@ pub mod problem;
 pub mod session_http;
 pub mod v1;
 
-use poem::http::Method;
-use poem::middleware::{CatchPanic, CookieJarManager, Cors};
-use poem::{Endpoint, EndpointExt, Route};
+use poem::endpoint::make_sync;
+use poem::http::{Method, StatusCode, header};
+use poem::middleware::{CatchPanic, Compression, CookieJarManager, Cors};
+use poem::web::CompressionAlgo;
+use poem::{Endpoint, EndpointExt, Request, Response, Route};
 use poem_openapi::{ApiResponse, OpenApiService, Tags};
+use sha2::{Digest, Sha256};
 
 use crate::state::AppState;
 
@@ -133,15 +136,52 @@ fn cors(origins: &[String]) -> Cors {
         .max_age(600)
 }
 
+/// `/openapi.json` with an `ETag` (the document's hash): a client holding the current document gets
+/// a 304 and nothing else.
+fn spec_endpoint(spec: String) -> impl Endpoint + 'static {
+    let digest = Sha256::digest(spec.as_bytes());
+    let etag: String = format!(
+        "\"{}\"",
+        digest[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    );
+    make_sync(move |req: Request| {
+        let matches = req
+            .headers()
+            .get(header::IF_NONE_MATCH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| {
+                v.split(',')
+                    .any(|tag| tag.trim() == etag || tag.trim() == "*")
+            });
+        let builder = Response::builder()
+            .header(header::ETAG, etag.as_str())
+            .header(header::CACHE_CONTROL, "no-cache");
+        if matches {
+            builder.status(StatusCode::NOT_MODIFIED).finish()
+        } else {
+            builder
+                .content_type("application/json; charset=utf-8")
+                .body(spec.clone())
+        }
+    })
+}
+
 /// The whole HTTP application: API, docs, and middleware.
 pub fn routes(state: &AppState) -> impl Endpoint + 'static {
     let api = openapi(state);
     let docs = api.swagger_ui();
-    let spec = api.spec_endpoint();
+    let spec = spec_endpoint(api.spec());
+    // Only these two: they are big and static. API answers are small, and compressing an event
+    // stream would hold its events back. gzip only: at poem's default level brotli came out 2.5
+    // times larger here (the document: 211 KB raw, 13.5 KB gzip, 33.9 KB br).
+    let compressed = || Compression::new().algorithms([CompressionAlgo::GZIP]);
     Route::new()
         .nest("/", api)
-        .nest("/docs", docs)
-        .at("/openapi.json", spec)
+        .nest("/docs", docs.with(compressed()))
+        .at("/openapi.json", spec.with(compressed()))
         .with(CatchPanic::new())
         .with(CookieJarManager::new())
         .with_if(

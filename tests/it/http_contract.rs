@@ -892,3 +892,56 @@ async fn body_fields_carry_their_bounds() {
         }
     }
 }
+
+/// The two big static answers are compressed when the client accepts it, and the document carries an
+/// `ETag`: holding the current one, a client gets 304 and no body.
+#[tokio::test]
+async fn the_docs_and_the_document_are_compressed_and_revalidated() {
+    let app = TestApp::spawn().await;
+    let http = reqwest::Client::new();
+    let get = |path: &str, headers: &[(&str, &str)]| {
+        let mut req = http.get(app.url(path));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        req.send()
+    };
+    let plain = get("/openapi.json", &[]).await.unwrap();
+    assert_eq!(plain.status(), StatusCode::OK);
+    assert!(plain.headers().get("content-encoding").is_none());
+    let etag = plain.headers()["etag"].to_str().unwrap().to_string();
+    let plain_len = plain.bytes().await.unwrap().len();
+    for (accept, coding) in [
+        ("gzip", "gzip"),
+        ("br, gzip", "gzip"),
+        ("gzip;q=0.5", "gzip"),
+    ] {
+        let packed = get("/openapi.json", &[("accept-encoding", accept)])
+            .await
+            .unwrap();
+        assert_eq!(packed.headers()["content-encoding"], coding, "{accept}");
+        let packed_len = packed.bytes().await.unwrap().len();
+        assert!(
+            packed_len * 4 < plain_len,
+            "{accept}: {packed_len} bytes of {plain_len}"
+        );
+    }
+    let again = get("/openapi.json", &[("if-none-match", &etag)])
+        .await
+        .unwrap();
+    assert_eq!(again.status(), StatusCode::NOT_MODIFIED);
+    assert!(again.bytes().await.unwrap().is_empty());
+    let stale = get("/openapi.json", &[("if-none-match", "\"old\"")])
+        .await
+        .unwrap();
+    assert_eq!(stale.status(), StatusCode::OK);
+
+    let docs = get("/docs", &[("accept-encoding", "gzip")]).await.unwrap();
+    assert_eq!(docs.status(), StatusCode::OK);
+    assert_eq!(docs.headers()["content-encoding"], "gzip");
+    // API answers are not compressed (an event stream must not be held back).
+    let api = get("/api/v1/products", &[("accept-encoding", "gzip")])
+        .await
+        .unwrap();
+    assert!(api.headers().get("content-encoding").is_none());
+}
