@@ -4,7 +4,7 @@
 
 use std::fmt;
 use std::net::IpAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::tls::CaFile;
@@ -80,6 +80,21 @@ impl SurrealSettings {
     }
 }
 
+/// Where product images are kept (`MEDIA_URL`).
+#[derive(Debug, Clone)]
+pub enum MediaSettings {
+    Directory(PathBuf),
+    /// An S3-compatible bucket; credentials from the standard AWS variables.
+    S3 {
+        bucket: String,
+        prefix: String,
+        region: String,
+        endpoint: Option<String>,
+        access_key_id: String,
+        secret_access_key: Secret,
+    },
+}
+
 #[derive(Debug, Clone)]
 pub struct CookieSettings {
     pub secure: bool,
@@ -96,6 +111,7 @@ pub struct Settings {
     pub surreal: SurrealSettings,
     /// Unset: the in-process cache.
     pub redis: Option<RedisSettings>,
+    pub media: MediaSettings,
     pub jwt_secret: Secret,
     /// True when no `JWT_SECRET` was given and a random one was made for this run (development only).
     pub jwt_secret_generated: bool,
@@ -183,6 +199,7 @@ impl Settings {
             env,
             surreal: surreal_settings(var)?,
             redis: redis_settings(var)?,
+            media: media_settings(var)?,
             jwt_secret,
             jwt_secret_generated,
             access_token_ttl: lifetimes.access,
@@ -321,6 +338,42 @@ fn ca_file(
     CaFile::read(Path::new(&path))
         .map(Some)
         .map_err(|message| invalid(name, message))
+}
+
+/// `MEDIA_URL`: a directory (default `./data/media`) or `s3://BUCKET[/PREFIX]`, which needs
+/// `AWS_ACCESS_KEY_ID` and `AWS_SECRET_ACCESS_KEY` (and takes `AWS_REGION`, `AWS_ENDPOINT_URL`).
+fn media_settings(var: Var) -> Result<MediaSettings, ConfigError> {
+    let url = var("MEDIA_URL").unwrap_or_else(|| {
+        std::env::current_dir()
+            .map(|dir| dir.join("data/media"))
+            .unwrap_or_else(|_| "./data/media".into())
+            .display()
+            .to_string()
+    });
+    let Some(rest) = url.strip_prefix("s3://") else {
+        if url.contains("://") {
+            return Err(invalid(
+                "MEDIA_URL",
+                "must be a directory path or s3://BUCKET[/PREFIX]",
+            ));
+        }
+        return Ok(MediaSettings::Directory(PathBuf::from(url)));
+    };
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    if bucket.is_empty() {
+        return Err(invalid("MEDIA_URL", "s3:// needs a bucket name"));
+    }
+    let required = |name: &'static str| {
+        var(name).ok_or_else(|| invalid(name, "is needed for an s3:// MEDIA_URL"))
+    };
+    Ok(MediaSettings::S3 {
+        bucket: bucket.to_string(),
+        prefix: prefix.trim_matches('/').to_string(),
+        region: var("AWS_REGION").unwrap_or_else(|| "us-east-1".into()),
+        endpoint: var("AWS_ENDPOINT_URL"),
+        access_key_id: required("AWS_ACCESS_KEY_ID")?,
+        secret_access_key: Secret::new(required("AWS_SECRET_ACCESS_KEY")?),
+    })
 }
 
 /// `/metrics` listens on a port of its own (Fly's `[metrics]` scrapes it over the private network).
@@ -640,10 +693,31 @@ mod tests {
             ("REDIS_URL", "rediss://"),
             ("SURREAL_CA_FILE", "/etc/ssl/certs/ca-certificates.crt"),
             ("REDIS_CA_FILE", "/etc/ssl/certs/ca-certificates.crt"),
+            ("MEDIA_URL", "ftp://host/x"),
+            ("MEDIA_URL", "s3://"),
         ] {
             let err = settings(&[(name, value)]).unwrap_err();
             assert_eq!(err.variable, name, "{name}={value} gave {err}");
         }
+    }
+
+    #[test]
+    fn an_s3_media_url_needs_credentials() {
+        let err = settings(&[("MEDIA_URL", "s3://images")]).unwrap_err();
+        assert_eq!(err.variable, "AWS_ACCESS_KEY_ID");
+        let err =
+            settings(&[("MEDIA_URL", "s3://images"), ("AWS_ACCESS_KEY_ID", "k")]).unwrap_err();
+        assert_eq!(err.variable, "AWS_SECRET_ACCESS_KEY");
+        let ok = settings(&[
+            ("MEDIA_URL", "s3://images/shop/"),
+            ("AWS_ACCESS_KEY_ID", "k"),
+            ("AWS_SECRET_ACCESS_KEY", "s"),
+        ])
+        .unwrap();
+        assert!(matches!(
+            ok.media,
+            MediaSettings::S3 { ref bucket, ref prefix, .. } if bucket == "images" && prefix == "shop"
+        ));
     }
 
     #[test]

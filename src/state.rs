@@ -7,6 +7,7 @@ use crate::auth::{
 };
 use crate::cache::Cache;
 use crate::config::Settings;
+use crate::media::Media;
 use crate::metrics::{Gauges, Metrics};
 use crate::services::accounts::Accounts;
 use crate::services::cart::Carts;
@@ -86,7 +87,13 @@ impl AppState {
             ),
         ));
         let cursors = CursorCodec::new(derived_key(&settings.jwt_secret, b"storefront cursor key"));
-        let catalog = Arc::new(Catalog::new(store.clone(), cache.clone(), cursors.clone()));
+        let media = Media::open(&settings.media)?;
+        let catalog = Arc::new(Catalog::new(
+            store.clone(),
+            cache.clone(),
+            cursors.clone(),
+            media,
+        ));
         if settings.seed_catalog {
             let added = catalog.seed_if_empty().await?;
             if added > 0 {

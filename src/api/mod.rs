@@ -54,6 +54,7 @@ pub type Apis = (
     v1::users::UsersApi,
     v1::products::ProductsApi,
     v1::categories::CategoriesApi,
+    v1::images::ImagesApi,
     v1::cart::CartApi,
     v1::orders::OrdersApi,
     v1::events::EventsApi,
@@ -77,6 +78,9 @@ pub fn openapi(state: &AppState) -> OpenApiService<Apis, ()> {
             catalog: state.catalog.clone(),
         },
         v1::categories::CategoriesApi {
+            catalog: state.catalog.clone(),
+        },
+        v1::images::ImagesApi {
             catalog: state.catalog.clone(),
         },
         v1::cart::CartApi {
@@ -182,6 +186,10 @@ pub fn routes(state: &AppState) -> impl Endpoint + 'static {
         .nest("/", api)
         .nest("/docs", docs.with(compressed()))
         .at("/openapi.json", spec.with(compressed()))
+        .at(
+            "/media/:file",
+            poem::get(v1::images::serve_media).data(state.catalog.clone()),
+        )
         .with(CatchPanic::new())
         .with(CookieJarManager::new())
         .with_if(

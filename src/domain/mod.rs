@@ -24,7 +24,7 @@ pub use money::{MAX_PRICE_MINOR, Price, STORE_CURRENCY, parse_currency};
 pub use order::{Order, OrderChange, OrderLine, Shortage};
 pub use order_status::OrderStatus;
 pub use password::Password;
-pub use product::{Product, StockChange};
+pub use product::{MAX_IMAGES, Product, ProductImage, StockChange};
 pub use product_sort::ProductSort;
 pub use profile::{Address, DisplayName, bounded_text};
 pub use quantity::{MAX_QUANTITY, MAX_STOCK, Quantity, parse_stock};

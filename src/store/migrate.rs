@@ -59,6 +59,10 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0010_categories.surql",
         sql: include_str!("../../schema/0010_categories.surql"),
     },
+    Migration {
+        name: "0011_product_images.surql",
+        sql: include_str!("../../schema/0011_product_images.surql"),
+    },
 ];
 
 #[derive(SurrealValue)]

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use surrealdb::types::SurrealValue;
 
-use crate::domain::{Product, ProductId, ProductSort};
+use crate::domain::{MAX_IMAGES, Product, ProductId, ProductImage, ProductSort};
 
 use super::{Store, StoreError};
 
@@ -18,9 +18,17 @@ struct ProductRow {
     pub currency: String,
     pub stock: i64,
     pub image_url: String,
+    pub images: Option<Vec<ImageRow>>,
     pub archived: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, SurrealValue)]
+struct ImageRow {
+    id: String,
+    file: String,
+    alt: String,
 }
 
 impl From<ProductRow> for Product {
@@ -34,6 +42,16 @@ impl From<ProductRow> for Product {
             currency: r.currency,
             stock: r.stock,
             image_url: r.image_url,
+            images: r
+                .images
+                .unwrap_or_default()
+                .into_iter()
+                .map(|i| ProductImage {
+                    id: i.id,
+                    file: i.file,
+                    alt: i.alt,
+                })
+                .collect(),
             archived: r.archived,
             created_at: r.created_at,
             updated_at: r.updated_at,
@@ -110,7 +128,7 @@ impl ProductQuery {
 macro_rules! product_columns {
     () => {
         "record::id(id) AS id, name, description, category, price, currency, stock,
-     image_url, archived, created_at, updated_at"
+     image_url, images, archived, created_at, updated_at"
     };
 }
 
@@ -372,4 +390,81 @@ impl Store {
         }
         Ok(into_products(request.await?.take(0)?))
     }
+
+    /// Appends an image to a product that is not archived, unless it holds `MAX_IMAGES` already.
+    pub async fn add_product_image(
+        &self,
+        id: ProductId,
+        image: &ProductImage,
+    ) -> Result<ImageAdd, StoreError> {
+        let outcome: String = self
+            .retry_on_conflict(|| async {
+                let mut response = self
+                    .db()
+                    .query(
+                        "{
+                         LET $p = (SELECT archived, images FROM ONLY type::record('product', $id));
+                         IF $p = NONE OR $p.archived { RETURN 'missing' };
+                         IF array::len($p.images ?? []) >= $max { RETURN 'full' };
+                         UPDATE type::record('product', $id) SET images = (images ?? []).append($image);
+                         RETURN 'added';
+                         }",
+                    )
+                    .bind(("id", id.get()))
+                    .bind(("max", MAX_IMAGES as i64))
+                    .bind((
+                        "image",
+                        ImageRow {
+                            id: image.id.clone(),
+                            file: image.file.clone(),
+                            alt: image.alt.clone(),
+                        },
+                    ))
+                    .await?;
+                Ok(response.take::<Option<String>>(0)?.unwrap_or_default())
+            })
+            .await?;
+        Ok(match outcome.as_str() {
+            "added" => ImageAdd::Added,
+            "missing" => ImageAdd::NoProduct,
+            "full" => ImageAdd::Full,
+            other => return Err(StoreError::UnknownOutcome(other.to_string())),
+        })
+    }
+
+    /// Takes an image off a product; returns its file (to delete), `None` when there was none.
+    pub async fn remove_product_image(
+        &self,
+        id: ProductId,
+        image_id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        self.retry_on_conflict(|| async {
+            let mut response = self
+                .db()
+                .query(
+                    "{
+                     LET $p = (SELECT images FROM ONLY type::record('product', $id));
+                     LET $found = ($p.images ?? []).filter(|$i| $i.id = $image_id);
+                     IF array::len($found) = 0 { RETURN NONE };
+                     UPDATE type::record('product', $id)
+                         SET images = images.filter(|$i| $i.id != $image_id);
+                     RETURN $found[0].file;
+                     }",
+                )
+                .bind(("id", id.get()))
+                .bind(("image_id", image_id.to_string()))
+                .await?;
+            Ok(response.take::<Option<String>>(0)?)
+        })
+        .await
+    }
+}
+
+/// What adding an image came to.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ImageAdd {
+    Added,
+    NoProduct,
+    /// The product holds `MAX_IMAGES` already.
+    Full,
 }

@@ -11,6 +11,7 @@ mod deploy;
 mod event_streams;
 mod guest_cart;
 mod http_contract;
+mod images;
 mod instances;
 mod legacy;
 mod orders;

@@ -1,5 +1,5 @@
-//! Request body limits: 64 KiB, 1 MiB for bulk product creation, refused with 413 before a handler
-//! reads anything.
+//! Request body limits: 64 KiB, 1 MiB for bulk product creation, an image and its form for an image
+//! upload, refused with 413 before a handler reads anything.
 
 use poem::http::{StatusCode, header};
 use poem::{Body, Request, Response};
@@ -11,9 +11,14 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 /// Bulk product creation (up to 1,000 products) may send more.
 pub const BULK_BODY_LIMIT: usize = 1024 * 1024;
 
+/// An image upload: the largest image plus room for the form around it.
+pub const IMAGE_BODY_LIMIT: usize = crate::services::catalog::MAX_IMAGE_BYTES + 64 * 1024;
+
 pub(super) fn body_limit(path: &str) -> usize {
     if path.ends_with("/products/bulk") {
         BULK_BODY_LIMIT
+    } else if path.starts_with("/api/v1/products/") && path.ends_with("/images") {
+        IMAGE_BODY_LIMIT
     } else {
         BODY_LIMIT
     }

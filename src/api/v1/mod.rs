@@ -4,6 +4,7 @@ pub mod auth;
 pub mod cart;
 pub mod categories;
 pub mod events;
+pub mod images;
 pub mod orders;
 pub mod products;
 pub mod users;

@@ -13,7 +13,7 @@ use crate::api::problem::statuses::*;
 use crate::api::problem::{ApiResult, Problems};
 use crate::api::session_http::Auth;
 use crate::api::{ApiTags, NoContent};
-use crate::domain::{Product, ProductId, ProductSort};
+use crate::domain::{Product, ProductId, ProductImage, ProductSort};
 use crate::error::Error;
 use crate::services::catalog::{Catalog, CatalogRequest, ProductDraft, ProductPage, ProductPatch};
 
@@ -46,8 +46,28 @@ pub struct ProductView {
     pub stock: i64,
     /// Absolute URL or a path on the store's host.
     pub image_url: String,
+    /// Uploaded images, in order.
+    pub images: Vec<ImageView>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Object)]
+pub struct ImageView {
+    pub id: String,
+    /// A path on this service: `/media/<file>`, cached for good by browsers and CDNs.
+    pub url: String,
+    pub alt: String,
+}
+
+impl From<ProductImage> for ImageView {
+    fn from(i: ProductImage) -> Self {
+        Self {
+            id: i.id,
+            url: format!("/media/{}", i.file),
+            alt: i.alt,
+        }
+    }
 }
 
 impl From<Product> for ProductView {
@@ -60,6 +80,7 @@ impl From<Product> for ProductView {
             category: p.category,
             stock: p.stock,
             image_url: p.image_url,
+            images: p.images.into_iter().map(Into::into).collect(),
             created_at: p.created_at,
             updated_at: p.updated_at,
         }

@@ -178,6 +178,7 @@ mod tests {
             currency: "GBP".into(),
             stock: 1,
             image_url: String::new(),
+            images: Vec::new(),
             archived: false,
             created_at: Utc::now(),
             updated_at: Utc::now(),

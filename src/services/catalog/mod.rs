@@ -4,8 +4,10 @@ use std::time::Duration;
 
 mod categories;
 mod cursor;
+mod images;
 
 pub use categories::{CategoryDraft, CategoryPatch};
+pub use images::{MAX_IMAGE_BYTES, media_content_type};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -17,6 +19,7 @@ use crate::domain::{
     Price, Product, ProductId, ProductSort, bounded_text, parse_currency, parse_stock,
 };
 use crate::error::{Error, Result};
+use crate::media::Media;
 use crate::services::cursor::CursorCodec;
 use crate::store::Store;
 use crate::store::products::{NewProduct, ProductChanges, ProductQuery};
@@ -105,14 +108,16 @@ pub struct Catalog {
     store: Store,
     cache: Cache,
     cursors: CursorCodec,
+    media: Media,
 }
 
 impl Catalog {
-    pub fn new(store: Store, cache: Cache, cursors: CursorCodec) -> Self {
+    pub fn new(store: Store, cache: Cache, cursors: CursorCodec, media: Media) -> Self {
         Self {
             store,
             cache,
             cursors,
+            media,
         }
     }
 

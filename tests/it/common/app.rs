@@ -62,6 +62,14 @@ pub fn settings(vars: &[(&str, &str)]) -> Settings {
         ("REDIS_URL".into(), redis_url()),
         ("JWT_SECRET".into(), JWT_SECRET.into()),
         ("SEED_CATALOG".into(), "false".into()),
+        // Each test's uploads in a directory of its own.
+        (
+            "MEDIA_URL".into(),
+            std::env::temp_dir()
+                .join(unique("storefront-media"))
+                .display()
+                .to_string(),
+        ),
         (
             "RUST_LOG".into(),
             std::env::var("TEST_LOG").unwrap_or_else(|_| "warn".into()),

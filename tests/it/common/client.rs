@@ -152,6 +152,46 @@ impl Api {
     pub async fn delete(&self, path: &str) -> Res {
         self.send(Method::DELETE, path, None).await
     }
+
+    /// `POST` of a `multipart/form-data` body: `file` (named `filename`) and, when given, `alt`.
+    pub async fn upload(&self, path: &str, filename: &str, file: &[u8], alt: Option<&str>) -> Res {
+        let (content_type, body) = multipart(filename, file, alt);
+        let mut req = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", content_type)
+            .body(body);
+        if let Some(token) = &self.token {
+            req = req.bearer_auth(token);
+        }
+        read(req.send().await.expect("request sent")).await
+    }
+}
+
+/// A `multipart/form-data` body of an upload form (content type, bytes): the client's multipart
+/// feature would build another variant of the dependency tree, and the format is two parts.
+pub fn multipart(filename: &str, file: &[u8], alt: Option<&str>) -> (String, Vec<u8>) {
+    let boundary = format!("storefront-{}", uuid::Uuid::new_v4().simple());
+    let mut body = Vec::new();
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{filename}\"\r\n\
+             Content-Type: application/octet-stream\r\n\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(file);
+    body.extend_from_slice(b"\r\n");
+    if let Some(alt) = alt {
+        body.extend_from_slice(
+            format!(
+                "--{boundary}\r\nContent-Disposition: form-data; name=\"alt\"\r\n\r\n{alt}\r\n"
+            )
+            .as_bytes(),
+        );
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
 pub async fn read(response: reqwest::Response) -> Res {

@@ -12,8 +12,8 @@ pub use app::{
     Customer, JWT_SECRET, PASSWORD, TestApp, redis_url, remote_surreal, settings, surrealkv_url,
     temp_dir, unique,
 };
-pub use client::{Api, Res, assert_no_hash, read};
+pub use client::{Api, Res, assert_no_hash, multipart, read};
 pub use events::EventReader;
-pub use processes::{PrivateRedis, ServerProcess, SurrealServer, cli, free_port};
+pub use processes::{PrivateRedis, ServerProcess, SurrealServer, cli, free_port, wait_for_port};
 pub use shopping::{add, checkout, checkout_all, customers, order_units, stock};
 pub use tls::{TestCa, TlsRedis};

@@ -93,6 +93,10 @@ impl ServerProcess {
             .env("HOST", "127.0.0.1")
             .env("PORT", port.to_string())
             .env("METRICS_PORT", "0")
+            .env(
+                "MEDIA_URL",
+                std::env::temp_dir().join(super::app::unique("storefront-media")),
+            )
             .env("SURREAL_DB", "test")
             .env("REDIS_URL", redis_url())
             .env("JWT_SECRET", JWT_SECRET)

@@ -9,7 +9,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use super::report::report;
-use crate::common::{Api, PASSWORD, Res, TestApp, read, settings, unique};
+use crate::common::{Api, PASSWORD, Res, TestApp, multipart, read, settings, unique};
 
 /// Who asks. `Owner` owns the orders and cart lines the requests name; `Other` is a customer who
 /// does not.
@@ -41,6 +41,8 @@ struct World {
     orders: [String; 4],
     /// A category of this world's own.
     category: String,
+    /// An image on the admin's turn's product.
+    image: String,
     /// The id of the owner's session (the one `owner.api` uses).
     owner_session: String,
 }
@@ -143,8 +145,19 @@ async fn world(app: &TestApp) -> World {
         .as_str()
         .expect("the owner has a session")
         .to_string();
+    let added = admin_api
+        .upload(
+            &format!("/api/v1/products/{}/images", products[3]),
+            "view.png",
+            b"\x89PNG\r\n\x1a\n-image-",
+            None,
+        )
+        .await;
+    assert_eq!(added.status, StatusCode::CREATED, "{}", added.text);
+    let image = added.json["images"][0]["id"].as_str().unwrap().to_string();
     World {
         category,
+        image,
         owner_session,
         anonymous: Who {
             api: app.client(),
@@ -172,7 +185,14 @@ async fn world(app: &TestApp) -> World {
 }
 
 /// The request a role makes: the concrete path and the body.
-type Call = fn(&World, Role) -> (String, Option<Value>);
+/// What a request sends: nothing, a JSON body, or an image upload form.
+enum Send {
+    Nothing,
+    Json(Value),
+    Upload,
+}
+
+type Call = fn(&World, Role) -> (String, Send);
 
 struct Entry {
     method: &'static str,
@@ -191,12 +211,16 @@ fn legacy_product() -> Value {
     json!({"name": "New", "price": 5.0, "stock_quantity": 3})
 }
 
-fn none(path: &str) -> (String, Option<Value>) {
-    (path.to_string(), None)
+fn none(path: &str) -> (String, Send) {
+    (path.to_string(), Send::Nothing)
 }
 
-fn with(path: String, body: Value) -> (String, Option<Value>) {
-    (path, Some(body))
+fn with(path: String, body: Value) -> (String, Send) {
+    (path, Send::Json(body))
+}
+
+fn upload(path: String) -> (String, Send) {
+    (path, Send::Upload)
 }
 
 #[rustfmt::skip]
@@ -237,6 +261,11 @@ fn table() -> Vec<Entry> {
         e("patch", "/api/v1/products/{id}", |w, r| with(format!("/api/v1/products/{}", w.product(r)),
             json!({"stock": 7})), [401, 403, 403, 200]),
         e("delete", "/api/v1/products/{id}", |w, r| none(&format!("/api/v1/products/{}", w.product(r))), [401, 403, 403, 204]),
+        e("post", "/api/v1/products/{id}/images", |w, r| upload(format!("/api/v1/products/{}/images", w.product(r))),
+            [401, 403, 403, 201]),
+        // The world's image is on the admin's turn's product.
+        e("delete", "/api/v1/products/{id}/images/{image_id}", |w, _| none(&format!(
+            "/api/v1/products/{}/images/{}", w.product(Role::Admin), w.image)), [401, 403, 403, 204]),
         // Categories: the tree is public, its writes the admin's.
         e("get", "/api/v1/categories", |_, _| none("/api/v1/categories"), [200, 200, 200, 200]),
         e("post", "/api/v1/categories", |w, _| with("/api/v1/categories".into(),
@@ -351,10 +380,18 @@ async fn every_route_answers_each_role_as_the_matrix_says() {
             if let Some(token) = &world.who(*role).api.token {
                 req = req.bearer_auth(token);
             }
-            if let Some(body) = body {
-                req = req
-                    .header("content-type", "application/json")
-                    .body(body.to_string());
+            match body {
+                Send::Nothing => {}
+                Send::Json(body) => {
+                    req = req
+                        .header("content-type", "application/json")
+                        .body(body.to_string());
+                }
+                Send::Upload => {
+                    let (content_type, form) =
+                        multipart("view.png", b"\x89PNG\r\n\x1a\n-image-", Some("A view"));
+                    req = req.header("content-type", content_type).body(form);
+                }
             }
             let response = req.send().await.unwrap();
             // An event stream answers 200 and stays open: take the status, then hang up.
