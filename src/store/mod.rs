@@ -78,6 +78,14 @@ impl From<StoreError> for crate::error::Error {
     }
 }
 
+/// A write conflict, however the SDK reports it (a query's, or the key-value store's own when a
+/// namespace or database is being made).
+fn is_conflict(err: &surrealdb::Error) -> bool {
+    use surrealdb::types::QueryError;
+    matches!(err.query_details(), Some(QueryError::TransactionConflict))
+        || err.to_string().contains("Transaction conflict")
+}
+
 impl From<surrealdb::Error> for StoreError {
     fn from(err: surrealdb::Error) -> Self {
         use surrealdb::types::QueryError;
@@ -162,10 +170,25 @@ impl Store {
             .context("signing in to SurrealDB (SURREAL_USER / SURREAL_PASS)")?;
         }
         // The handle is fully configured before it is cloned anywhere: clones copy the session.
-        db.use_ns(&settings.namespace)
-            .use_db(&settings.database)
-            .await
-            .context("selecting the SurrealDB namespace and database")?;
+        // A server makes a namespace and database the first time they are used, and two instances
+        // starting together on fresh ones conflict there: the loser selects again.
+        let mut tries = 0;
+        loop {
+            let selected = db
+                .use_ns(&settings.namespace)
+                .use_db(&settings.database)
+                .await;
+            match selected {
+                Err(err) if tries < 10 && is_conflict(&err) => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(rand::random_range(5..=50))).await;
+                }
+                other => {
+                    other.context("selecting the SurrealDB namespace and database")?;
+                    break;
+                }
+            }
+        }
         Ok(db)
     }
 

@@ -88,6 +88,29 @@ async fn images_are_checked_stored_in_the_directory_and_served() {
             "{name}"
         );
     }
+    // A form without its file names the field; a body that is no form at all is a 400 or 415.
+    let (content_type, form) = crate::common::multipart("x.png", b"", None);
+    let form = String::from_utf8(form)
+        .unwrap()
+        .replace("name=\"file\"", "name=\"other\"");
+    let no_file = admin
+        .http
+        .post(app.url(&path))
+        .bearer_auth(admin.token.as_deref().unwrap())
+        .header("content-type", content_type)
+        .body(form)
+        .send()
+        .await
+        .unwrap();
+    let no_file = crate::common::read(no_file).await;
+    assert_eq!(
+        no_file.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")["field"],
+        "file"
+    );
+    admin
+        .post(&path, serde_json::json!({}))
+        .await
+        .assert_problem(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type");
     // Past 5 MiB: 413 before the handler reads it.
     let mut huge = png();
     huge.resize(6 * 1024 * 1024, 0);

@@ -19,6 +19,13 @@ pub(super) fn error_response(err: poem::Error) -> Response {
         Problem::invalid(&field.field, &field.reason)
     } else if err.is::<poem_openapi::error::ParsePathError>() {
         Problem::new(StatusCode::NOT_FOUND, "not_found", "no such resource")
+    } else if let Some(field) = err
+        .downcast_ref::<poem_openapi::error::ParseMultipartError>()
+        .and_then(|e| multipart_field(&e.reason))
+    {
+        // A form that parses but lacks or repeats a field names it, as a JSON body's field does;
+        // a form that does not parse at all stays a 400.
+        Problem::invalid(&field, "is missing, repeated or not of its type")
     } else {
         return err.into_response();
     };
@@ -26,6 +33,15 @@ pub(super) fn error_response(err: poem::Error) -> Response {
         .status(StatusCode::from_u16(problem.status).unwrap_or(StatusCode::BAD_REQUEST))
         .content_type(CONTENT_TYPE)
         .body(serde_json::to_string(&problem).unwrap_or_default())
+}
+
+/// The field a multipart error is about (poem-openapi: "field `file` is required", "failed to parse
+/// field `file`: ...").
+fn multipart_field(reason: &str) -> Option<String> {
+    let rest = reason
+        .strip_prefix("field `")
+        .or_else(|| reason.strip_prefix("failed to parse field `"))?;
+    rest.split_once('`').map(|(field, _)| field.to_string())
 }
 
 /// Turns any error response into a problem document carrying the request id. Problems built by
