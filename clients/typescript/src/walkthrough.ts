@@ -76,7 +76,8 @@ export async function walkthrough(baseUrl: string): Promise<void> {
     if (error !== undefined) fail("catalog page", error, response);
     for (const item of data.items) {
       const price = `${(item.price.amount / 100).toFixed(2)} ${item.price.currency}`;
-      console.log(`page ${page}: #${item.id} ${item.name} ${price}, ${item.stock} in stock`);
+      const pictures = item.images.map((image) => `${image.url} (${image.alt})`).join(", ");
+      console.log(`page ${page}: #${item.id} ${item.name} ${price}, ${item.stock} in stock ${pictures}`);
     }
     product ??= data.items.find((item) => item.stock > 0);
     cursor = data.next_cursor;
