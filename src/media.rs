@@ -3,6 +3,7 @@
 //! interface. Files are named by the service (`<uuid>.<ext>`), never by the uploader.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use object_store::path::Path;
@@ -37,7 +38,19 @@ impl Media {
                 access_key_id,
                 secret_access_key,
             } => {
+                // A bucket that does not answer costs a request seconds, not the library's default
+                // of ten retries over up to three minutes.
+                let retry = object_store::RetryConfig {
+                    max_retries: 2,
+                    retry_timeout: Duration::from_secs(5),
+                    ..Default::default()
+                };
+                let client = object_store::ClientOptions::new()
+                    .with_connect_timeout(Duration::from_secs(2))
+                    .with_timeout(Duration::from_secs(15));
                 let mut builder = object_store::aws::AmazonS3Builder::new()
+                    .with_retry(retry)
+                    .with_client_options(client)
                     .with_bucket_name(bucket)
                     .with_region(region)
                     .with_access_key_id(access_key_id)

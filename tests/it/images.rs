@@ -7,6 +7,7 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 use crate::common::{Api, TestApp, free_port, settings};
+use crate::reliability::report::report;
 
 /// The first bytes of a PNG, then some of "the image".
 fn png() -> Vec<u8> {
@@ -262,4 +263,26 @@ async fn images_go_to_an_s3_bucket_when_media_url_names_one() {
     let keys =
         moto.boto3("print(len(s3.list_objects_v2(Bucket='shop-media').get('Contents', [])))");
     assert_eq!(keys.trim(), "0");
+
+    // The bucket gone: an upload is a 503 within seconds, and the product lists nothing new.
+    drop(moto);
+    let started = std::time::Instant::now();
+    admin
+        .upload(
+            &format!("/api/v1/products/{hat}/images"),
+            "b.png",
+            &png(),
+            None,
+        )
+        .await
+        .assert_problem(StatusCode::SERVICE_UNAVAILABLE, "unavailable");
+    report(
+        "images",
+        format_args!(
+            "S3 bucket down: upload refused with 503 after {} ms",
+            started.elapsed().as_millis()
+        ),
+    );
+    let shown = app.client().get(&format!("/api/v1/products/{hat}")).await;
+    assert_eq!(shown.json["images"], Value::Array(Vec::new()));
 }

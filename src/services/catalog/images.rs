@@ -43,6 +43,13 @@ pub fn media_content_type(file: &str) -> Option<&'static str> {
     }
 }
 
+/// The media store (a bucket, a disk) failing is the store being unavailable, not the request's fault:
+/// 503, with the cause in the log.
+fn media_unavailable(err: anyhow::Error) -> Error {
+    tracing::error!(error = %format!("{err:#}"), "the media store failed");
+    Error::Unavailable("the media store did not answer".into())
+}
+
 impl Catalog {
     #[tracing::instrument(skip_all, fields(admin.id = %admin.user_id(), product.id = %id))]
     pub async fn add_image(
@@ -69,7 +76,10 @@ impl Catalog {
         };
         // The file first: a product never lists an image that is not there. If the product then
         // refuses it, the file goes again.
-        self.media.put(&image.file, bytes).await?;
+        self.media
+            .put(&image.file, bytes)
+            .await
+            .map_err(media_unavailable)?;
         let added = self.store.add_product_image(id, &image).await;
         let refused = match added {
             Ok(ImageAdd::Added) => None,
@@ -110,11 +120,8 @@ impl Catalog {
         let Some(content_type) = media_content_type(file) else {
             return Ok(None);
         };
-        Ok(self
-            .media
-            .get(file)
-            .await?
-            .map(|bytes| (bytes, content_type)))
+        let bytes = self.media.get(file).await.map_err(media_unavailable)?;
+        Ok(bytes.map(|bytes| (bytes, content_type)))
     }
 }
 
