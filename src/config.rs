@@ -483,13 +483,14 @@ fn logging(var: Var) -> Result<(LogFormat, String), ConfigError> {
         "LOG_FORMAT",
         &[("pretty", LogFormat::Pretty), ("json", LogFormat::Json)],
     )?;
-    // The embedded engine's own INFO lines (datastore start-up, tasks) are noise to an operator: its
-    // crates (`surrealdb*`, `surrealkv`) log warnings and errors only, unless RUST_LOG names them.
-    const QUIET_ENGINE: &str = "surrealdb=warn,surrealkv=warn";
+    // The embedded engine's own INFO lines (datastore start-up, tasks) and poem's per-listener
+    // "listening"/"server started" are noise beside the one start-up line (`app`): those crates log
+    // warnings and errors only, unless RUST_LOG names them.
+    const QUIET: &str = "surrealdb=warn,surrealkv=warn,poem::server=warn";
     let filter = match var("RUST_LOG") {
-        None => format!("info,{QUIET_ENGINE}"),
-        Some(filter) if filter.contains("surreal") => filter,
-        Some(filter) => format!("{filter},{QUIET_ENGINE}"),
+        None => format!("info,{QUIET}"),
+        Some(filter) if filter.contains("surreal") || filter.contains("poem") => filter,
+        Some(filter) => format!("{filter},{QUIET}"),
     };
     tracing_subscriber::EnvFilter::try_new(&filter)
         .map_err(|e| invalid("RUST_LOG", e.to_string()))?;
@@ -647,7 +648,10 @@ mod tests {
         assert!(s.jwt_secret.expose().len() >= MIN_JWT_SECRET_BYTES);
         assert_eq!(s.port, 8080);
         assert_eq!(s.metrics_port, DEFAULT_METRICS_PORT);
-        assert_eq!(s.log_filter, "info,surrealdb=warn,surrealkv=warn");
+        assert_eq!(
+            s.log_filter,
+            "info,surrealdb=warn,surrealkv=warn,poem::server=warn"
+        );
         assert!(s.surreal.url.starts_with("surrealkv:///"));
         assert!(s.seed_catalog);
         assert!(!s.cookies.secure);
