@@ -63,6 +63,10 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0011_product_images.surql",
         sql: include_str!("../../schema/0011_product_images.surql"),
     },
+    Migration {
+        name: "0012_updated_at_on_every_write.surql",
+        sql: include_str!("../../schema/0012_updated_at_on_every_write.surql"),
+    },
 ];
 
 #[derive(SurrealValue)]

@@ -89,6 +89,44 @@ async fn order_status_changes_reach_the_owners_event_stream_within_a_second() {
     assert_eq!(event.data["status"], "delivered");
 }
 
+/// A change made while the client was away is sent on resuming: an event's id is the record's
+/// `updated_at`, which must move with every write (it kept the creation time before schema 0012,
+/// so the resumed stream took the changed state for the one the client had seen).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_made_while_away_is_sent_on_resuming() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    let hat = app.product(&admin, "Hat", 1500, 10).await;
+    let path = format!("/api/v1/products/{hat}/stock/events");
+    let mut events = EventReader::open(&app.client(), &path, None)
+        .await
+        .ok()
+        .unwrap();
+    let seen = events.next(Duration::from_secs(5)).await.unwrap().unwrap();
+    assert_eq!(seen.data["stock"], 10);
+    drop(events);
+    let res = admin
+        .patch(&format!("/api/v1/products/{hat}"), json!({"stock": 4}))
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "{}", res.text);
+    assert!(
+        res.json["updated_at"].as_str() > res.json["created_at"].as_str(),
+        "updated_at moved with the write: {}",
+        res.text
+    );
+    let mut resumed = EventReader::open(&app.client(), &path, Some(&seen.id))
+        .await
+        .ok()
+        .unwrap();
+    let event = resumed
+        .next(Duration::from_secs(2))
+        .await
+        .expect("the current state is sent: the client has not seen it")
+        .unwrap();
+    assert_eq!(event.data["stock"], 4);
+    assert_ne!(event.id, seen.id);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signing_out_ends_the_sessions_event_streams() {
     let app = TestApp::spawn().await;
