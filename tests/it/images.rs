@@ -42,6 +42,11 @@ async fn images_round_trip(app: &TestApp, admin: &Api) -> String {
             .unwrap()
             .contains("immutable")
     );
+    assert_eq!(served.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(
+        served.headers()["content-security-policy"],
+        "default-src 'none'; sandbox"
+    );
     assert_eq!(served.bytes().await.unwrap().to_vec(), png());
     let shown = app.client().get(&format!("/api/v1/products/{hat}")).await;
     assert_eq!(shown.json["images"][0]["url"], url.as_str());
