@@ -101,11 +101,6 @@ pub async fn serve_media(
         Ok(Some((bytes, content_type))) => Ok(Response::builder()
             .content_type(content_type)
             .header(header::CACHE_CONTROL, "public, max-age=31536000, immutable")
-            // An image is never a document: nothing in it may run, whatever a browser makes of it.
-            .header(
-                header::CONTENT_SECURITY_POLICY,
-                "default-src 'none'; sandbox",
-            )
             .body(bytes)),
         // A bare 404: the problems middleware answers it as every unknown path.
         Ok(None) => Err(poem::Error::from_status(StatusCode::NOT_FOUND)),
