@@ -93,18 +93,8 @@ impl Store {
         Ok(rows.into_iter().map(Category::from).collect())
     }
 
-    /// Whether a category has this key (any text: see `category_family`).
-    pub async fn category_exists(&self, key: &str) -> Result<bool, StoreError> {
-        let mut response = self
-            .db()
-            .query("RETURN record::exists(type::record('category', $slug))")
-            .bind(("slug", key.to_string()))
-            .await?;
-        Ok(response.take::<Option<bool>>(0)?.unwrap_or(false))
-    }
-
     /// The key and its children's: what a catalog filtered by `key` shows. Any text: a product
-    /// written before categories were records may name one that is not a slug.
+    /// written before categories were records may name one that is not a slug (schema 0010).
     pub async fn category_family(&self, key: &str) -> Result<Vec<String>, StoreError> {
         let mut response = self
             .db()

@@ -42,6 +42,15 @@ fn parse_parent(text: Option<&str>) -> Result<Option<CategorySlug>> {
     Ok(text.map(|p| CategorySlug::parse("parent", p)).transpose()?)
 }
 
+/// A product write's category that names no category record (the store checks it in the write's
+/// own transaction), as a validation problem of `field`.
+pub(super) fn no_category(field: impl Into<String>) -> Error {
+    Error::validation(
+        field,
+        "names no category (GET /api/v1/categories lists them)",
+    )
+}
+
 /// The outcome of a write as the caller's answer.
 fn written(outcome: CategoryWrite) -> Result<Category> {
     match outcome {
@@ -125,17 +134,6 @@ impl Catalog {
                 message: "products or child categories still name this category".into(),
             }),
         }
-    }
-
-    /// Refuses a product's category that names no category record (`field`: where it came in).
-    pub(super) async fn check_category(&self, field: &str, category: &str) -> Result<()> {
-        if category.is_empty() || self.store.category_exists(category).await? {
-            return Ok(());
-        }
-        Err(Error::validation(
-            field,
-            "names no category (GET /api/v1/categories lists them)",
-        ))
     }
 
     /// Makes the starter catalog's categories that are missing; returns how many were new.

@@ -21,8 +21,8 @@ use crate::domain::{
 use crate::error::{Error, Result};
 use crate::media::Media;
 use crate::services::cursor::CursorCodec;
-use crate::store::Store;
 use crate::store::products::{NewProduct, ProductChanges, ProductQuery};
+use crate::store::{Store, StoreError};
 
 pub const MAX_PAGE: u32 = 100;
 pub const DEFAULT_PAGE: u32 = 20;
@@ -202,19 +202,20 @@ impl Catalog {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        // Each category named once, reported at the first product naming it.
-        let mut checked = std::collections::HashSet::new();
-        for (i, product) in products.iter().enumerate() {
-            if checked.insert(product.category.as_str()) {
-                let field = if single {
+        let named: Vec<String> = products.iter().map(|p| p.category.clone()).collect();
+        // The store checks the categories in the write's transaction; a missing one is reported
+        // at the first product naming it.
+        let created = match self.store.create_products(products).await {
+            Err(StoreError::NoCategory(missing)) => {
+                let i = named.iter().position(|c| *c == missing).unwrap_or(0);
+                return Err(categories::no_category(if single {
                     "category".to_string()
                 } else {
                     format!("products[{i}].category")
-                };
-                self.check_category(&field, &product.category).await?;
+                }));
             }
-        }
-        let created = self.store.create_products(products).await?;
+            other => other?,
+        };
         self.invalidate().await;
         Ok(created)
     }
@@ -248,14 +249,10 @@ impl Catalog {
                 .map(parse_image_url)
                 .transpose()?,
         };
-        if let Some(category) = &changes.category {
-            self.check_category("category", category).await?;
-        }
-        let updated = self
-            .store
-            .update_product(id, changes)
-            .await?
-            .ok_or(Error::NotFound("product"))?;
+        let updated = match self.store.update_product(id, changes).await {
+            Err(StoreError::NoCategory(_)) => return Err(categories::no_category("category")),
+            other => other?.ok_or(Error::NotFound("product"))?,
+        };
         self.invalidate().await;
         Ok(updated)
     }
