@@ -364,7 +364,6 @@ mod tests {
                 .iter()
                 .all(|c| c.parent.is_none() && c.name == c.slug)
         );
-        assert!(store.category_exists("odds and ends").await.unwrap());
         let mut query = ProductQuery::first_page(ProductSort::Name, 10);
         query.categories = Some(store.category_family("hats").await.unwrap());
         let hats: Vec<String> = store
@@ -375,6 +374,44 @@ mod tests {
             .map(|p| p.name)
             .collect();
         assert_eq!(hats, ["beret", "cap"]);
+    }
+
+    /// Products made before schemas 0011 (images) and 0012 (`updated_at` on every write) read with no
+    /// images, keep their `updated_at` until their next write, and then it moves.
+    #[tokio::test]
+    async fn upgrading_through_0012_gives_old_products_images_and_a_moving_updated_at() {
+        let store = fresh_store("images_0011").await;
+        let before = MIGRATIONS.iter().take_while(|m| m.name < "0011").count();
+        apply(&store, &MIGRATIONS[..before]).await.unwrap();
+        store
+            .db()
+            .query("CREATE product:1 SET name = 'cap', price = 100, stock = 5, updated_at = d'2024-01-01T00:00:00Z'")
+            .await
+            .unwrap()
+            .check()
+            .unwrap();
+        let ran = apply(&store, MIGRATIONS).await.unwrap();
+        assert_eq!(
+            ran,
+            [
+                "0011_product_images.surql",
+                "0012_updated_at_on_every_write.surql"
+            ]
+        );
+        let id = crate::domain::ProductId::from_trusted(1);
+        let old = store.product(id).await.unwrap().unwrap();
+        assert!(old.images.is_empty());
+        assert_eq!(old.updated_at.to_rfc3339(), "2024-01-01T00:00:00+00:00");
+        let changes = crate::store::products::ProductChanges {
+            stock: Some(4),
+            ..Default::default()
+        };
+        let new = store.update_product(id, changes).await.unwrap().unwrap();
+        assert_eq!(new.stock, 4);
+        assert!(
+            new.updated_at > old.updated_at,
+            "updated_at moved with the write"
+        );
     }
 
     /// A catalog made before schema 0007 gets its sort keys from the upgrade, so its pages keep their
