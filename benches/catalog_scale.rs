@@ -12,9 +12,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use storefront::config::SurrealSettings;
-use storefront::domain::{CartOwner, OrderId, ProductId, ProductSort, UserId};
+use storefront::domain::{CartOwner, OrderId, ProductId, ProductSort, UserId, VariantId};
 use storefront::metrics::Metrics;
-use storefront::store::products::{NewProduct, ProductQuery};
+use storefront::store::products::{NewProduct, NewVariant, ProductQuery};
 use storefront::store::{self, Store};
 
 const CHUNK: usize = 1000;
@@ -61,8 +61,14 @@ fn product(n: usize) -> NewProduct {
         category: ["books", "garden", "kitchen", "toys"][n % 4].to_string(),
         price: 100 + (n as i64 * 7919) % 100_000,
         currency: "GBP".into(),
-        stock: 1_000_000,
         image_url: format!("https://img.example.com/{n}.png"),
+        options: Vec::new(),
+        variants: vec![NewVariant {
+            sku: None,
+            option_values: Vec::new(),
+            price: None,
+            stock: 1_000_000,
+        }],
     }
 }
 
@@ -158,9 +164,10 @@ async fn main() {
         for i in 0..o.samples + 3 {
             let user = UserId::from_trusted(format!("scale_{run}_{i}"));
             let cart = CartOwner::User(user.clone());
+            // Each product has one variant, numbered as the product (inserted in step with it).
             for product in lines {
                 let start = Instant::now();
-                db.add_to_cart(&cart, None, ProductId::from_trusted(product), 1, 999)
+                db.add_to_cart(&cart, None, VariantId::from_trusted(product), 1, 999)
                     .await
                     .expect("add to cart");
                 adds.push(start.elapsed());

@@ -53,6 +53,7 @@ pub type Apis = (
     v1::auth::AuthApi,
     v1::users::UsersApi,
     v1::products::ProductsApi,
+    v1::variants::VariantsApi,
     v1::categories::CategoriesApi,
     v1::images::ImagesApi,
     v1::cart::CartApi,
@@ -75,6 +76,9 @@ pub fn openapi(state: &AppState) -> OpenApiService<Apis, ()> {
             cookies: cookies.clone(),
         },
         v1::products::ProductsApi {
+            catalog: state.catalog.clone(),
+        },
+        v1::variants::VariantsApi {
             catalog: state.catalog.clone(),
         },
         v1::categories::CategoriesApi {

@@ -93,7 +93,10 @@ pub struct InvalidParam {
 #[derive(Debug, Clone, Object, serde::Serialize)]
 pub struct Shortage {
     pub product_id: i64,
+    /// The line: a cart holds one per variant.
+    pub variant_id: i64,
     pub name: String,
+    pub sku: String,
     /// Units the cart asks for.
     pub requested: i64,
     /// Units in stock (0 for an archived product).
@@ -170,7 +173,9 @@ impl From<Error> for ApiError {
                         .iter()
                         .map(|l| Shortage {
                             product_id: l.product_id.get(),
+                            variant_id: l.variant_id.get(),
                             name: l.name.clone(),
+                            sku: l.sku.clone(),
                             requested: l.requested,
                             available: l.available,
                         })

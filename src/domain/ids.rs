@@ -3,34 +3,50 @@
 
 use std::fmt;
 
-/// A product: a positive number (the original backend's integer ids).
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
-)]
-#[serde(transparent)]
-pub struct ProductId(i64);
+/// A positive integer id (the original backend's numbering), one type per table.
+macro_rules! int_id {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(
+            Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+        )]
+        #[serde(transparent)]
+        pub struct $name(i64);
 
-impl ProductId {
-    /// `None` for ids no product can have (zero and below).
-    pub fn new(id: i64) -> Option<Self> {
-        (id >= 1).then_some(Self(id))
-    }
+        impl $name {
+            /// `None` for ids no record can have (zero and below).
+            pub fn new(id: i64) -> Option<Self> {
+                (id >= 1).then_some(Self(id))
+            }
 
-    /// An id the store gave out: it is not checked again.
-    pub fn from_trusted(id: i64) -> Self {
-        Self(id)
-    }
+            /// An id the store gave out: it is not checked again.
+            pub fn from_trusted(id: i64) -> Self {
+                Self(id)
+            }
 
-    pub fn get(self) -> i64 {
-        self.0
-    }
+            pub fn get(self) -> i64 {
+                self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+    };
 }
 
-impl fmt::Display for ProductId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.0.fmt(f)
-    }
-}
+int_id!(
+    /// A product: a positive number (the original backend's integer ids).
+    ProductId
+);
+
+int_id!(
+    /// A variant of a product: a positive number of its own, given out in order. A product made
+    /// before variants existed has one variant with the product's own number.
+    VariantId
+);
 
 /// An order: a UUID (version 7, so ids sort by creation time), always written in its hyphenated
 /// lower-case form.

@@ -18,13 +18,16 @@ mod role;
 
 pub use category::{Category, CategorySlug, MAX_SLUG};
 pub use email::Email;
-pub use ids::{CartOwner, GuestCartId, OrderId, ProductId, SessionId, UserId};
+pub use ids::{CartOwner, GuestCartId, OrderId, ProductId, SessionId, UserId, VariantId};
 pub use invalid::Invalid;
 pub use money::{MAX_PRICE_MINOR, Price, STORE_CURRENCY, parse_currency};
 pub use order::{Order, OrderChange, OrderLine, Shortage};
 pub use order_status::OrderStatus;
 pub use password::Password;
-pub use product::{MAX_IMAGES, Product, ProductImage, StockChange};
+pub use product::{
+    MAX_IMAGES, MAX_OPTIONS, MAX_VARIANTS, Product, ProductImage, ProductOption, ProductStock,
+    StockChange, Variant,
+};
 pub use product_sort::ProductSort;
 pub use profile::{Address, DisplayName, bounded_text};
 pub use quantity::{MAX_QUANTITY, MAX_STOCK, Quantity, parse_stock};

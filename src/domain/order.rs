@@ -1,6 +1,6 @@
 use chrono::{DateTime, Utc};
 
-use super::{OrderId, OrderStatus, ProductId, UserId};
+use super::{OrderId, OrderStatus, ProductId, UserId, VariantId};
 
 /// An order: what was bought, at what price, and where it is in its life. Amounts are in minor
 /// units of `currency`.
@@ -18,11 +18,16 @@ pub struct Order {
     pub lines: Vec<OrderLine>,
 }
 
-/// A line of an order, with the product's name, image and price as they were when it was bought.
+/// A line of an order, with the product's name, image and price and the variant's SKU and option
+/// values as they were when it was bought.
 #[derive(Debug, Clone, PartialEq)]
 pub struct OrderLine {
     pub product_id: ProductId,
+    pub variant_id: VariantId,
     pub name: String,
+    pub sku: String,
+    /// Option values by option name, in the options' order.
+    pub options: Vec<(String, String)>,
     pub image_url: String,
     pub unit_price: i64,
     pub quantity: i64,
@@ -51,7 +56,9 @@ impl From<&Order> for OrderChange {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Shortage {
     pub product_id: ProductId,
+    pub variant_id: VariantId,
     pub name: String,
+    pub sku: String,
     pub requested: i64,
     pub available: i64,
 }

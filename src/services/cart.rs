@@ -7,9 +7,10 @@ use std::time::{Duration, Instant};
 use crate::auth::Principal;
 use crate::cache::{Cache, Revisioned};
 use crate::domain::{
-    CartOwner, GuestCartId, MAX_QUANTITY, ProductId, Quantity, STORE_CURRENCY, UserId,
+    CartOwner, GuestCartId, MAX_QUANTITY, ProductId, Quantity, STORE_CURRENCY, UserId, VariantId,
 };
 use crate::error::{Error, Result};
+use crate::services::catalog::{Pick, choose_variant};
 use crate::store::Store;
 use crate::store::carts::{AddOutcome, CartLineRow, CartSnapshot, GuestMerge};
 use crate::sync::lock;
@@ -90,6 +91,8 @@ pub enum IssueKind {
 pub struct CartIssue {
     /// None for an issue of the whole cart (it is empty).
     pub product_id: Option<ProductId>,
+    /// The line's variant (its id); none for an issue of the whole cart.
+    pub variant_id: Option<VariantId>,
     pub kind: IssueKind,
     pub blocking: bool,
     pub message: String,
@@ -108,6 +111,7 @@ impl CartCheck {
         if cart.lines.is_empty() {
             issues.push(CartIssue {
                 product_id: None,
+                variant_id: None,
                 kind: IssueKind::EmptyCart,
                 blocking: true,
                 message: "the cart is empty".into(),
@@ -117,6 +121,7 @@ impl CartCheck {
             for warning in &line.warnings {
                 issues.push(CartIssue {
                     product_id: Some(line.product_id),
+                    variant_id: Some(line.variant_id),
                     kind: IssueKind::Line(*warning),
                     blocking: warning.blocks_checkout(),
                     message: warning.message(line),
@@ -135,7 +140,13 @@ impl CartCheck {
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct CartLine {
     pub product_id: ProductId,
+    /// The line's id: a cart holds one line per variant.
+    pub variant_id: VariantId,
     pub name: String,
+    pub sku: String,
+    /// The variant's option values by option name, in the options' order.
+    #[serde(default)]
+    pub options: Vec<(String, String)>,
     pub image_url: String,
     pub unit_price: i64,
     pub quantity: i64,
@@ -174,7 +185,10 @@ impl Cart {
                 }
                 CartLine {
                     product_id: row.product_id,
+                    variant_id: row.variant_id,
                     name: row.name,
+                    sku: row.sku,
+                    options: row.options,
                     image_url: row.image_url,
                     unit_price: row.price,
                     quantity: row.quantity,
@@ -200,6 +214,15 @@ impl From<&Principal> for CartOwner {
     }
 }
 
+/// What an add names: a variant, a product (and which of its variants to take), or both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ItemRef {
+    Variant(VariantId),
+    Product(ProductId, Pick),
+    /// A variant that must be the product's.
+    VariantOf(ProductId, VariantId),
+}
+
 /// How a guest cart joins an account's cart at sign-in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MergeMode {
@@ -213,6 +236,7 @@ pub enum MergeMode {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CappedLine {
     pub product_id: ProductId,
+    pub variant_id: VariantId,
     /// Units the merged line would have held.
     pub requested: i64,
     /// Units it holds.
@@ -364,28 +388,38 @@ impl Carts {
         Ok(CartCheck::of(cart))
     }
 
-    /// Adds a product; a product already in the cart gets its quantity raised.
-    #[tracing::instrument(skip_all, fields(cart = owner.key(), product.id = %product_id))]
-    pub async fn add(
-        &self,
-        owner: &CartOwner,
-        product_id: ProductId,
-        quantity: Quantity,
-    ) -> Result<Cart> {
+    /// Adds a variant (`choose_variant` finds the one a request naming a product means); a variant
+    /// already in the cart gets its quantity raised.
+    #[tracing::instrument(skip_all, fields(cart = owner.key()))]
+    pub async fn add(&self, owner: &CartOwner, item: ItemRef, quantity: Quantity) -> Result<Cart> {
+        let variant_id = match item {
+            ItemRef::Variant(id) => id,
+            ItemRef::Product(product, pick) => choose_variant(&self.store, product, pick).await?,
+            ItemRef::VariantOf(product, id) => {
+                let live = self.store.live_variants(product).await?;
+                if !live.iter().any(|(v, _)| *v == id) {
+                    return Err(Error::NotFound("variant"));
+                }
+                id
+            }
+        };
         let started = Instant::now();
         let outcome = self
             .store
             .add_to_cart(
                 owner,
                 self.expiry_of(owner),
-                product_id,
+                variant_id,
                 quantity.get(),
                 MAX_QUANTITY,
             )
             .await?;
         match outcome {
             AddOutcome::Added(snapshot) => Ok(self.remember(owner, started, snapshot).await),
-            AddOutcome::NoProduct => Err(Error::NotFound("product")),
+            AddOutcome::NoProduct => Err(Error::NotFound(match item {
+                ItemRef::Product(..) => "product",
+                _ => "variant",
+            })),
             AddOutcome::TooMany => Err(Quantity::line_limit_exceeded().into()),
         }
     }
@@ -393,23 +427,23 @@ impl Carts {
     pub async fn set_quantity(
         &self,
         owner: &CartOwner,
-        product_id: ProductId,
+        line: VariantId,
         quantity: Quantity,
     ) -> Result<Cart> {
         let started = Instant::now();
         let snapshot = self
             .store
-            .set_cart_quantity(owner, self.expiry_of(owner), product_id, quantity.get())
+            .set_cart_quantity(owner, self.expiry_of(owner), line, quantity.get())
             .await?
             .ok_or(Error::NotFound("cart line"))?;
         Ok(self.remember(owner, started, snapshot).await)
     }
 
-    pub async fn remove(&self, owner: &CartOwner, product_id: ProductId) -> Result<Cart> {
+    pub async fn remove(&self, owner: &CartOwner, line: VariantId) -> Result<Cart> {
         let started = Instant::now();
         let snapshot = self
             .store
-            .remove_cart_line(owner, self.expiry_of(owner), product_id)
+            .remove_cart_line(owner, self.expiry_of(owner), line)
             .await?
             .ok_or(Error::NotFound("cart line"))?;
         Ok(self.remember(owner, started, snapshot).await)
@@ -459,6 +493,7 @@ impl Carts {
             if let Some(reason) = &line.reason {
                 capped.push(CappedLine {
                     product_id: ProductId::from_trusted(line.product_id),
+                    variant_id: VariantId::from_trusted(line.variant_id),
                     requested: line.requested,
                     kept: line.kept,
                     reason: cap_reason(reason)?,

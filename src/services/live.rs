@@ -245,26 +245,30 @@ fn skip_or_fail(error: StoreError) -> Result<()> {
 }
 
 /// A stream of states: `current` (the state when the stream opened) unless `client_has_it` (a resumed
-/// stream whose `Last-Event-ID` names it), then every change that differs from the last one. `still_wanted` is asked every few seconds;
+/// stream whose `Last-Event-ID` names it), then the state after each change (`apply` of the last
+/// state and the change) that differs from the last one. `still_wanted` is asked every few seconds;
 /// the stream ends when it says no (the session was signed out) or the subscription closes.
-pub fn states<K, V, F, Fut>(
+#[allow(clippy::too_many_arguments)]
+pub fn states<K, U, V, F, Fut>(
     current: V,
     client_has_it: bool,
-    subscription: Subscription<K, V>,
+    subscription: Subscription<K, U>,
     slot: Slot,
+    apply: fn(&V, U) -> V,
     same: fn(&V, &V) -> bool,
     still_wanted: F,
 ) -> impl Stream<Item = V> + Send + 'static
 where
     K: Eq + Hash + Clone + Send + Sync + 'static,
+    U: Clone + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
     F: Fn() -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = bool> + Send,
 {
-    struct State<K: Eq + Hash + Clone, V: Clone, F> {
+    struct State<K: Eq + Hash + Clone, U: Clone, V: Clone, F> {
         first: Option<V>,
-        last: Option<V>,
-        subscription: Subscription<K, V>,
+        last: V,
+        subscription: Subscription<K, U>,
         check: tokio::time::Interval,
         still_wanted: F,
         slot: Slot,
@@ -273,7 +277,7 @@ where
     check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let state = State {
         first: (!client_has_it).then(|| current.clone()),
-        last: Some(current),
+        last: current,
         subscription,
         check,
         still_wanted,
@@ -290,11 +294,11 @@ where
             }
             tokio::select! {
                 next = s.subscription.next() => {
-                    let v = next?;
-                    if s.last.as_ref().is_some_and(|last| same(last, &v)) {
+                    let v = apply(&s.last, next?);
+                    if same(&s.last, &v) {
                         continue;
                     }
-                    s.last = Some(v.clone());
+                    s.last = v.clone();
                     return Some((v, s));
                 }
                 _ = s.check.tick() => {

@@ -10,7 +10,7 @@ use crate::domain::{
 };
 use crate::error::{Error, Result};
 use crate::services::cart::Carts;
-use crate::services::catalog::Catalog;
+use crate::services::catalog::{Catalog, Pick, choose_variant};
 use crate::services::cursor::CursorCodec;
 use crate::store::Store;
 use crate::store::orders::{AddToOrder, CheckoutOutcome, KeyState, MoveOutcome};
@@ -172,6 +172,7 @@ impl Orders {
     }
 
     /// Adds units of a product to the caller's own pending order; stock rules hold as at checkout.
+    /// The product's first variant in stock is taken (the NextBuy route knows no variants).
     #[tracing::instrument(skip_all, fields(user.id = %principal.user_id(), order.id = %order_id))]
     pub async fn add_item(
         &self,
@@ -180,12 +181,13 @@ impl Orders {
         product_id: ProductId,
         quantity: Quantity,
     ) -> Result<Order> {
+        let variant_id = choose_variant(&self.store, product_id, Pick::FirstInStock).await?;
         match self
             .store
             .add_to_order(
                 order_id,
                 principal.user_id(),
-                product_id,
+                variant_id,
                 quantity.get(),
                 MAX_QUANTITY,
             )

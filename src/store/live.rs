@@ -1,4 +1,4 @@
-//! Live queries: every change to an order's status or a product's stock, as SurrealDB reports it.
+//! Live queries: every change to an order's status or a variant's stock, as SurrealDB reports it.
 //! One query per table per instance; against a shared server, changes made by any instance arrive.
 
 use chrono::{DateTime, Utc};
@@ -8,7 +8,7 @@ use surrealdb::types::{Action, RecordId, SurrealValue};
 
 use super::orders::{order_id_of, status_of};
 use super::{Store, StoreError};
-use crate::domain::{OrderChange, OrderId, ProductId, StockChange};
+use crate::domain::{OrderChange, OrderId, ProductId, StockChange, VariantId};
 
 /// An order's status as the live query and `order_states` read it.
 #[derive(Debug, Clone, PartialEq, SurrealValue)]
@@ -30,10 +30,11 @@ impl TryFrom<OrderRow> for OrderChange {
     }
 }
 
-/// A product's stock as the live query and `stock_states` read it.
+/// A variant's stock as the live query and `stock_states` read it.
 #[derive(Debug, Clone, PartialEq, SurrealValue)]
 struct StockRow {
     product_id: i64,
+    variant_id: i64,
     stock: i64,
     archived: bool,
     updated_at: DateTime<Utc>,
@@ -45,6 +46,7 @@ impl TryFrom<StockRow> for StockChange {
     fn try_from(r: StockRow) -> Result<Self, StoreError> {
         Ok(Self {
             product_id: ProductId::from_trusted(r.product_id),
+            variant_id: VariantId::from_trusted(r.variant_id),
             stock: r.stock,
             archived: r.archived,
             updated_at: r.updated_at,
@@ -83,7 +85,8 @@ impl Store {
         let mut response = self
             .db()
             .query(
-                "LIVE SELECT record::id(id) AS product_id, stock, archived, updated_at FROM product",
+                "LIVE SELECT record::id(product) AS product_id, record::id(id) AS variant_id, stock,
+                     archived, updated_at FROM variant",
             )
             .await?;
         Ok(response.stream::<Notification<StockRow>>(0)?.map(current))
@@ -105,7 +108,7 @@ impl Store {
         rows.into_iter().map(OrderChange::try_from).collect()
     }
 
-    /// The current stock of these products (missing ones left out).
+    /// The current stock of every variant of these products (missing ones left out).
     pub async fn stock_states(&self, ids: &[ProductId]) -> Result<Vec<StockChange>, StoreError> {
         let records: Vec<RecordId> = ids
             .iter()
@@ -113,7 +116,10 @@ impl Store {
             .collect();
         let mut response = self
             .db()
-            .query("SELECT record::id(id) AS product_id, stock, archived, updated_at FROM $records")
+            .query(
+                "SELECT record::id(product) AS product_id, record::id(id) AS variant_id, stock,
+                     archived, updated_at FROM variant WHERE product IN $records",
+            )
             .bind(("records", records))
             .await?;
         let rows: Vec<StockRow> = response.take(0)?;

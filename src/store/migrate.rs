@@ -67,6 +67,10 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0012_updated_at_on_every_write.surql",
         sql: include_str!("../../schema/0012_updated_at_on_every_write.surql"),
     },
+    Migration {
+        name: "0013_variants.surql",
+        sql: include_str!("../../schema/0013_variants.surql"),
+    },
 ];
 
 #[derive(SurrealValue)]
@@ -395,7 +399,8 @@ mod tests {
             ran,
             [
                 "0011_product_images.surql",
-                "0012_updated_at_on_every_write.surql"
+                "0012_updated_at_on_every_write.surql",
+                "0013_variants.surql"
             ]
         );
         let id = crate::domain::ProductId::from_trusted(1);
@@ -407,7 +412,7 @@ mod tests {
             ..Default::default()
         };
         let new = store.update_product(id, changes).await.unwrap().unwrap();
-        assert_eq!(new.stock, 4);
+        assert_eq!(new.stock(), 4);
         assert!(
             new.updated_at > old.updated_at,
             "updated_at moved with the write"
@@ -601,11 +606,11 @@ mod tests {
         let ran = apply(&store, MIGRATIONS).await.unwrap();
         assert_eq!(ran.first(), Some(&"0009_cart_revision.surql"));
 
-        use crate::domain::{CartOwner, GuestCartId, ProductId, UserId};
+        use crate::domain::{CartOwner, GuestCartId, UserId};
         let user = CartOwner::User(UserId::from_trusted("u1"));
         let guest_id = GuestCartId::from_trusted("guest_a");
         let guest = CartOwner::Guest(guest_id.clone());
-        let p = ProductId::from_trusted;
+        let p = crate::domain::VariantId::from_trusted;
         let quantities = |snapshot: &crate::store::carts::CartSnapshot| {
             snapshot
                 .lines
@@ -646,5 +651,119 @@ mod tests {
         let cleared = store.clear_cart(&guest).await.unwrap();
         assert!(cleared > lines.revision);
         assert!(store.cart_lines(&guest).await.unwrap().lines.is_empty());
+    }
+
+    /// A store made by schemas up to 0012 (a product's stock on the product, lines keyed by
+    /// product) upgrades to variants: each product gets one variant carrying its stock and its
+    /// number, an old cart checks out from it, and an old order cancelled puts its stock back there.
+    #[tokio::test]
+    async fn upgrading_through_0013_gives_every_product_a_default_variant_with_its_stock() {
+        let store = fresh_store("variants_0013").await;
+        let before = MIGRATIONS.iter().take_while(|m| m.name < "0013").count();
+        apply(&store, &MIGRATIONS[..before]).await.unwrap();
+        store
+            .db()
+            .query(
+                "CREATE product:1 SET name = 'hat', price = 1599, stock = 50;
+                 CREATE product:2 SET name = 'scarf', price = 2500, stock = 7;
+                 CREATE product:3 SET name = 'gone', price = 100, stock = 3, archived = true;
+                 CREATE user:u1 SET email = 'u1@example.com', name = 'U', password_hash = '$argon2id$x';
+                 CREATE cart:u1 SET user = user:u1, revision = 1;
+                 CREATE cart_line:['u1', 1] SET cart = cart:u1, product = product:1, quantity = 2;
+                 CREATE cart_line:['u1', 2] SET cart = cart:u1, product = product:2, quantity = 1;
+                 CREATE `order`:⟨0190a0a0-0000-7000-8000-000000000001⟩ SET user = user:u1,
+                     status = 'pending', shipping_address = '1 Road', currency = 'GBP',
+                     subtotal = 5000, item_count = 2;
+                 CREATE order_line:['0190a0a0-0000-7000-8000-000000000001', 2] SET
+                     `order` = `order`:⟨0190a0a0-0000-7000-8000-000000000001⟩, product = product:2,
+                     name = 'scarf', image_url = '', unit_price = 2500, quantity = 2, line_total = 5000;",
+            )
+            .await
+            .unwrap()
+            .check()
+            .unwrap();
+        let ran = apply(&store, MIGRATIONS).await.unwrap();
+        assert_eq!(ran, ["0013_variants.surql"]);
+
+        use crate::domain::{OrderId, OrderStatus, ProductId, UserId, VariantId};
+        for (id, stock, archived) in [(1, 50, false), (2, 7, false), (3, 3, true)] {
+            let product = store
+                .product(ProductId::from_trusted(id))
+                .await
+                .unwrap()
+                .unwrap();
+            let variants: Vec<_> = product
+                .variants
+                .iter()
+                .map(|v| (v.id.get(), v.sku.as_str(), v.stock, v.archived))
+                .collect();
+            assert_eq!(
+                variants,
+                [(id, format!("SF-{id}").as_str(), stock, archived)]
+            );
+            assert!(product.options.is_empty());
+        }
+
+        let user = UserId::from_trusted("u1");
+        let cart = store
+            .cart_lines(&crate::domain::CartOwner::User(user.clone()))
+            .await
+            .unwrap();
+        let lines: Vec<_> = cart
+            .lines
+            .iter()
+            .map(|l| {
+                (
+                    l.product_id.get(),
+                    l.variant_id.get(),
+                    l.sku.as_str(),
+                    l.stock,
+                )
+            })
+            .collect();
+        assert_eq!(lines, [(1, 1, "SF-1", 50), (2, 2, "SF-2", 7)]);
+
+        let order_id = OrderId::parse("0190a0a0-0000-7000-8000-000000000001").unwrap();
+        let old = store.order(&order_id).await.unwrap().unwrap();
+        assert_eq!(
+            (old.lines[0].variant_id.get(), old.lines[0].sku.as_str()),
+            (2, "SF-2")
+        );
+        let placed = store
+            .checkout(&user, &OrderId::generate(), "2 Street", None)
+            .await
+            .unwrap();
+        assert!(matches!(
+            placed,
+            crate::store::orders::CheckoutOutcome::Placed { .. }
+        ));
+        store
+            .move_order(
+                &order_id,
+                None,
+                &[OrderStatus::Pending],
+                OrderStatus::Cancelled,
+            )
+            .await
+            .unwrap();
+        let store = &store;
+        let stock = |id| async move {
+            store
+                .product(ProductId::from_trusted(id))
+                .await
+                .unwrap()
+                .unwrap()
+                .variants[0]
+                .stock
+        };
+        assert_eq!(stock(1).await, 48, "checkout took from the default variant");
+        assert_eq!(stock(2).await, 8, "7 - 1 sold + 2 cancelled");
+        assert_eq!(
+            store
+                .live_variants(ProductId::from_trusted(2))
+                .await
+                .unwrap(),
+            [(VariantId::from_trusted(2), 8)]
+        );
     }
 }

@@ -19,6 +19,7 @@ pub mod products;
 pub mod sessions;
 mod surrealkv;
 pub mod users;
+pub mod variants;
 
 use std::borrow::Cow;
 use std::future::{Future, IntoFuture};
@@ -49,6 +50,12 @@ pub enum StoreError {
     /// A product write named a category that does not exist (deleted since the caller checked).
     #[error("no category {0:?}")]
     NoCategory(String),
+    /// A variant write named a SKU another variant has.
+    #[error("sku {0:?} is taken")]
+    SkuTaken(String),
+    /// A write meant for a product's one variant found several.
+    #[error("the product has several variants")]
+    SeveralVariants,
     /// A query answered a tag its caller does not know: a bug, never a fallback.
     #[error("the store answered an unknown outcome {0:?}")]
     UnknownOutcome(String),
@@ -72,6 +79,17 @@ impl From<StoreError> for crate::error::Error {
             StoreError::NoCategory(category) => {
                 Error::validation("category", format!("`{category}` names no category"))
             }
+            StoreError::SkuTaken(sku) if sku.is_empty() => {
+                Error::validation("sku", "is already another variant's SKU")
+            }
+            StoreError::SkuTaken(sku) => {
+                Error::validation("sku", format!("`{sku}` is already another variant's SKU"))
+            }
+            StoreError::SeveralVariants => Error::validation(
+                "stock",
+                "the product has several variants: set the stock of each \
+                 (PATCH /api/v1/products/{id}/variants/{variant_id})",
+            ),
             e @ StoreError::UnknownOutcome(_) => Error::Internal(e.into()),
             StoreError::Database(e) => Error::Internal(e.into()),
         }
@@ -89,6 +107,10 @@ fn is_conflict(err: &surrealdb::Error) -> bool {
 impl From<surrealdb::Error> for StoreError {
     fn from(err: surrealdb::Error) -> Self {
         use surrealdb::types::QueryError;
+        // Two variants given one SKU at once: the unique index refuses the second at commit.
+        if err.to_string().contains("variant_sku") {
+            return StoreError::SkuTaken(String::new());
+        }
         // A record created twice at once (e.g. two products given the same next id) is a conflict too.
         if matches!(err.query_details(), Some(QueryError::TransactionConflict))
             || err.is_already_exists()

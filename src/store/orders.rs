@@ -9,18 +9,30 @@ use chrono::{DateTime, Utc};
 use surrealdb::types::SurrealValue;
 
 use super::carts::{cart_lines_of, next_revision};
-use crate::domain::{Order, OrderId, OrderLine, OrderStatus, ProductId, Shortage, UserId};
+use crate::domain::{
+    Order, OrderId, OrderLine, OrderStatus, ProductId, Shortage, UserId, VariantId,
+};
 
 use super::{Store, StoreError};
 
 #[derive(Debug, Clone, SurrealValue)]
 struct OrderLineRow {
     pub product_id: i64,
+    pub variant_id: i64,
     pub name: String,
+    pub sku: String,
+    pub options: Vec<OptionValueRow>,
     pub image_url: String,
     pub unit_price: i64,
     pub quantity: i64,
     pub line_total: i64,
+}
+
+/// An option value as an order line keeps it.
+#[derive(Debug, Clone, SurrealValue)]
+struct OptionValueRow {
+    name: String,
+    value: String,
 }
 
 /// An order as stored.
@@ -57,7 +69,10 @@ impl TryFrom<OrderRow> for Order {
                 .into_iter()
                 .map(|l| OrderLine {
                     product_id: ProductId::from_trusted(l.product_id),
+                    variant_id: VariantId::from_trusted(l.variant_id),
                     name: l.name,
+                    sku: l.sku,
+                    options: l.options.into_iter().map(|o| (o.name, o.value)).collect(),
                     image_url: l.image_url,
                     unit_price: l.unit_price,
                     quantity: l.quantity,
@@ -72,7 +87,9 @@ impl TryFrom<OrderRow> for Order {
 #[derive(Debug, Clone, SurrealValue)]
 struct ShortageRow {
     product_id: i64,
+    variant_id: i64,
     name: String,
+    sku: String,
     requested: i64,
     available: i64,
 }
@@ -81,7 +98,9 @@ impl From<ShortageRow> for Shortage {
     fn from(r: ShortageRow) -> Self {
         Self {
             product_id: ProductId::from_trusted(r.product_id),
+            variant_id: VariantId::from_trusted(r.variant_id),
             name: r.name,
+            sku: r.sku,
             requested: r.requested,
             available: r.available,
         }
@@ -180,13 +199,22 @@ pub enum MoveOutcome {
 }
 
 /// An order as `OrderRow` reads it. A macro so that it can be `concat!`ed into query text. Lines
-/// are keyed `[order, product]`: the range of the order's keys holds its lines in product order.
+/// are keyed `[order, variant]`: the range of the order's keys holds its lines in variant order.
 macro_rules! order_columns {
     () => {
         "record::id(id) AS id, record::id(user) AS user_id, status,
      shipping_address, currency, subtotal, item_count, created_at, updated_at,
-     (SELECT record::id(product) AS product_id, name, image_url, unit_price, quantity, line_total
+     (SELECT record::id(product) AS product_id, record::id(variant) AS variant_id, name, sku,
+             options, image_url, unit_price, quantity, line_total
         FROM order_line:[record::id($parent.id), NONE]..[record::id($parent.id), ..]) AS lines"
+    };
+}
+
+/// The snapshot of a variant's option values an order line keeps, for the line `$l` of a block
+/// (`$l.p`: its product's fields, `$l.v`: its variant's).
+macro_rules! line_options {
+    () => {
+        "array::map($l.v.option_values, |$value, $i| { name: ($l.p.options ?? [])[$i].name, value: $value })"
     };
 }
 
@@ -216,21 +244,27 @@ impl Store {
                     .db()
                     .query(concat!(
                         "{
-                            -- `p`: the product fetched once per line (one destructuring idiom); the
-                            -- lines come in product order, the order of their keys.
-                            LET $lines = (SELECT record::id(product) AS product_id, product, quantity,
-                                    product.{name, price, stock, archived, image_url} AS p
+                            -- `p` and `v`: the product and the variant fetched once per line (one
+                            -- destructuring idiom each); the lines come in variant order, the order of
+                            -- their keys.
+                            LET $lines = (SELECT record::id(product) AS product_id,
+                                    record::id(variant) AS variant_id, product, variant, quantity,
+                                    product.{name, price, archived, image_url, options} AS p,
+                                    variant.{sku, option_values, price, stock, archived} AS v
                                 FROM ", cart_lines_of!("$user"), ");
                             IF array::len($lines) = 0 { RETURN { outcome: 'empty' } };
-                            LET $short = array::filter($lines, |$l| $l.p.archived OR $l.p.stock < $l.quantity);
+                            LET $short = array::filter($lines,
+                                |$l| $l.p.archived OR $l.v.archived OR $l.v.stock < $l.quantity);
                             IF array::len($short) > 0 {
                                 RETURN { outcome: 'short', lines: array::map($short, |$l| {
-                                    product_id: $l.product_id, name: $l.p.name, requested: $l.quantity,
-                                    available: IF $l.p.archived { 0 } ELSE { $l.p.stock }
+                                    product_id: $l.product_id, variant_id: $l.variant_id, name: $l.p.name,
+                                    sku: $l.v.sku, requested: $l.quantity,
+                                    available: IF $l.p.archived OR $l.v.archived { 0 } ELSE { $l.v.stock }
                                 }) }
                             };
+                            -- Only the narrow variant records are written for stock.
                             FOR $l IN $lines {
-                                LET $taken = (UPDATE $l.product SET stock -= $l.quantity
+                                LET $taken = (UPDATE $l.variant SET stock -= $l.quantity
                                     WHERE stock >= $l.quantity RETURN VALUE stock);
                                 IF array::len($taken) = 0 { THROW 'stock changed during checkout' };
                             };
@@ -240,14 +274,17 @@ impl Store {
                                 status: 'pending',
                                 shipping_address: $address,
                                 currency: 'GBP',
-                                subtotal: <int> math::sum(array::map($lines, |$l| $l.p.price * $l.quantity)),
+                                subtotal: <int> math::sum(array::map($lines,
+                                    |$l| ($l.v.price ?? $l.p.price) * $l.quantity)),
                                 item_count: <int> math::sum(array::map($lines, |$l| $l.quantity))
                             };
                             FOR $l IN $lines {
-                                CREATE type::record('order_line', [$order_id, $l.product_id]) CONTENT {
-                                    `order`: $order, product: $l.product, name: $l.p.name,
-                                    image_url: $l.p.image_url, unit_price: $l.p.price,
-                                    quantity: $l.quantity, line_total: $l.p.price * $l.quantity
+                                LET $unit = $l.v.price ?? $l.p.price;
+                                CREATE type::record('order_line', [$order_id, $l.variant_id]) CONTENT {
+                                    `order`: $order, product: $l.product, variant: $l.variant,
+                                    name: $l.p.name, sku: $l.v.sku, options: ", line_options!(), ",
+                                    image_url: $l.p.image_url, unit_price: $unit,
+                                    quantity: $l.quantity, line_total: $unit * $l.quantity
                                 };
                             };
                             DELETE ", cart_lines_of!("$user"), ";
@@ -373,13 +410,13 @@ impl Store {
         Ok(())
     }
 
-    /// Adds units of a product to the user's own pending order, taking the stock in the same
+    /// Adds units of a variant to the user's own pending order, taking the stock in the same
     /// transaction (the NextBuy front-end's "add item to order").
     pub async fn add_to_order(
         &self,
         order_id: &OrderId,
         user_id: &UserId,
-        product_id: ProductId,
+        variant_id: VariantId,
         quantity: i64,
         max_line: i64,
     ) -> Result<AddToOrder, StoreError> {
@@ -387,26 +424,30 @@ impl Store {
             .with_stock_gate(|| async {
                 let mut response = self
                     .db()
-                    .query(
+                    .query(concat!(
                         "{
                             LET $order = type::record('order', $id);
                             LET $o = (SELECT status, user FROM ONLY $order);
                             IF $o = NONE OR $o.user != type::record('user', $user) { RETURN 'missing' };
                             IF $o.status != 'pending' { RETURN 'not_pending' };
-                            LET $product = type::record('product', $product_id);
-                            LET $p = (SELECT price, name, image_url, archived, stock FROM ONLY $product);
-                            IF $p = NONE OR $p.archived { RETURN 'no_product' };
-                            LET $line = type::record('order_line', [$id, $product_id]);
+                            LET $variant = type::record('variant', $variant_id);
+                            LET $l = {
+                                v: $variant.{sku, option_values, price, stock, archived, product},
+                                p: $variant.product.{price, name, image_url, archived, options}
+                            };
+                            IF $l.v.product = NONE OR $l.v.archived OR $l.p.archived { RETURN 'no_product' };
+                            LET $line = type::record('order_line', [$id, $variant_id]);
                             LET $existing = (SELECT unit_price, quantity FROM ONLY $line);
                             -- Before anything is written: a RETURN commits what came before it.
                             IF ($existing.quantity ?? 0) + $quantity > $max_line { RETURN 'too_many' };
-                            IF $p.stock < $quantity { RETURN 'short' };
-                            UPDATE $product SET stock -= $quantity;
-                            LET $unit = IF $existing = NONE { $p.price } ELSE { $existing.unit_price };
+                            IF $l.v.stock < $quantity { RETURN 'short' };
+                            UPDATE $variant SET stock -= $quantity;
+                            LET $unit = IF $existing = NONE { $l.v.price ?? $l.p.price } ELSE { $existing.unit_price };
                             IF $existing = NONE {
                                 CREATE $line CONTENT {
-                                    `order`: $order, product: $product, name: $p.name,
-                                    image_url: $p.image_url, unit_price: $unit,
+                                    `order`: $order, product: $l.v.product, variant: $variant,
+                                    name: $l.p.name, sku: $l.v.sku, options: ", line_options!(), ",
+                                    image_url: $l.p.image_url, unit_price: $unit,
                                     quantity: $quantity, line_total: $unit * $quantity
                                 };
                             } ELSE {
@@ -414,11 +455,11 @@ impl Store {
                             };
                             UPDATE $order SET subtotal += $unit * $quantity, item_count += $quantity;
                             RETURN 'added';
-                         }",
-                    )
+                         }"
+                    ))
                     .bind(("id", order_id.to_string()))
                     .bind(("user", user_id.to_string()))
-                    .bind(("product_id", product_id.get()))
+                    .bind(("variant_id", variant_id.get()))
                     .bind(("quantity", quantity))
                     .bind(("max_line", max_line))
                     .await?;
@@ -513,8 +554,8 @@ impl Store {
                             IF $current.status NOT IN $from { RETURN { outcome: 'wrong_status', status: $current.status } };
                             UPDATE $order SET status = $to;
                             IF $to = 'cancelled' {
-                                FOR $l IN (SELECT product, quantity FROM order_line:[$id, NONE]..[$id, ..]) {
-                                    UPDATE $l.product SET stock += $l.quantity;
+                                FOR $l IN (SELECT variant, quantity FROM order_line:[$id, NONE]..[$id, ..]) {
+                                    UPDATE $l.variant SET stock += $l.quantity;
                                 };
                             };
                             RETURN { outcome: 'moved' };

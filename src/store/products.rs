@@ -3,7 +3,9 @@
 use chrono::{DateTime, Utc};
 use surrealdb::types::SurrealValue;
 
-use crate::domain::{MAX_IMAGES, Product, ProductId, ProductImage, ProductSort};
+use crate::domain::{
+    MAX_IMAGES, Product, ProductId, ProductImage, ProductOption, ProductSort, Variant, VariantId,
+};
 
 use super::{Store, StoreError};
 
@@ -16,12 +18,55 @@ struct ProductRow {
     pub category: String,
     pub price: i64,
     pub currency: String,
-    pub stock: i64,
     pub image_url: String,
     pub images: Option<Vec<ImageRow>>,
+    pub options: Option<Vec<OptionRow>>,
+    pub variants: Vec<VariantRow>,
     pub archived: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// An option as stored on its product (and as a new product's options are written).
+#[derive(Debug, Clone, SurrealValue)]
+pub struct OptionRow {
+    pub name: String,
+    pub values: Vec<String>,
+}
+
+impl From<ProductOption> for OptionRow {
+    fn from(o: ProductOption) -> Self {
+        Self {
+            name: o.name,
+            values: o.values,
+        }
+    }
+}
+
+/// A variant as `variant_columns!` reads it.
+#[derive(Debug, Clone, SurrealValue)]
+pub(super) struct VariantRow {
+    pub id: i64,
+    pub sku: String,
+    pub option_values: Vec<String>,
+    pub price: Option<i64>,
+    pub stock: i64,
+    pub archived: bool,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl From<VariantRow> for Variant {
+    fn from(v: VariantRow) -> Self {
+        Self {
+            id: VariantId::from_trusted(v.id),
+            sku: v.sku,
+            option_values: v.option_values,
+            price: v.price,
+            stock: v.stock,
+            archived: v.archived,
+            updated_at: v.updated_at,
+        }
+    }
 }
 
 #[derive(Debug, Clone, SurrealValue)]
@@ -40,8 +85,17 @@ impl From<ProductRow> for Product {
             category: r.category,
             price: r.price,
             currency: r.currency,
-            stock: r.stock,
             image_url: r.image_url,
+            options: r
+                .options
+                .unwrap_or_default()
+                .into_iter()
+                .map(|o| ProductOption {
+                    name: o.name,
+                    values: o.values,
+                })
+                .collect(),
+            variants: r.variants.into_iter().map(Variant::from).collect(),
             images: r
                 .images
                 .unwrap_or_default()
@@ -64,15 +118,79 @@ fn into_products(rows: Vec<ProductRow>) -> Vec<Product> {
 }
 
 /// A product to create; values already validated.
-#[derive(Debug, Clone, SurrealValue)]
+#[derive(Debug, Clone)]
 pub struct NewProduct {
     pub name: String,
     pub description: String,
     pub category: String,
     pub price: i64,
     pub currency: String,
-    pub stock: i64,
     pub image_url: String,
+    pub options: Vec<ProductOption>,
+    /// At least one; option values already checked against `options`.
+    pub variants: Vec<NewVariant>,
+}
+
+/// A variant to create; values already validated.
+#[derive(Debug, Clone)]
+pub struct NewVariant {
+    /// `None`: the store names it `SF-<variant id>`.
+    pub sku: Option<String>,
+    pub option_values: Vec<String>,
+    pub price: Option<i64>,
+    pub stock: i64,
+}
+
+/// A product's own fields as `create_products` writes them.
+#[derive(Debug, Clone, SurrealValue)]
+struct ProductFields {
+    id: Option<surrealdb::types::RecordId>,
+    name: String,
+    description: String,
+    category: String,
+    price: i64,
+    currency: String,
+    image_url: String,
+    options: Vec<OptionRow>,
+}
+
+/// A variant as the product writes insert it: `p` says which product of the request it belongs to
+/// (an index into the request's products, or a product's own number when seeding).
+#[derive(Debug, Clone, SurrealValue)]
+pub(super) struct VariantFields {
+    pub p: i64,
+    pub sku: Option<String>,
+    pub option_values: Vec<String>,
+    pub price: Option<i64>,
+    pub stock: i64,
+}
+
+impl NewProduct {
+    /// The product's fields and its variants, each variant naming the product as `p`.
+    fn split(self, p: i64, id: Option<ProductId>) -> (ProductFields, Vec<VariantFields>) {
+        let variants = self
+            .variants
+            .into_iter()
+            .map(|v| VariantFields {
+                p,
+                sku: v.sku,
+                option_values: v.option_values,
+                price: v.price,
+                stock: v.stock,
+            })
+            .collect();
+        let fields = ProductFields {
+            id: id.map(|id| surrealdb::types::RecordId::new("product", id.get())),
+            name: self.name,
+            description: self.description,
+            category: self.category,
+            price: self.price,
+            currency: self.currency,
+            image_url: self.image_url,
+            options: self.options.into_iter().map(OptionRow::from).collect(),
+        };
+        (fields, variants)
+    }
 }
 
 /// Fields to change; `None` leaves a field as it is.
@@ -82,6 +200,7 @@ pub struct ProductChanges {
     pub description: Option<String>,
     pub category: Option<String>,
     pub price: Option<i64>,
+    /// The stock of the product's one live variant (refused when it has several).
     pub stock: Option<i64>,
     pub image_url: Option<String>,
 }
@@ -103,6 +222,8 @@ pub struct ProductQuery {
     pub min_price: Option<i64>,
     pub max_price: Option<i64>,
     pub in_stock: bool,
+    /// Only products with a live variant whose option `.0` has the value `.1`.
+    pub option: Option<(String, String)>,
     pub sort: ProductSort,
     pub after: Option<(SortKey, ProductId)>,
     pub limit: u32,
@@ -117,6 +238,7 @@ impl ProductQuery {
             min_price: None,
             max_price: None,
             in_stock: false,
+            option: None,
             sort,
             after: None,
             limit,
@@ -124,13 +246,55 @@ impl ProductQuery {
     }
 }
 
-/// A product as `ProductRow` reads it: a macro, so that it can be `concat!`ed into query text.
-macro_rules! product_columns {
+/// A variant as `VariantRow` reads it.
+macro_rules! variant_columns {
     () => {
-        "record::id(id) AS id, name, description, category, price, currency, stock,
-     image_url, images, archived, created_at, updated_at"
+        "record::id(id) AS id, sku, option_values, price, stock, archived, updated_at"
     };
 }
+
+/// A product as `ProductRow` reads it, its variants in the order they were made (through the
+/// `variant_product` index): a macro, so that it can be `concat!`ed into query text.
+macro_rules! product_columns {
+    () => {
+        concat!(
+            "record::id(id) AS id, name, description, category, price, currency,
+     image_url, images, options, archived, created_at, updated_at,
+     (SELECT ",
+            variant_columns!(),
+            " FROM variant WHERE product = $parent.id ORDER BY id) AS variants"
+        )
+    };
+}
+
+/// The next free variant number (the table's last key plus one), and the SKUs of `$variants`
+/// already taken, which end the block with `sku_taken` before anything is written.
+macro_rules! number_variants {
+    () => {
+        "LET $vstart = ((SELECT VALUE record::id(id) FROM variant ORDER BY id DESC LIMIT 1)[0] ?? 0) + 1;
+         LET $taken = $variants.filter(|$v| $v.sku != NONE
+             AND array::len((SELECT VALUE id FROM variant WHERE sku = $v.sku LIMIT 1)) > 0);
+         IF array::len($taken) > 0 { RETURN { sku_taken: $taken[0].sku } };"
+    };
+}
+pub(super) use number_variants;
+
+/// Inserts `$variants` (numbered from `$vstart`) for the products they name with `$product_of($v)`.
+macro_rules! insert_variants {
+    ($product:literal) => {
+        concat!(
+            "INSERT INTO variant $variants.map(|$v, $n| {
+                id: type::record('variant', $vstart + $n),
+                product: type::record('product', ",
+            $product,
+            "),
+                sku: $v.sku ?? ('SF-' + <string> ($vstart + $n)),
+                option_values: $v.option_values, price: $v.price, stock: $v.stock
+            }) RETURN NONE;"
+        )
+    };
+}
+pub(super) use insert_variants;
 
 /// The categories a product write names (`$named`) must exist, and are written in the same
 /// transaction: deleting one of them at the same moment then conflicts with the product write, and
@@ -150,20 +314,29 @@ struct Claimed {
     start: Option<i64>,
     rows: Option<Vec<ProductRow>>,
     no_category: Option<String>,
+    sku_taken: Option<String>,
+    several_variants: Option<bool>,
 }
 
 impl Claimed {
-    /// The first id created, or the missing category as an error.
+    /// The first id created, or what refused the write as an error.
     fn outcome(&self) -> Result<i64, StoreError> {
-        match &self.no_category {
-            Some(category) => Err(StoreError::NoCategory(category.clone())),
-            None => Ok(self.start.unwrap_or(0)),
+        if let Some(category) = &self.no_category {
+            return Err(StoreError::NoCategory(category.clone()));
         }
+        if let Some(sku) = &self.sku_taken {
+            return Err(StoreError::SkuTaken(sku.clone()));
+        }
+        if self.several_variants == Some(true) {
+            return Err(StoreError::SeveralVariants);
+        }
+        Ok(self.start.unwrap_or(0))
     }
 }
 
 impl Store {
-    /// Creates all of `products` or none of them, with consecutive ids after the highest in use.
+    /// Creates all of `products` (each with its variants) or none of them, with consecutive ids
+    /// after the highest in use.
     pub async fn create_products(
         &self,
         products: Vec<NewProduct>,
@@ -176,6 +349,12 @@ impl Store {
             .collect();
         named.sort_unstable();
         named.dedup();
+        let (items, variants): (Vec<_>, Vec<_>) = products
+            .into_iter()
+            .enumerate()
+            .map(|(i, p)| p.split(i as i64, None))
+            .unzip();
+        let variants: Vec<VariantFields> = variants.into_iter().flatten().collect();
         // Two concurrent creates pick the same ids; the loser's transaction fails and is retried.
         let claimed: Claimed = self
             .retry_on_conflict(|| async {
@@ -183,6 +362,7 @@ impl Store {
                     .db()
                     .query(concat!(
                         "{",
+                        number_variants!(),
                         claim_categories!(),
                         "-- The highest id in use: the table's last key, read backwards with a limit of one
                         -- (0.25 ms at 2,000 products, where array::max over every id took 12 ms).
@@ -190,13 +370,15 @@ impl Store {
                         INSERT INTO product $items.map(|$p, $i| {
                             id: type::record('product', $start + $i),
                             name: $p.name, description: $p.description, category: $p.category,
-                            price: $p.price, currency: $p.currency, stock: $p.stock,
-                            image_url: $p.image_url
-                        });
-                        RETURN { start: $start };
+                            price: $p.price, currency: $p.currency, image_url: $p.image_url,
+                            options: $p.options
+                        }) RETURN NONE;",
+                        insert_variants!("$start + $v.p"),
+                        "RETURN { start: $start };
                      }"
                     ))
-                    .bind(("items", products.clone()))
+                    .bind(("items", items.clone()))
+                    .bind(("variants", variants.clone()))
                     .bind(("named", named.clone()))
                     .await?;
                 response
@@ -219,29 +401,39 @@ impl Store {
         Ok(into_products(response.take(0)?))
     }
 
-    /// Inserts products with their own ids, leaving any id already present untouched; returns how many
-    /// were new.
+    /// Inserts products with their own ids (and their variants), leaving any id already present
+    /// untouched; returns how many were new.
     pub async fn insert_missing_products(
         &self,
         products: Vec<(ProductId, NewProduct)>,
     ) -> Result<usize, StoreError> {
-        let rows: Vec<surrealdb::types::Value> = products
+        let (rows, variants): (Vec<_>, Vec<_>) = products
             .into_iter()
-            .map(|(id, p)| {
-                let mut row = p.into_value();
-                if let surrealdb::types::Value::Object(fields) = &mut row {
-                    fields.insert("id", surrealdb::types::RecordId::new("product", id.get()));
-                }
-                row
+            .map(|(id, p)| p.split(id.get(), Some(id)))
+            .unzip();
+        let variants: Vec<VariantFields> = variants.into_iter().flatten().collect();
+        let claimed: Claimed = self
+            .retry_on_conflict(|| async {
+                let mut response = self
+                    .db()
+                    .query(concat!(
+                        "{
+                        LET $new = (INSERT IGNORE INTO product $rows RETURN VALUE record::id(id));
+                        LET $variants = $given.filter(|$v| $v.p IN $new);",
+                        number_variants!(),
+                        insert_variants!("$v.p"),
+                        "RETURN { start: array::len($new) };
+                     }"
+                    ))
+                    .bind(("rows", rows.clone()))
+                    .bind(("given", variants.clone()))
+                    .await?;
+                response
+                    .take::<Option<Claimed>>(0)?
+                    .ok_or_else(|| StoreError::UnknownOutcome("nothing".into()))
             })
-            .collect();
-        let mut response = self
-            .db()
-            .query("INSERT IGNORE INTO product $rows RETURN VALUE record::id(id)")
-            .bind(("rows", rows))
             .await?;
-        let inserted: Vec<i64> = response.take(0)?;
-        Ok(inserted.len())
+        Ok(claimed.outcome()?.try_into().unwrap_or(0))
     }
 
     pub async fn has_products(&self) -> Result<bool, StoreError> {
@@ -284,12 +476,19 @@ impl Store {
                 let mut response = self
                     .db()
                     .query(concat!(
-                        "{",
+                        "{
+                         LET $product = type::record('product', $id);
+                         IF $stock != NONE AND $product.archived = false {
+                             LET $live = (SELECT VALUE id FROM variant
+                                 WHERE product = $product AND archived = false);
+                             IF array::len($live) != 1 { RETURN { several_variants: true } };
+                             UPDATE $live[0] SET stock = $stock RETURN NONE;
+                         };",
                         claim_categories!(),
-                        "LET $rows = (UPDATE type::record('product', $id) SET
+                        "LET $rows = (UPDATE $product SET
                              name = $name ?? name, description = $description ?? description,
                              category = $category ?? category, price = $price ?? price,
-                             stock = $stock ?? stock, image_url = $image_url ?? image_url
+                             image_url = $image_url ?? image_url
                          WHERE archived = false RETURN ",
                         product_columns!(),
                         ");
@@ -311,21 +510,37 @@ impl Store {
             })
             .await?;
         claimed.outcome()?;
-        Ok(claimed.rows.unwrap_or_default().pop().map(Product::from))
+        if claimed.rows.unwrap_or_default().is_empty() {
+            return Ok(None);
+        }
+        // Read after the write: an UPDATE's RETURN does not run the variants' subquery.
+        self.product(id).await
     }
 
-    /// Hides a product from the catalog; orders keep showing it. False when there was no such product.
+    /// Hides a product and its variants from the catalog (their stock streams report them
+    /// unavailable); orders keep showing them. False when there was no such product.
     pub async fn archive_product(&self, id: ProductId) -> Result<bool, StoreError> {
-        let mut response = self
-            .db()
-            .query(
-                "UPDATE type::record('product', $id) SET archived = true WHERE archived = false
-                 RETURN VALUE record::id(id)",
-            )
-            .bind(("id", id.get()))
+        let archived: Option<bool> = self
+            .retry_on_conflict(|| async {
+                let mut response = self
+                    .db()
+                    .query(
+                        "{
+                         LET $product = type::record('product', $id);
+                         LET $done = (UPDATE $product SET archived = true WHERE archived = false
+                             RETURN VALUE record::id(id));
+                         IF array::len($done) = 0 { RETURN false };
+                         UPDATE variant SET archived = true WHERE product = $product AND archived = false
+                             RETURN NONE;
+                         RETURN true;
+                         }",
+                    )
+                    .bind(("id", id.get()))
+                    .await?;
+                Ok(response.take::<Option<bool>>(0)?)
+            })
             .await?;
-        let archived: Vec<i64> = response.take(0)?;
-        Ok(!archived.is_empty())
+        Ok(archived == Some(true))
     }
 
     /// One page of the catalog (archived products left out), plus one extra row when more follow.
@@ -347,8 +562,19 @@ impl Store {
         if query.max_price.is_some() {
             conditions.push("price <= $max_price".into());
         }
+        // A live variant that is in stock, has the option value, or both.
+        let mut variant = vec!["product = $parent.id", "archived = false"];
         if query.in_stock {
-            conditions.push("stock > 0".into());
+            variant.push("stock > 0");
+        }
+        if query.option.is_some() {
+            variant.push("option_values[array::find_index($parent.options.name, $option_name)] = $option_value");
+        }
+        if variant.len() > 2 {
+            conditions.push(format!(
+                "array::len((SELECT VALUE id FROM variant WHERE {} LIMIT 1)) > 0",
+                variant.join(" AND ")
+            ));
         }
         // Every order reads its index forwards (schema 0007: SurrealKV reads backwards far more
         // slowly), descending ones on negated keys; `after` is the cursor's value on the same key.
@@ -379,6 +605,8 @@ impl Store {
             .bind(("categories", query.categories.clone()))
             .bind(("min_price", query.min_price))
             .bind(("max_price", query.max_price))
+            .bind(("option_name", query.option.as_ref().map(|o| o.0.clone())))
+            .bind(("option_value", query.option.as_ref().map(|o| o.1.clone())))
             .bind(("limit", i64::from(query.limit) + 1));
         if let Some((key, id)) = &query.after {
             request = match key.clone() {

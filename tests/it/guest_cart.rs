@@ -138,9 +138,10 @@ async fn signing_in_merges_or_replaces_a_guest_cart_and_reports_every_capped_lin
     assert_eq!(merged.json["cart_merge"]["mode"], "merge");
     assert_eq!(
         merged.json["cart_merge"]["capped"],
+        // Each product made here has one variant, numbered as the product (made in step with it).
         json!([
-            {"product_id": hat, "requested": 5, "kept": 4, "reason": "stock"},
-            {"product_id": gloves, "requested": 3, "kept": 1, "reason": "archived"}
+            {"product_id": hat, "variant_id": hat, "requested": 5, "kept": 4, "reason": "stock"},
+            {"product_id": gloves, "variant_id": gloves, "requested": 3, "kept": 1, "reason": "archived"}
         ]),
         "{}",
         merged.text

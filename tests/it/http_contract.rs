@@ -757,6 +757,7 @@ async fn request_examples_succeed_in_a_shoppers_order() {
         }
     }
     let admin = app.admin().await;
+    let mut product_id = 0;
     let move_path = format!("/api/v1/admin/orders/{order_id}/status");
     for (method, path, schema, status) in [
         (
@@ -802,7 +803,30 @@ async fn request_examples_succeed_in_a_shoppers_order() {
             "{path} with the {schema} example: {}",
             res.text
         );
+        if schema == "ProductInput" {
+            product_id = res.json["id"].as_i64().unwrap();
+        }
     }
+    // The product the example made takes the third size the example offers, then changes it.
+    let path = format!("/api/v1/products/{product_id}/variants");
+    let res = admin
+        .send(Method::POST, &path, Some(example("VariantInput")))
+        .await;
+    assert_eq!(
+        res.status,
+        StatusCode::CREATED,
+        "VariantInput: {}",
+        res.text
+    );
+    let variant = res.json["id"].as_i64().unwrap();
+    let res = admin
+        .send(
+            Method::PATCH,
+            &format!("{path}/{variant}"),
+            Some(example("VariantUpdate")),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::OK, "VariantUpdate: {}", res.text);
 }
 
 /// Event streams are documented as what they are: `text/event-stream` text, not a JSON array; the

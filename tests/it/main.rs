@@ -19,3 +19,4 @@ mod reliability;
 mod resilience;
 mod sessions;
 mod tls;
+mod variants;

@@ -9,6 +9,7 @@ import createClient, { type Middleware } from "openapi-fetch";
 import type { components, paths } from "./schema";
 
 type Product = components["schemas"]["ProductView"];
+type Variant = components["schemas"]["VariantView"];
 
 /** An event stream is text (`text/event-stream`); each event's `data` is one of these, as JSON. */
 type OrderStatusEvent = components["schemas"]["OrderStatusEvent"];
@@ -60,7 +61,8 @@ export async function walkthrough(baseUrl: string): Promise<void> {
   // 3. The categories (a flat list of a two-level tree: a category with a `parent` is under it; the
   //    catalog's `category` filter holds a category's products and its children's), then the
   //    catalog, cheapest first, a page at a time: follow `next_cursor` for up to three pages
-  //    (fewer if the last page comes first), and take the first product that is in stock.
+  //    (fewer if the last page comes first), and take the first variant on sale that is in stock
+  //    (a product without options has exactly one variant; one with options, one per combination).
   const categories = await client.GET("/api/v1/categories");
   if (categories.error !== undefined) fail("categories", categories.error, categories.response);
   for (const top of categories.data.items.filter((c) => c.parent === undefined)) {
@@ -68,6 +70,7 @@ export async function walkthrough(baseUrl: string): Promise<void> {
     console.log(`category ${top.name}: ${children.map((c) => c.name).join(", ") || "no children"}`);
   }
   let product: Product | undefined;
+  let variant: Variant | undefined;
   let cursor: string | undefined;
   for (let page = 1; page <= 3; page++) {
     const { data, error, response } = await client.GET("/api/v1/products", {
@@ -76,23 +79,37 @@ export async function walkthrough(baseUrl: string): Promise<void> {
     if (error !== undefined) fail("catalog page", error, response);
     for (const item of data.items) {
       const price = `${(item.price.amount / 100).toFixed(2)} ${item.price.currency}`;
+      const range = `${item.price_range.min.amount}-${item.price_range.max.amount}`;
       const pictures = item.images.map((image) => `${image.url} (${image.alt})`).join(", ");
-      console.log(`page ${page}: #${item.id} ${item.name} ${price}, ${item.stock} in stock ${pictures}`);
+      const options = item.options.map((o) => `${o.name}: ${o.values.join("/")}`).join("; ");
+      console.log(`page ${page}: #${item.id} ${item.name} ${price} (${range}), ${item.stock} in stock ${options} ${pictures}`);
+      for (const v of item.variants) {
+        const values = Object.entries(v.option_values).map(([name, value]) => `${name}=${value}`);
+        console.log(`  variant ${v.sku}: ${values.join(", ") || "default"}, ${v.stock} left`);
+      }
     }
-    product ??= data.items.find((item) => item.stock > 0);
+    if (product === undefined) {
+      product = data.items.find((item) => item.in_stock);
+      variant = product?.variants.find((v) => v.available);
+    }
     cursor = data.next_cursor;
     if (cursor === undefined) break;
   }
-  if (product === undefined) throw new Error("catalog: nothing in stock");
+  if (product === undefined || variant === undefined) throw new Error("catalog: nothing in stock");
 
-  // 4. Add one to the cart (the account's cart: the bearer token says whose).
+  // 4. Add one of the variant to the cart (the account's cart: the bearer token says whose). The
+  //    product's own page lists the same variants.
+  const one = await client.GET("/api/v1/products/{id}", { params: { path: { id: product.id } } });
+  if (one.error !== undefined) fail("product", one.error, one.response);
+  console.log(`product #${one.data.id}: ${one.data.variants.length} variant(s) on sale`);
   const cart = await client.POST("/api/v1/cart/items", {
-    body: { product_id: product.id, quantity: 1 },
+    body: { variant_id: variant.id, quantity: 1 },
   });
   if (cart.error !== undefined) fail("add to cart", cart.error, cart.response);
   for (const line of cart.data.items) {
     const warnings = line.warnings.length > 0 ? ` (${line.warnings.join(", ")})` : "";
-    console.log(`cart: ${line.quantity} x ${line.name}${warnings}`);
+    const values = Object.values(line.option_values).join("/");
+    console.log(`cart: ${line.quantity} x ${line.name} ${line.sku} ${values}${warnings}`);
   }
   console.log(`cart: ${cart.data.item_count} units, subtotal ${cart.data.subtotal.amount}`);
 
@@ -106,6 +123,7 @@ export async function walkthrough(baseUrl: string): Promise<void> {
   const order = checkout.data;
   const replayed = checkout.response.headers.get("Idempotency-Replayed") !== null;
   console.log(`order ${order.id}: ${order.status}, ${order.item_count} units${replayed ? " (replayed)" : ""}`);
+  for (const line of order.items) console.log(`  ${line.quantity} x ${line.sku} at ${line.unit_price.amount}`);
 
   // 6. The account's orders, newest first.
   const orders = await client.GET("/api/v1/orders", { params: { query: { limit: 10 } } });
@@ -135,4 +153,26 @@ export async function walkthrough(baseUrl: string): Promise<void> {
     });
   });
   console.log(`events: ${first.order_id} is ${first.status} as of ${first.updated_at}`);
+}
+
+/** An admin's side of variants: a new size for a product, its stock changed, then withdrawn. */
+export async function manageVariants(baseUrl: string, adminToken: string, productId: number): Promise<void> {
+  const client = createClient<paths>({ baseUrl, headers: { Authorization: `Bearer ${adminToken}` } });
+  const path = { id: productId };
+  const added = await client.POST("/api/v1/products/{id}/variants", {
+    params: { path },
+    body: { sku: `XL-${productId}`, option_values: { Size: "XL" }, stock: 5 },
+  });
+  if (added.error !== undefined) fail("add variant", added.error, added.response);
+  const variant: Variant = added.data;
+  const changed = await client.PATCH("/api/v1/products/{id}/variants/{variant_id}", {
+    params: { path: { ...path, variant_id: variant.id } },
+    body: { stock: 12, price: { amount: 2599, currency: variant.price.currency } },
+  });
+  if (changed.error !== undefined) fail("change variant", changed.error, changed.response);
+  console.log(`variant ${changed.data.sku}: ${changed.data.stock} at ${changed.data.price.amount}`);
+  const archived = await client.DELETE("/api/v1/products/{id}/variants/{variant_id}", {
+    params: { path: { ...path, variant_id: variant.id } },
+  });
+  if (archived.error !== undefined) fail("archive variant", archived.error, archived.response);
 }

@@ -22,12 +22,12 @@ use crate::api::v1::orders::order_id;
 use crate::api::v1::products::product_id;
 use crate::auth::{Admin, Principal};
 use crate::domain::{
-    Address, CartOwner, DisplayName, Email, Password, ProductId, ProductSort, Quantity,
+    Address, CartOwner, DisplayName, Email, Password, ProductSort, Quantity, VariantId,
 };
 use crate::error::Error;
 use crate::services::accounts::{Accounts, ProfileUpdate, Registration};
-use crate::services::cart::Carts;
-use crate::services::catalog::{Catalog, CatalogRequest, MAX_PAGE, ProductPatch};
+use crate::services::cart::{Carts, ItemRef};
+use crate::services::catalog::{Catalog, CatalogRequest, MAX_PAGE, Pick, ProductPatch};
 use crate::services::orders::{Orders, ShippingAddress};
 
 use self::replies::{Legacy, LegacyError, Reply, plain, with_success};
@@ -328,7 +328,11 @@ impl LegacyApi {
         )?;
         plain(
             self.carts
-                .add(&CartOwner::from(&principal), product_id, quantity)
+                .add(
+                    &CartOwner::from(&principal),
+                    ItemRef::Product(product_id, Pick::FirstInStock),
+                    quantity,
+                )
                 .await,
         )?;
         Ok(Legacy::Created(Json(
@@ -363,7 +367,7 @@ impl LegacyApi {
         let principal = self.cart_session(req, jar).await?;
         let id = plain(
             int_field(&body.0, "id")
-                .and_then(|id| ProductId::new(id).ok_or(Error::NotFound("cart line"))),
+                .and_then(|id| VariantId::new(id).ok_or(Error::NotFound("cart line"))),
         )?;
         plain(self.carts.remove(&CartOwner::from(&principal), id).await)?;
         Ok(Legacy::Ok(Json(

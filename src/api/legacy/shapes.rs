@@ -16,7 +16,7 @@ pub(super) fn product_json(p: &Product) -> Value {
         "name": p.name,
         "description": p.description,
         "price": major_units(p.price),
-        "stock_quantity": p.stock,
+        "stock_quantity": p.stock(),
         "image_url": p.image_url,
         "createdAt": sequelize_time(p.created_at),
         "updatedAt": sequelize_time(p.updated_at),
@@ -76,8 +76,10 @@ pub(super) fn draft_from(body: &Value) -> Result<ProductDraft, Error> {
         category: body["category"].as_str().unwrap_or_default().to_string(),
         price: price_from_major(&body["price"])?,
         currency: None,
-        stock: int_field(body, "stock_quantity")?,
+        stock: Some(int_field(body, "stock_quantity")?),
         image_url: body["image_url"].as_str().unwrap_or_default().to_string(),
+        options: Vec::new(),
+        variants: None,
     })
 }
 
@@ -98,7 +100,7 @@ pub(super) fn cart_items_json(cart: &Cart, cart_id: &str) -> Value {
             .iter()
             .map(|l| {
                 json!({
-                    "id": l.product_id.get(),
+                    "id": l.variant_id.get(),
                     "cartId": cart_id,
                     "productId": l.product_id.get(),
                     "quantity": l.quantity,

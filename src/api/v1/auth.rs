@@ -156,6 +156,7 @@ impl From<Scope> for LogoutScope {
 #[derive(Debug, Object)]
 pub struct CappedLineView {
     pub product_id: i64,
+    pub variant_id: i64,
     /// Units the merged line would have held.
     pub requested: i64,
     /// Units it holds.
@@ -183,6 +184,7 @@ impl From<MergeOutcome> for CartMergeView {
                 .into_iter()
                 .map(|c| CappedLineView {
                     product_id: c.product_id.get(),
+                    variant_id: c.variant_id.get(),
                     requested: c.requested,
                     kept: c.kept,
                     reason: c.reason.into(),

@@ -16,18 +16,26 @@ use crate::api::problem::statuses::*;
 use crate::api::problem::{ApiResult, Problems};
 use crate::api::session_http::{CartAuth, SessionCookies};
 use crate::api::v1::products::product_id;
+use crate::api::v1::products::{OptionValues, option_values, variant_id};
 use crate::api::{ApiTags, NoContent};
 use crate::auth::SessionService;
-use crate::domain::{CartOwner, ProductId, Quantity};
+use crate::domain::{CartOwner, Quantity, VariantId};
 use crate::error::Error;
-use crate::services::cart::{Cart, CartCheck, CartIssue, CartLine, Carts, IssueKind, LineWarning};
+use crate::services::cart::{
+    Cart, CartCheck, CartIssue, CartLine, Carts, IssueKind, ItemRef, LineWarning,
+};
+use crate::services::catalog::Pick;
 
 #[derive(Debug, Object)]
 pub struct CartLineView {
-    /// The line's id: the id of its product (a cart holds one line per product).
+    /// The line's id: the id of its variant (a cart holds one line per variant).
     pub id: i64,
     pub product_id: i64,
+    pub variant_id: i64,
     pub name: String,
+    pub sku: String,
+    /// The variant's value of each option of the product (empty for a product without options).
+    pub option_values: OptionValues,
     pub image_url: String,
     pub unit_price: Money,
     pub quantity: i64,
@@ -98,8 +106,11 @@ impl From<Cart> for CartView {
     fn from(cart: Cart) -> Self {
         let currency = cart.currency;
         let line = |l: CartLine| CartLineView {
-            id: l.product_id.get(),
+            id: l.variant_id.get(),
             product_id: l.product_id.get(),
+            variant_id: l.variant_id.get(),
+            sku: l.sku,
+            option_values: option_values(l.options),
             unit_price: Money::new(l.unit_price, &currency),
             line_total: Money::new(l.line_total, &currency),
             price_when_added: l.price_when_added.map(|p| Money::new(p, &currency)),
@@ -120,8 +131,12 @@ impl From<Cart> for CartView {
 #[derive(Debug, Object)]
 #[oai(deny_unknown_fields, example)]
 pub struct AddItem {
-    #[oai(validator(minimum(value = "1")))]
-    pub product_id: i64,
+    /// The variant to add (`GET /api/v1/products/{id}` lists them).
+    #[oai(skip_serializing_if_is_none, validator(minimum(value = "1")))]
+    pub variant_id: Option<i64>,
+    /// Enough alone for a product with one variant; beside `variant_id`, it must be the variant's.
+    #[oai(skip_serializing_if_is_none, validator(minimum(value = "1")))]
+    pub product_id: Option<i64>,
     /// 1-999 (a line holds at most 999).
     #[oai(validator(minimum(value = "1"), maximum(value = "999")))]
     pub quantity: i64,
@@ -131,7 +146,8 @@ impl Example for AddItem {
     fn example() -> Self {
         // Product 1 is the first of the starter catalog (`SEED_CATALOG`).
         Self {
-            product_id: 1,
+            variant_id: None,
+            product_id: Some(1),
             quantity: 1,
         }
     }
@@ -153,9 +169,12 @@ impl Example for SetQuantity {
 
 #[derive(Debug, Object)]
 pub struct CartIssueView {
-    /// The line (product) concerned; absent for the whole cart.
+    /// The line's product; absent for the whole cart.
     #[oai(skip_serializing_if_is_none)]
     pub product_id: Option<i64>,
+    /// The line (its variant) concerned; absent for the whole cart.
+    #[oai(skip_serializing_if_is_none)]
+    pub variant_id: Option<i64>,
     pub code: CartIssueCode,
     /// True when checkout would refuse the cart because of it.
     pub blocking: bool,
@@ -165,7 +184,8 @@ pub struct CartIssueView {
 impl From<CartIssue> for CartIssueView {
     fn from(i: CartIssue) -> Self {
         Self {
-            product_id: i.product_id.map(ProductId::get),
+            product_id: i.product_id.map(|p| p.get()),
+            variant_id: i.variant_id.map(VariantId::get),
             code: match i.kind {
                 IssueKind::EmptyCart => CartIssueCode::EmptyCart,
                 IssueKind::Line(warning) => warning.into(),
@@ -304,9 +324,11 @@ impl CartApi {
         Ok(Json(self.carts.check(&auth.owner(req)?).await?.into()))
     }
 
-    /// Add a product to your cart
+    /// Add a variant to your cart
     ///
-    /// A product already in the cart gets its quantity raised. Unknown or archived products: 404.
+    /// Name the variant (`variant_id`), or only the product (`product_id`) when it has one variant;
+    /// a product with several is refused (422 naming `variant_id`). A variant already in the cart
+    /// gets its quantity raised. Unknown or archived products and variants: 404.
     #[oai(path = "/cart/items", method = "post", operation_id = "addCartItem")]
     async fn add(
         &self,
@@ -317,8 +339,17 @@ impl CartApi {
     ) -> ApiResult<ItemAdded, Problems<{ BODY | UNAUTHORIZED | NOT_FOUND }>> {
         let quantity = Quantity::parse("quantity", body.0.quantity)?;
         let owner = auth.owner(req)?;
-        let product_id = product_id(body.0.product_id)?;
-        let cart = self.carts.add(&owner, product_id, quantity).await?;
+        let item = match (body.0.product_id, body.0.variant_id) {
+            (None, None) => {
+                return Err(
+                    Error::validation("variant_id", "give variant_id (or product_id)").into(),
+                );
+            }
+            (Some(p), None) => ItemRef::Product(product_id(p)?, Pick::Only),
+            (None, Some(v)) => ItemRef::Variant(variant_id(v)?),
+            (Some(p), Some(v)) => ItemRef::VariantOf(product_id(p)?, variant_id(v)?),
+        };
+        let cart = self.carts.add(&owner, item, quantity).await?;
         self.renew(jar, &owner);
         Ok(ItemAdded::Created(Json(cart.into())))
     }
@@ -381,7 +412,7 @@ impl CartApi {
     }
 }
 
-/// The product id of a cart line, from a path: one no product can have is no line of the cart.
-fn line(id: i64) -> Result<ProductId, Error> {
-    ProductId::new(id).ok_or(Error::NotFound("cart line"))
+/// The variant id of a cart line, from a path: one no variant can have is no line of the cart.
+fn line(id: i64) -> Result<VariantId, Error> {
+    VariantId::new(id).ok_or(Error::NotFound("cart line"))
 }

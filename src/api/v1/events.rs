@@ -1,4 +1,4 @@
-//! Live updates as Server-Sent Events: an order's status, a product's stock.
+//! Live updates as Server-Sent Events: an order's status, the stock of a product's variants.
 //!
 //! Each stream starts with the current state (event id = its `updated_at` in milliseconds; a client
 //! reconnecting with that id in `Last-Event-ID` is not sent it again), then one event per change, from
@@ -29,7 +29,7 @@ use crate::api::session_http::{Auth, Client};
 use crate::api::v1::orders::{OrderStatusView, order_id};
 use crate::api::v1::products::product_id;
 use crate::auth::SessionService;
-use crate::domain::{OrderChange, StockChange};
+use crate::domain::{OrderChange, ProductStock};
 use crate::services::catalog::Catalog;
 use crate::services::live::{LiveUpdates, states};
 use crate::services::orders::Orders;
@@ -44,14 +44,47 @@ pub struct OrderStatusEvent {
     pub updated_at: DateTime<Utc>,
 }
 
-/// A product's stock, now or after a change.
+/// The stock of a product's variants, now or after a change to any of them.
 #[derive(Debug, Clone, Object)]
 pub struct StockEvent {
     pub product_id: i64,
+    /// Units of the live variants together.
+    pub stock: i64,
+    /// Some variant is in stock and still sold.
+    pub available: bool,
+    /// Every variant, in order, archived ones included (never available).
+    pub variants: Vec<VariantStockView>,
+    /// The latest change among the variants.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// One variant's stock in a `StockEvent`.
+#[derive(Debug, Clone, Object)]
+pub struct VariantStockView {
+    pub variant_id: i64,
     pub stock: i64,
     /// In stock and still sold.
     pub available: bool,
-    pub updated_at: DateTime<Utc>,
+}
+
+impl From<ProductStock> for StockEvent {
+    fn from(s: ProductStock) -> Self {
+        Self {
+            product_id: s.product_id.get(),
+            stock: s.stock(),
+            available: s.available(),
+            updated_at: s.updated_at(),
+            variants: s
+                .variants
+                .iter()
+                .map(|v| VariantStockView {
+                    variant_id: v.variant_id.get(),
+                    stock: v.stock,
+                    available: v.available(),
+                })
+                .collect(),
+        }
+    }
 }
 
 fn event_id(at: DateTime<Utc>) -> String {
@@ -184,6 +217,7 @@ impl EventsApi {
             client_has_it,
             subscription,
             slot,
+            |_, change| change,
             |a, b| a.status == b.status,
             move || {
                 let (sessions, principal) = (sessions.clone(), principal.clone());
@@ -201,8 +235,9 @@ impl EventsApi {
 
     /// Follow a product's stock
     ///
-    /// `text/event-stream` of `stock` events: the current level first, then each change (sales,
-    /// cancellations, restocking, withdrawal), from whichever instance made it. Public.
+    /// `text/event-stream` of `stock` events: the current levels of every variant first, then the
+    /// levels after each change to any of them (sales, cancellations, restocking, withdrawal), from
+    /// whichever instance made it. Public.
     #[oai(
         path = "/products/:id/stock/events",
         method = "get",
@@ -222,22 +257,18 @@ impl EventsApi {
         let product_id = product_id(id.0)?;
         let subscription = self.live.watch_stock(product_id);
         let product = self.catalog.product(product_id).await?;
-        let current = StockChange::from(&product);
-        let client_has_it = resumed(&last_event_id.0, current.updated_at);
+        let current = ProductStock::of(&product);
+        let client_has_it = resumed(&last_event_id.0, current.updated_at());
         let stream = states(
             current,
             client_has_it,
             subscription,
             slot,
-            |a, b| a.stock == b.stock && a.archived == b.archived,
+            ProductStock::apply,
+            ProductStock::same_levels,
             || async { true },
         )
-        .map(|c| StockEvent {
-            product_id: c.product_id.get(),
-            stock: c.stock,
-            available: c.stock > 0 && !c.archived,
-            updated_at: c.updated_at,
-        })
+        .map(StockEvent::from)
         .boxed();
         Ok(Sse::new(stream))
     }

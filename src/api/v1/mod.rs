@@ -8,3 +8,4 @@ pub mod images;
 pub mod orders;
 pub mod products;
 pub mod users;
+pub mod variants;

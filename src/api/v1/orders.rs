@@ -9,7 +9,7 @@ use poem_openapi::payload::Json;
 use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 
-use super::products::Money;
+use super::products::{Money, OptionValues, option_values};
 use crate::api::ApiTags;
 use crate::api::body::Body;
 use crate::api::problem::statuses::*;
@@ -22,8 +22,13 @@ use crate::services::orders::{IdempotencyKey, OrderPage, Orders, ShippingAddress
 #[derive(Debug, Object)]
 pub struct OrderLineView {
     pub product_id: i64,
+    pub variant_id: i64,
     /// The product's name when it was bought.
     pub name: String,
+    /// The variant's SKU when it was bought.
+    pub sku: String,
+    /// The variant's option values when it was bought.
+    pub option_values: OptionValues,
     pub image_url: String,
     /// The price when it was bought.
     pub unit_price: Money,
@@ -88,7 +93,10 @@ impl From<Order> for OrderView {
                 .into_iter()
                 .map(|l| OrderLineView {
                     product_id: l.product_id.get(),
+                    variant_id: l.variant_id.get(),
                     name: l.name,
+                    sku: l.sku,
+                    option_values: option_values(l.options),
                     image_url: l.image_url,
                     unit_price: Money::new(l.unit_price, &currency),
                     quantity: l.quantity,

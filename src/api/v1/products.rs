@@ -1,5 +1,6 @@
 //! `/api/v1/products`: the catalog; writes are for admins.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -13,9 +14,13 @@ use crate::api::problem::statuses::*;
 use crate::api::problem::{ApiResult, Problems};
 use crate::api::session_http::Auth;
 use crate::api::{ApiTags, NoContent};
-use crate::domain::{Product, ProductId, ProductImage, ProductSort};
+use crate::domain::{
+    Product, ProductId, ProductImage, ProductOption, ProductSort, Variant, VariantId,
+};
 use crate::error::Error;
-use crate::services::catalog::{Catalog, CatalogRequest, ProductDraft, ProductPage, ProductPatch};
+use crate::services::catalog::{
+    Catalog, CatalogRequest, OptionDraft, ProductDraft, ProductPage, ProductPatch, VariantDraft,
+};
 
 /// An amount of money: an integer count of minor units (pence) and an ISO 4217 code.
 #[derive(Debug, Clone, Object)]
@@ -35,21 +40,83 @@ impl Money {
     }
 }
 
+/// A variant's value of each option, by option name: `{"Size": "M"}`.
+pub type OptionValues = BTreeMap<String, String>;
+
+pub fn option_values(pairs: Vec<(String, String)>) -> OptionValues {
+    pairs.into_iter().collect()
+}
+
 #[derive(Debug, Object)]
 pub struct ProductView {
     pub id: i64,
     pub name: String,
     pub description: String,
     pub category: String,
+    /// The price of each variant that does not set its own.
     pub price: Money,
-    /// Units available to buy now.
+    /// The lowest and highest price of the variants on sale.
+    pub price_range: PriceRange,
+    /// Units available to buy now, all variants together.
     pub stock: i64,
+    /// Some variant on sale has stock.
+    pub in_stock: bool,
     /// Absolute URL or a path on the store's host.
     pub image_url: String,
     /// Uploaded images, in order.
     pub images: Vec<ImageView>,
+    /// 0-3 options (e.g. Size), each with the values its variants choose from.
+    pub options: Vec<OptionView>,
+    /// The variants on sale, in order; a product without options has exactly one.
+    pub variants: Vec<VariantView>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Object)]
+pub struct PriceRange {
+    pub min: Money,
+    pub max: Money,
+}
+
+#[derive(Debug, Object)]
+pub struct OptionView {
+    pub name: String,
+    pub values: Vec<String>,
+}
+
+/// One variant: what a cart line holds and what checkout takes stock from.
+#[derive(Debug, Object)]
+pub struct VariantView {
+    pub id: i64,
+    pub sku: String,
+    /// Its value of each option of the product.
+    pub option_values: OptionValues,
+    /// What it costs: its own price, or the product's.
+    pub price: Money,
+    /// Whether `price` is the variant's own (else the product's).
+    pub price_overridden: bool,
+    pub stock: i64,
+    /// In stock and on sale.
+    pub available: bool,
+}
+
+impl VariantView {
+    pub fn of(product: &Product, v: &Variant) -> Self {
+        Self {
+            id: v.id.get(),
+            sku: v.sku.clone(),
+            option_values: product
+                .labels(v)
+                .into_iter()
+                .map(|(name, value)| (name.to_string(), value.to_string()))
+                .collect(),
+            price: Money::new(product.price_of(v), &product.currency),
+            price_overridden: v.price.is_some(),
+            stock: v.stock,
+            available: v.stock > 0 && !v.archived && !product.archived,
+        }
+    }
 }
 
 #[derive(Debug, Object)]
@@ -72,13 +139,28 @@ impl From<ProductImage> for ImageView {
 
 impl From<Product> for ProductView {
     fn from(p: Product) -> Self {
+        let (min, max) = p.price_range();
         Self {
             id: p.id.get(),
             price: Money::new(p.price, &p.currency),
+            price_range: PriceRange {
+                min: Money::new(min, &p.currency),
+                max: Money::new(max, &p.currency),
+            },
+            stock: p.stock(),
+            in_stock: p.in_stock(),
+            variants: p.live_variants().map(|v| VariantView::of(&p, v)).collect(),
+            options: p
+                .options
+                .iter()
+                .map(|o: &ProductOption| OptionView {
+                    name: o.name.clone(),
+                    values: o.values.clone(),
+                })
+                .collect(),
             name: p.name,
             description: p.description,
             category: p.category,
-            stock: p.stock,
             image_url: p.image_url,
             images: p.images.into_iter().map(Into::into).collect(),
             created_at: p.created_at,
@@ -115,13 +197,72 @@ pub struct ProductInput {
     /// The slug of a category that exists (`GET /api/v1/categories`), in any case; empty for none.
     #[oai(default, validator(max_length = 100))]
     pub category: String,
-    /// 0 up to 100,000,000 minor units.
+    /// 0 up to 100,000,000 minor units: the price of each variant that does not set its own.
     pub price: Money,
+    /// The stock of the product's one variant, when `variants` is not given (default 0).
+    #[oai(
+        skip_serializing_if_is_none,
+        validator(minimum(value = "0"), maximum(value = "1000000000"))
+    )]
+    pub stock: Option<i64>,
+    #[oai(default, validator(max_length = 2048))]
+    pub image_url: String,
+    /// 0-3 options, e.g. `{"name": "Size", "values": ["S", "M", "L"]}`.
+    #[oai(default)]
+    pub options: Vec<OptionInput>,
+    /// 1-100 variants, one per combination of option values sold; required with options.
+    /// Without it the product gets one variant holding `stock`.
+    #[oai(skip_serializing_if_is_none)]
+    pub variants: Option<Vec<VariantInput>>,
+}
+
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields)]
+pub struct OptionInput {
+    /// 1-50 characters, unique within the product (ignoring case).
+    pub name: String,
+    /// 1-100 distinct values of 1-50 characters.
+    pub values: Vec<String>,
+}
+
+/// A variant to create.
+#[derive(Debug, Object)]
+#[oai(deny_unknown_fields, example)]
+pub struct VariantInput {
+    /// Unique across the store: 1-64 letters, digits, `-`, `_`, `.`; `SF-<id>` when not given.
+    #[oai(skip_serializing_if_is_none)]
+    pub sku: Option<String>,
+    /// One value for each option of the product, e.g. `{"Size": "M"}`; `{}` without options.
+    #[oai(default)]
+    pub option_values: OptionValues,
+    /// Its own price, in the product's currency; the product's when not given.
+    #[oai(skip_serializing_if_is_none)]
+    pub price: Option<Money>,
     /// 0 up to 1,000,000,000.
     #[oai(validator(minimum(value = "0"), maximum(value = "1000000000")))]
     pub stock: i64,
-    #[oai(default, validator(max_length = 2048))]
-    pub image_url: String,
+}
+
+impl Example for VariantInput {
+    fn example() -> Self {
+        Self {
+            sku: Some("BEANIE-XXL".into()),
+            option_values: [("Size".to_string(), "XXL".to_string())].into(),
+            price: None,
+            stock: 12,
+        }
+    }
+}
+
+impl From<VariantInput> for VariantDraft {
+    fn from(v: VariantInput) -> Self {
+        Self {
+            sku: v.sku,
+            option_values: v.option_values.into_iter().collect(),
+            price: v.price.map(|m| (m.amount, m.currency)),
+            stock: v.stock,
+        }
+    }
 }
 
 impl Example for ProductInput {
@@ -131,8 +272,27 @@ impl Example for ProductInput {
             description: "A soft ribbed beanie in undyed merino wool.".into(),
             category: "hats".into(),
             price: Money::new(2499, "GBP"),
-            stock: 40,
+            stock: None,
             image_url: "/images/merino-beanie.jpg".into(),
+            // A third size to add later (the `VariantInput` example); SKUs of the store's making.
+            options: vec![OptionInput {
+                name: "Size".into(),
+                values: vec!["S/M".into(), "L/XL".into(), "XXL".into()],
+            }],
+            variants: Some(vec![
+                VariantInput {
+                    sku: None,
+                    option_values: [("Size".to_string(), "S/M".to_string())].into(),
+                    price: None,
+                    stock: 25,
+                },
+                VariantInput {
+                    sku: None,
+                    option_values: [("Size".to_string(), "L/XL".to_string())].into(),
+                    price: Some(Money::new(2699, "GBP")),
+                    stock: 15,
+                },
+            ]),
         }
     }
 }
@@ -147,6 +307,17 @@ impl From<ProductInput> for ProductDraft {
             currency: Some(input.price.currency),
             stock: input.stock,
             image_url: input.image_url,
+            options: input
+                .options
+                .into_iter()
+                .map(|o| OptionDraft {
+                    name: o.name,
+                    values: o.values,
+                })
+                .collect(),
+            variants: input
+                .variants
+                .map(|vs| vs.into_iter().map(Into::into).collect()),
         }
     }
 }
@@ -187,6 +358,8 @@ pub struct ProductUpdate {
     pub category: Option<String>,
     #[oai(skip_serializing_if_is_none)]
     pub price: Option<Money>,
+    /// The stock of the product's one variant; a product with several is refused (set each
+    /// with `PATCH /api/v1/products/{id}/variants/{variant_id}`).
     #[oai(
         skip_serializing_if_is_none,
         validator(minimum(value = "0"), maximum(value = "1000000000"))
@@ -269,8 +442,12 @@ impl ProductsApi {
         /// In minor units.
         #[oai(validator(minimum(value = "0"), maximum(value = "100000000")))]
         max_price: Query<Option<i64>>,
-        /// Only products with stock left (default false: all).
+        /// Only products with a variant in stock (default false: all).
         in_stock: Query<Option<bool>>,
+        /// `Name:value`, e.g. `Size:M`: only products with a variant on sale that has it (in
+        /// stock too, with `in_stock`).
+        #[oai(validator(max_length = 101))]
+        option: Query<Option<String>>,
         /// Newest first unless given.
         sort: Query<Option<Sort>>,
         cursor: Query<Option<String>>,
@@ -284,6 +461,7 @@ impl ProductsApi {
             min_price: min_price.0,
             max_price: max_price.0,
             in_stock: in_stock.0.unwrap_or(false),
+            option: option.0,
             sort: sort.0.map(Into::into),
             cursor: cursor.0,
             limit: limit.0,
@@ -390,4 +568,9 @@ impl ProductsApi {
 /// A product id from a path: one no product can have (zero or below) is simply not found.
 pub fn product_id(id: i64) -> Result<ProductId, Error> {
     ProductId::new(id).ok_or(Error::NotFound("product"))
+}
+
+/// A variant id from a path or body, as `product_id`.
+pub fn variant_id(id: i64) -> Result<VariantId, Error> {
+    VariantId::new(id).ok_or(Error::NotFound("variant"))
 }

@@ -5,9 +5,11 @@ use std::time::Duration;
 mod categories;
 mod cursor;
 mod images;
+mod variants;
 
 pub use categories::{CategoryDraft, CategoryPatch};
 pub use images::{MAX_IMAGE_BYTES, media_content_type};
+pub use variants::{OptionDraft, Pick, VariantDraft, VariantPatch, choose_variant};
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -15,9 +17,7 @@ use sha2::{Digest, Sha256};
 
 use crate::auth::Admin;
 use crate::cache::Cache;
-use crate::domain::{
-    Price, Product, ProductId, ProductSort, bounded_text, parse_currency, parse_stock,
-};
+use crate::domain::{Price, Product, ProductId, ProductSort, bounded_text, parse_currency};
 use crate::error::{Error, Result};
 use crate::media::Media;
 use crate::services::cursor::CursorCodec;
@@ -30,6 +30,9 @@ pub const MAX_BULK: usize = 1000;
 /// A cached page lives at most this long even without a write (a safety net, not the mechanism).
 const PAGE_TTL: Duration = Duration::from_secs(300);
 const VERSION_KEY: &str = "catalog:version";
+/// The shape of a cached page, in its key: a page an older build cached (products without their
+/// variants) is never read as one of this build's after an upgrade that keeps the shared cache.
+const PAGE_FORMAT: &str = "p2";
 
 /// What a caller may ask of the catalog, as received (validated by `Catalog::list`).
 #[derive(Debug, Clone, Default)]
@@ -38,8 +41,10 @@ pub struct CatalogRequest {
     pub category: Option<String>,
     pub min_price: Option<i64>,
     pub max_price: Option<i64>,
-    /// Only products with stock left.
+    /// Only products with a variant in stock.
     pub in_stock: bool,
+    /// `Name:value`: only products with a variant that has this option value.
+    pub option: Option<String>,
     /// Newest first when not given.
     pub sort: Option<ProductSort>,
     pub cursor: Option<String>,
@@ -60,8 +65,11 @@ pub struct ProductDraft {
     pub category: String,
     pub price: i64,
     pub currency: Option<String>,
-    pub stock: i64,
+    /// The stock of the one default variant, when `variants` is not given.
+    pub stock: Option<i64>,
     pub image_url: String,
+    pub options: Vec<OptionDraft>,
+    pub variants: Option<Vec<VariantDraft>>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -98,8 +106,10 @@ impl From<SeedProduct> for ProductDraft {
             category: s.category,
             price: s.price_minor,
             currency: Some(s.currency),
-            stock: s.stock,
+            stock: Some(s.stock),
             image_url: s.image_url,
+            options: Vec::new(),
+            variants: None,
         }
     }
 }
@@ -139,7 +149,10 @@ impl Catalog {
                 "{fingerprint}|{:?}|{}",
                 request.cursor, query.limit
             ));
-            format!("catalog:{v}:{}", URL_SAFE_NO_PAD.encode(&digest[..16]))
+            format!(
+                "catalog:{PAGE_FORMAT}:{v}:{}",
+                URL_SAFE_NO_PAD.encode(&digest[..16])
+            )
         });
         if let Some(key) = &cache_key
             && let Some(bytes) = self.cache.get(key).await
@@ -205,14 +218,37 @@ impl Catalog {
         let named: Vec<String> = products.iter().map(|p| p.category.clone()).collect();
         // The store checks the categories in the write's transaction; a missing one is reported
         // at the first product naming it.
+        let skus: Vec<Vec<String>> = products
+            .iter()
+            .map(|p| p.variants.iter().filter_map(|v| v.sku.clone()).collect())
+            .collect();
+        let at = |i: usize, field: &str| {
+            if single {
+                field.to_string()
+            } else {
+                format!("products[{i}].{field}")
+            }
+        };
         let created = match self.store.create_products(products).await {
             Err(StoreError::NoCategory(missing)) => {
                 let i = named.iter().position(|c| *c == missing).unwrap_or(0);
-                return Err(categories::no_category(if single {
-                    "category".to_string()
-                } else {
-                    format!("products[{i}].category")
-                }));
+                return Err(categories::no_category(at(i, "category")));
+            }
+            // Reported at the first variant naming it (one in another request, when not found).
+            Err(StoreError::SkuTaken(sku)) => {
+                let field = skus
+                    .iter()
+                    .enumerate()
+                    .find_map(|(i, s)| {
+                        s.iter()
+                            .position(|x| *x == sku)
+                            .map(|j| at(i, &format!("variants[{j}].sku")))
+                    })
+                    .unwrap_or_else(|| at(0, "variants"));
+                return Err(Error::validation(
+                    field,
+                    format!("`{sku}` is already another variant's SKU"),
+                ));
             }
             other => other?,
         };
@@ -242,7 +278,10 @@ impl Catalog {
                 .price
                 .map(|p| Price::parse("price", p).map(Price::minor))
                 .transpose()?,
-            stock: patch.stock.map(|s| parse_stock("stock", s)).transpose()?,
+            stock: patch
+                .stock
+                .map(|s| crate::domain::parse_stock("stock", s))
+                .transpose()?,
             image_url: patch
                 .image_url
                 .as_deref()
@@ -371,8 +410,13 @@ fn parse_query(request: &CatalogRequest) -> Result<(ProductQuery, Option<String>
         .map(|c| bounded_text("category", c, 0, 100).map(|c| c.to_lowercase()))
         .transpose()?
         .filter(|c| !c.is_empty());
+    let option = request
+        .option
+        .as_deref()
+        .map(parse_option_filter)
+        .transpose()?;
     let fingerprint = format!(
-        "{sort:?}|{search:?}|{category:?}|{:?}|{:?}|{}",
+        "{sort:?}|{search:?}|{category:?}|{:?}|{:?}|{}|{option:?}",
         request.min_price, request.max_price, request.in_stock
     );
     let query = ProductQuery {
@@ -381,6 +425,7 @@ fn parse_query(request: &CatalogRequest) -> Result<(ProductQuery, Option<String>
         min_price: request.min_price,
         max_price: request.max_price,
         in_stock: request.in_stock,
+        option,
         sort,
         after: None,
         limit,
@@ -388,16 +433,39 @@ fn parse_query(request: &CatalogRequest) -> Result<(ProductQuery, Option<String>
     Ok((query, category, fingerprint))
 }
 
+/// `Name:value` (the option's name as the product spells it, then one of its values).
+fn parse_option_filter(text: &str) -> Result<(String, String)> {
+    text.split_once(':')
+        .map(|(name, value)| (name.trim().to_string(), value.trim().to_string()))
+        .filter(|(name, value)| {
+            !name.is_empty()
+                && !value.is_empty()
+                && name.chars().count() <= 50
+                && value.chars().count() <= 50
+        })
+        .ok_or_else(|| {
+            Error::validation(
+                "option",
+                "must be `Name:value`, e.g. `Size:M` (each 1-50 characters)",
+            )
+        })
+}
+
 fn parse_draft(draft: ProductDraft) -> Result<NewProduct> {
+    let currency =
+        parse_currency("currency", draft.currency.as_deref().unwrap_or("GBP"))?.to_string();
+    let options = variants::parse_options(&draft.options)?;
+    let variants =
+        variants::parse_variants(&options, &currency, draft.variants.as_deref(), draft.stock)?;
     Ok(NewProduct {
         name: parse_name(&draft.name)?,
         description: parse_description(&draft.description)?,
         category: parse_category(&draft.category)?,
         price: Price::parse("price", draft.price)?.minor(),
-        currency: parse_currency("currency", draft.currency.as_deref().unwrap_or("GBP"))?
-            .to_string(),
-        stock: parse_stock("stock", draft.stock)?,
+        currency,
         image_url: parse_image_url(&draft.image_url)?,
+        options,
+        variants,
     })
 }
 

@@ -38,6 +38,11 @@ struct World {
     other: Who,
     admin: Who,
     products: [i64; 4],
+    /// Each product's one variant (the id of its line in the owner's cart).
+    variants: [i64; 4],
+    /// A product sold in sizes, and its two variants.
+    sized: i64,
+    sizes: [i64; 2],
     orders: [String; 4],
     /// A category of this world's own.
     category: String,
@@ -63,6 +68,10 @@ impl World {
 
     fn product(&self, role: Role) -> i64 {
         self.products[Self::turn(role)]
+    }
+
+    fn variant(&self, role: Role) -> i64 {
+        self.variants[Self::turn(role)]
     }
 
     fn order(&self, role: Role) -> &str {
@@ -111,6 +120,23 @@ async fn world(app: &TestApp) -> World {
     for p in &mut products {
         *p = app.product(&admin_api, "Matrix product", 1000, 100).await;
     }
+    let mut variants = [0; 4];
+    for (p, v) in products.iter().zip(&mut variants) {
+        let read = admin_api.get(&format!("/api/v1/products/{p}")).await;
+        *v = read.json["variants"][0]["id"].as_i64().unwrap();
+    }
+    let sized = admin_api
+        .post(
+            "/api/v1/products",
+            json!({"name": "Sized", "price": {"amount": 1000, "currency": "GBP"},
+                   "options": [{"name": "Size", "values": ["S", "M", "L"]}],
+                   "variants": [{"option_values": {"Size": "S"}, "stock": 5},
+                                {"option_values": {"Size": "M"}, "stock": 5}]}),
+        )
+        .await;
+    assert_eq!(sized.status, StatusCode::CREATED, "{}", sized.text);
+    let sizes = [0, 1].map(|i| sized.json["variants"][i]["id"].as_i64().unwrap());
+    let sized = sized.json["id"].as_i64().unwrap();
     let mut orders: [String; 4] = Default::default();
     for (i, order) in orders.iter_mut().enumerate() {
         let api = &owner.api;
@@ -180,6 +206,9 @@ async fn world(app: &TestApp) -> World {
             email: admin_email,
         },
         products,
+        variants,
+        sized,
+        sizes,
         orders,
     }
 }
@@ -266,6 +295,13 @@ fn table() -> Vec<Entry> {
         // The world's image is on the admin's turn's product.
         e("delete", "/api/v1/products/{id}/images/{image_id}", |w, _| none(&format!(
             "/api/v1/products/{}/images/{}", w.product(Role::Admin), w.image)), [401, 403, 403, 204]),
+        // Variants: the admin's.
+        e("post", "/api/v1/products/{id}/variants", |w, _| with(format!("/api/v1/products/{}/variants", w.sized),
+            json!({"option_values": {"Size": "L"}, "stock": 1})), [401, 403, 403, 201]),
+        e("patch", "/api/v1/products/{id}/variants/{variant_id}", |w, _| with(format!(
+            "/api/v1/products/{}/variants/{}", w.sized, w.sizes[0]), json!({"stock": 9})), [401, 403, 403, 200]),
+        e("delete", "/api/v1/products/{id}/variants/{variant_id}", |w, _| none(&format!(
+            "/api/v1/products/{}/variants/{}", w.sized, w.sizes[1])), [401, 403, 403, 204]),
         // Categories: the tree is public, its writes the admin's.
         e("get", "/api/v1/categories", |_, _| none("/api/v1/categories"), [200, 200, 200, 200]),
         e("post", "/api/v1/categories", |w, _| with("/api/v1/categories".into(),
@@ -282,9 +318,9 @@ fn table() -> Vec<Entry> {
         e("post", "/api/v1/cart/validate", |_, _| none("/api/v1/cart/validate"), [401, 200, 200, 200]),
         e("post", "/api/v1/cart/items", |w, r| with("/api/v1/cart/items".into(),
             json!({"product_id": w.product(r), "quantity": 1})), [401, 201, 201, 201]),
-        e("patch", "/api/v1/cart/items/{id}", |w, r| with(format!("/api/v1/cart/items/{}", w.product(r)),
+        e("patch", "/api/v1/cart/items/{id}", |w, r| with(format!("/api/v1/cart/items/{}", w.variant(r)),
             json!({"quantity": 2})), [401, 200, 404, 404]),
-        e("delete", "/api/v1/cart/items/{id}", |w, r| none(&format!("/api/v1/cart/items/{}", w.product(r))), [401, 200, 404, 404]),
+        e("delete", "/api/v1/cart/items/{id}", |w, r| none(&format!("/api/v1/cart/items/{}", w.variant(r))), [401, 200, 404, 404]),
         // Orders: the owner's, and the admin's to read and move; nobody else's.
         e("post", "/api/v1/orders", |_, _| with("/api/v1/orders".into(), json!({"shipping_address": "2 Low Road"})),
             [401, 201, 422, 422]),
@@ -322,7 +358,7 @@ fn table() -> Vec<Entry> {
             json!({"product_id": w.product(r), "quantity": 1})), [401, 201, 201, 201]),
         e("get", "/cart_items/items", |_, _| none("/cart_items/items"), [401, 200, 200, 200]),
         e("delete", "/cart_items/remove-item", |w, r| with("/cart_items/remove-item".into(),
-            json!({"id": w.product(r)})), [401, 200, 404, 404]),
+            json!({"id": w.variant(r)})), [401, 200, 404, 404]),
         e("get", "/cart", |_, _| none("/cart"), [401, 200, 200, 200]),
         e("post", "/cart", |_, _| with("/cart".into(), json!({})), [401, 201, 201, 201]),
         e("put", "/cart", |_, _| with("/cart".into(), json!({})), [401, 200, 200, 200]),

@@ -13,3 +13,4 @@ mod redis_faults;
 pub mod report;
 mod tokens;
 mod torn_log;
+mod variant_oversell;
