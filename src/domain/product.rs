@@ -151,13 +151,16 @@ impl ProductStock {
         }
     }
 
-    /// The state after `change` (a variant's new stock, or a new variant).
+    /// The state after `change` (a variant's new stock, or a new variant). A change older than the
+    /// variant's state already held (a notification that arrives late, after a stream started from
+    /// a newer read) changes nothing.
     pub fn apply(&self, change: StockChange) -> Self {
         let mut next = self.clone();
         match next
             .variants
             .binary_search_by_key(&change.variant_id, |v| v.variant_id)
         {
+            Ok(i) if change.updated_at < next.variants[i].updated_at => {}
             Ok(i) => next.variants[i] = change,
             Err(i) => next.variants.insert(i, change),
         }
@@ -192,5 +195,37 @@ impl ProductStock {
             && self.variants.iter().zip(&other.variants).all(|(a, b)| {
                 a.variant_id == b.variant_id && a.stock == b.stock && a.archived == b.archived
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Duration;
+
+    use super::*;
+
+    fn change(variant: i64, stock: i64, at: DateTime<Utc>) -> StockChange {
+        StockChange {
+            product_id: ProductId::from_trusted(1),
+            variant_id: VariantId::from_trusted(variant),
+            stock,
+            archived: false,
+            updated_at: at,
+        }
+    }
+
+    #[test]
+    fn a_late_older_change_does_not_undo_a_newer_level() {
+        let now = Utc::now();
+        let state = ProductStock {
+            product_id: ProductId::from_trusted(1),
+            variants: vec![change(1, 9, now)],
+        };
+        let late = state.apply(change(1, 10, now - Duration::milliseconds(5)));
+        assert!(late.same_levels(&state));
+        let newer = state.apply(change(1, 7, now + Duration::milliseconds(5)));
+        assert_eq!(newer.stock(), 7);
+        let sibling = newer.apply(change(2, 3, now - Duration::seconds(1)));
+        assert_eq!((sibling.variants.len(), sibling.stock()), (2, 10));
     }
 }
