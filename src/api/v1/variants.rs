@@ -28,8 +28,8 @@ pub struct VariantUpdate {
     #[oai(skip_serializing_if_is_none)]
     pub price: Option<Money>,
     /// True: the variant costs the product's price again (`price` must then be left out).
-    #[oai(default)]
-    pub clear_price: bool,
+    #[oai(skip_serializing_if_is_none)]
+    pub clear_price: Option<bool>,
     #[oai(
         skip_serializing_if_is_none,
         validator(minimum(value = "0"), maximum(value = "1000000000"))
@@ -43,7 +43,7 @@ impl Example for VariantUpdate {
             sku: None,
             option_values: None,
             price: Some(Money::new(1899, "GBP")),
-            clear_price: false,
+            clear_price: None,
             stock: Some(30),
         }
     }
@@ -103,7 +103,8 @@ impl VariantsApi {
     ) -> ApiResult<Json<VariantView>, Problems<{ BODY | PARAMS | ADMIN | NOT_FOUND }>> {
         let admin = auth.admin()?;
         let b = body.0;
-        if b.clear_price && b.price.is_some() {
+        let clear_price = b.clear_price.unwrap_or(false);
+        if clear_price && b.price.is_some() {
             return Err(crate::error::Error::validation(
                 "clear_price",
                 "give either price or clear_price",
@@ -113,7 +114,7 @@ impl VariantsApi {
         let patch = VariantPatch {
             sku: b.sku,
             option_values: b.option_values.map(|v| v.into_iter().collect()),
-            price: if b.clear_price {
+            price: if clear_price {
                 Some(None)
             } else {
                 b.price.map(|m| Some((m.amount, m.currency)))
