@@ -15,5 +15,5 @@ pub use app::{
 pub use client::{Api, Res, assert_no_hash, multipart, read};
 pub use events::EventReader;
 pub use processes::{PrivateRedis, ServerProcess, SurrealServer, cli, free_port, wait_for_port};
-pub use shopping::{add, checkout, checkout_all, customers, order_units, stock};
+pub use shopping::{add, checkout, checkout_all, customers, order_units, stock, variant_units};
 pub use tls::{TestCa, TlsRedis};

@@ -65,6 +65,16 @@ pub async fn checkout_all(customers: &[Customer]) -> Vec<(StatusCode, Value)> {
 }
 
 /// Units per product id in an order body (`items[].product_id`, `items[].quantity`).
+/// Units per variant id in an order body.
+pub fn variant_units(order: &Value) -> HashMap<i64, i64> {
+    let mut out = HashMap::new();
+    for line in order["items"].as_array().expect("order items") {
+        *out.entry(line["variant_id"].as_i64().unwrap()).or_default() +=
+            line["quantity"].as_i64().unwrap();
+    }
+    out
+}
+
 pub fn order_units(order: &Value) -> HashMap<i64, i64> {
     let mut out = HashMap::new();
     for line in order["items"].as_array().expect("order items") {

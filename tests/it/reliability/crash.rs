@@ -1,6 +1,7 @@
 //! Crash durability: the real binary on a SurrealKV directory (or, in the remote pass, over the shared
 //! SurrealDB server), under checkout load, is killed with SIGKILL at a random moment, restarted on
-//! the same data and checked, several times over.
+//! the same data and checked, several times over. Carts mix the starter catalog's one-variant
+//! products with sized ones (three variants each), and every check is per variant.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -12,12 +13,15 @@ use serde_json::json;
 
 use super::report::{Statuses, report};
 use crate::common::{
-    Api, PASSWORD, ServerProcess, order_units, remote_surreal, surrealkv_url, temp_dir, unique,
+    Api, PASSWORD, ServerProcess, remote_surreal, surrealkv_url, temp_dir, unique, variant_units,
 };
 
 const KILLS: usize = 5;
 const BUYERS: usize = 12;
-const PRODUCTS: i64 = 20;
+/// The starter catalog's products (one variant each).
+const SEEDED: i64 = 20;
+/// Products added in sizes S, M and L.
+const SIZED: usize = 3;
 
 /// An order the server answered 201 for: whose it is and what it holds.
 #[derive(Clone)]
@@ -27,11 +31,12 @@ struct Acknowledged {
     units: HashMap<i64, i64>,
 }
 
-/// One buyer's loop: fill a cart with 1-3 random products, check out with an Idempotency-Key,
+/// One buyer's loop: fill a cart with 1-3 random variants, check out with an Idempotency-Key,
 /// record every 201; stops at the first transport error (the server was killed).
 async fn buy_until_killed(
     api: Api,
     token: String,
+    variants: Arc<Vec<i64>>,
     acknowledged: Arc<Mutex<Vec<Acknowledged>>>,
 ) -> Statuses {
     let mut statuses = Statuses::default();
@@ -39,10 +44,12 @@ async fn buy_until_killed(
         let lines: Vec<i64> = {
             let mut rng = rand::rng();
             let n = rng.random_range(1..=3);
-            (0..n).map(|_| rng.random_range(1..=PRODUCTS)).collect()
+            (0..n)
+                .map(|_| variants[rng.random_range(0..variants.len())])
+                .collect()
         };
-        for product_id in lines {
-            let body = json!({"product_id": product_id, "quantity": 1});
+        for variant_id in lines {
+            let body = json!({"variant_id": variant_id, "quantity": 1});
             match api
                 .try_send(Method::POST, "/api/v1/cart/items", Some(body))
                 .await
@@ -69,7 +76,7 @@ async fn buy_until_killed(
             StatusCode::CREATED => acknowledged.lock().unwrap().push(Acknowledged {
                 token: token.clone(),
                 id: res.json["id"].as_str().unwrap().to_string(),
-                units: order_units(&res.json),
+                units: variant_units(&res.json),
             }),
             // Sold out: empty the cart and go on.
             _ => {
@@ -85,7 +92,7 @@ async fn buy_until_killed(
     }
 }
 
-/// Every unit in every stored order of these buyers, by product.
+/// Every unit in every stored order of these buyers, by variant.
 async fn units_in_orders(server: &ServerProcess, tokens: &[String]) -> (usize, HashMap<i64, i64>) {
     let (mut orders, mut total) = (0, HashMap::new());
     for token in tokens {
@@ -100,8 +107,8 @@ async fn units_in_orders(server: &ServerProcess, tokens: &[String]) -> (usize, H
             assert_eq!(page.status, StatusCode::OK, "{}", page.text);
             for order in page.json["items"].as_array().unwrap() {
                 orders += 1;
-                for (product, n) in order_units(order) {
-                    *total.entry(product).or_default() += n;
+                for (variant, n) in variant_units(order) {
+                    *total.entry(variant).or_default() += n;
                 }
             }
             match page.json["next_cursor"].as_str() {
@@ -113,11 +120,17 @@ async fn units_in_orders(server: &ServerProcess, tokens: &[String]) -> (usize, H
     (orders, total)
 }
 
-async fn stock_levels(server: &ServerProcess) -> HashMap<i64, i64> {
+/// Stock per variant of the given products.
+async fn stock_levels(server: &ServerProcess, products: &[i64]) -> HashMap<i64, i64> {
     let mut out = HashMap::new();
-    for id in 1..=PRODUCTS {
+    for id in products {
         let res = server.client().get(&format!("/api/v1/products/{id}")).await;
-        out.insert(id, res.json["stock"].as_i64().expect("stock"));
+        for variant in res.json["variants"].as_array().expect("variants") {
+            out.insert(
+                variant["id"].as_i64().unwrap(),
+                variant["stock"].as_i64().expect("stock"),
+            );
+        }
     }
     out
 }
@@ -128,6 +141,7 @@ async fn orders_answered_201_survive_sigkill_under_checkout_load() {
     // is the application that dies, and the orders must be in the server).
     let dir = temp_dir("crash");
     let namespace = unique("crash");
+    let admin_email = format!("{}@example.com", unique("crash-admin"));
     let mut vars: Vec<(&str, String)> = match remote_surreal() {
         Some(remote) => remote.into_iter().collect(),
         None => vec![("SURREAL_URL", surrealkv_url(&dir))],
@@ -137,10 +151,46 @@ async fn orders_answered_201_survive_sigkill_under_checkout_load() {
         // The starter catalog, loaded at the first start (into an empty catalog only).
         ("SEED_CATALOG", "true".into()),
         ("LOGIN_LIMIT_PER_IP", "100000".into()),
+        // An admin made at start, who adds the sized products.
+        ("STOREFRONT_ADMIN_EMAIL", admin_email.clone()),
+        ("STOREFRONT_ADMIN_PASSWORD", PASSWORD.into()),
     ]);
     let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let mut server = ServerProcess::start(&vars).await;
-    let start = stock_levels(&server).await;
+    let login = server
+        .client()
+        .post(
+            "/api/v1/auth/login",
+            json!({"email": admin_email, "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(login.json["user"]["role"], "admin", "{}", login.text);
+    let admin = server
+        .client()
+        .with_token(login.json["tokens"]["access_token"].as_str().unwrap());
+    let mut products: Vec<i64> = (1..=SEEDED).collect();
+    for n in 0..SIZED {
+        let res = admin
+            .post(
+                "/api/v1/products",
+                json!({
+                    "name": format!("Crash tee {n}"),
+                    "price": {"amount": 2000, "currency": "GBP"},
+                    "options": [{"name": "Size", "values": ["S", "M", "L"]}],
+                    "variants": [
+                        {"option_values": {"Size": "S"}, "stock": 30},
+                        {"option_values": {"Size": "M"}, "stock": 30},
+                        {"option_values": {"Size": "L"}, "stock": 30}
+                    ]
+                }),
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::CREATED, "{}", res.text);
+        products.push(res.json["id"].as_i64().unwrap());
+    }
+    let start = stock_levels(&server, &products).await;
+    let variants: Arc<Vec<i64>> = Arc::new(start.keys().copied().collect());
+    assert_eq!(variants.len(), SEEDED as usize + 3 * SIZED);
 
     // Buyers sign up once; their tokens stay valid across restarts (sessions live in the database).
     let mut tokens = Vec::new();
@@ -171,7 +221,12 @@ async fn orders_answered_201_survive_sigkill_under_checkout_load() {
             .iter()
             .map(|token| {
                 let api = server.client().with_token(token);
-                tokio::spawn(buy_until_killed(api, token.clone(), acknowledged.clone()))
+                tokio::spawn(buy_until_killed(
+                    api,
+                    token.clone(),
+                    variants.clone(),
+                    acknowledged.clone(),
+                ))
             })
             .collect();
         // Let orders flow, then kill at a random moment while checkouts are in flight.
@@ -207,23 +262,23 @@ async fn orders_answered_201_survive_sigkill_under_checkout_load() {
                 kept.text
             );
             assert_eq!(
-                order_units(&kept.json),
+                variant_units(&kept.json),
                 order.units,
                 "kill {kill}: order {}",
                 order.id
             );
         }
         let (stored, sold) = units_in_orders(&server, &tokens).await;
-        let now = stock_levels(&server).await;
-        for id in 1..=PRODUCTS {
-            let sold = sold.get(&id).copied().unwrap_or(0);
-            assert!(now[&id] >= 0);
+        let now = stock_levels(&server, &products).await;
+        for id in variants.iter() {
+            let sold = sold.get(id).copied().unwrap_or(0);
+            assert!(now[id] >= 0);
             assert_eq!(
-                now[&id] + sold,
-                start[&id],
-                "kill {kill}: product {id}: stock {} + sold {sold} != start {}",
-                now[&id],
-                start[&id]
+                now[id] + sold,
+                start[id],
+                "kill {kill}: variant {id}: stock {} + sold {sold} != start {}",
+                now[id],
+                start[id]
             );
         }
         assert!(
@@ -235,7 +290,8 @@ async fn orders_answered_201_survive_sigkill_under_checkout_load() {
             format!(
                 "kill {kill}/{KILLS} after {wait} ms of random wait: {acked} orders answered 201 so far, \
                  all present with their lines; {stored} orders stored; stock + sold = start for all \
-                 {PRODUCTS} products"
+                 {} variants ({SEEDED} one-variant products, {SIZED} in three sizes)",
+                variants.len()
             ),
         );
     }

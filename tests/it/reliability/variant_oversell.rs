@@ -5,24 +5,16 @@
 use std::collections::HashMap;
 
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::report::{Statuses, report};
-use crate::common::{Api, Customer, TestApp, remote_surreal, settings, surrealkv_url, temp_dir};
+use crate::common::{
+    Api, Customer, TestApp, remote_surreal, settings, surrealkv_url, temp_dir, variant_units,
+};
 
 const ROUNDS: usize = 20;
 const CLIENTS: usize = 64;
 const PLENTY: i64 = 10_000;
-
-/// Units per variant id in an order body.
-fn variant_units(order: &Value) -> HashMap<i64, i64> {
-    let mut out = HashMap::new();
-    for line in order["items"].as_array().expect("order items") {
-        *out.entry(line["variant_id"].as_i64().unwrap()).or_default() +=
-            line["quantity"].as_i64().unwrap();
-    }
-    out
-}
 
 async fn variant_stock(api: &Api, product: i64) -> HashMap<i64, i64> {
     let body = api.get(&format!("/api/v1/products/{product}")).await.json;
