@@ -14,6 +14,7 @@ use poem::{Endpoint, Response, Route, Server};
 use crate::config::Settings;
 use crate::metrics::Metrics;
 use crate::services::cart::Carts;
+use crate::services::orders::Orders;
 use crate::state::AppState;
 
 /// How long a shutdown waits for in-flight requests.
@@ -79,6 +80,7 @@ impl Application {
             version = crate::VERSION,
             store = %settings.surreal.url_for_logs(),
             cache = if settings.redis.is_some() { "redis" } else { "in-process" },
+            payments = self.state.payments.provider(),
             docs = %format!("http://{}/docs", self.address),
             metrics = %format!("http://{}/metrics", self.metrics_address),
             "storefront is serving"
@@ -93,6 +95,11 @@ impl Application {
             self.state.carts.clone(),
             self.state.metrics.clone(),
         ));
+        let payments = self
+            .state
+            .payments
+            .sweep_interval()
+            .map(|every| tokio::spawn(sweep_payments(self.state.orders.clone(), every)));
         let streams = self.state.live.clone();
         let shutdown = async move {
             shutdown.await;
@@ -102,6 +109,9 @@ impl Application {
             .run_with_graceful_shutdown(routes, shutdown, Some(SHUTDOWN_GRACE))
             .await;
         sweeper.abort();
+        if let Some(payments) = payments {
+            payments.abort();
+        }
         live.abort();
         metrics.abort();
         served
@@ -135,6 +145,19 @@ async fn sweep_guest_carts(carts: Arc<Carts>, metrics: Arc<Metrics>) {
                 tracing::info!(carts = n, "expired guest carts deleted");
             }
             Err(e) => tracing::warn!(error = %e, "sweeping expired guest carts failed"),
+        }
+    }
+}
+
+/// Expires unpaid orders and finishes owed payment work (Stripe only), for as long as the server
+/// runs. Every instance sweeps; each order's move is a transaction only one of them wins.
+async fn sweep_payments(orders: Arc<Orders>, every: Duration) {
+    let mut every = tokio::time::interval(every);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        if let Err(e) = orders.sweep_payments().await {
+            tracing::warn!(error = %e, "sweeping payments failed");
         }
     }
 }

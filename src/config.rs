@@ -95,6 +95,25 @@ pub enum MediaSettings {
     },
 }
 
+/// How orders are paid (`STRIPE_SECRET_KEY`): by hand, or through Stripe.
+#[derive(Debug, Clone)]
+pub enum PaymentSettings {
+    /// An admin marks an order paid (the default: the embedded start needs no keys).
+    Manual,
+    Stripe(StripeSettings),
+}
+
+#[derive(Debug, Clone)]
+pub struct StripeSettings {
+    pub secret_key: Secret,
+    /// Signs the webhooks Stripe sends (`whsec_...`).
+    pub webhook_secret: Secret,
+    /// The API's origin, `/v1/...` appended (`https://api.stripe.com`; a test points it elsewhere).
+    pub api_base: String,
+    /// How long an order waits for its payment before it is cancelled and its stock restored.
+    pub payment_timeout: Duration,
+}
+
 #[derive(Debug, Clone)]
 pub struct CookieSettings {
     pub secure: bool,
@@ -112,6 +131,7 @@ pub struct Settings {
     /// Unset: the in-process cache.
     pub redis: Option<RedisSettings>,
     pub media: MediaSettings,
+    pub payments: PaymentSettings,
     pub jwt_secret: Secret,
     /// True when no `JWT_SECRET` was given and a random one was made for this run (development only).
     pub jwt_secret_generated: bool,
@@ -200,6 +220,7 @@ impl Settings {
             surreal: surreal_settings(var)?,
             redis: redis_settings(var)?,
             media: media_settings(var)?,
+            payments: payment_settings(var, production)?,
             jwt_secret,
             jwt_secret_generated,
             access_token_ttl: lifetimes.access,
@@ -374,6 +395,56 @@ fn media_settings(var: Var) -> Result<MediaSettings, ConfigError> {
         access_key_id: required("AWS_ACCESS_KEY_ID")?,
         secret_access_key: Secret::new(required("AWS_SECRET_ACCESS_KEY")?),
     })
+}
+
+/// Stripe when `STRIPE_SECRET_KEY` is set (with its webhook secret), manual payments otherwise.
+fn payment_settings(var: Var, production: bool) -> Result<PaymentSettings, ConfigError> {
+    let Some(secret_key) = var("STRIPE_SECRET_KEY") else {
+        if var("STRIPE_WEBHOOK_SECRET").is_some() {
+            return Err(invalid(
+                "STRIPE_SECRET_KEY",
+                "is needed when STRIPE_WEBHOOK_SECRET is set",
+            ));
+        }
+        return Ok(PaymentSettings::Manual);
+    };
+    if !(secret_key.starts_with("sk_") || secret_key.starts_with("rk_")) {
+        return Err(invalid(
+            "STRIPE_SECRET_KEY",
+            "must be a Stripe secret key (sk_...) or restricted key (rk_...)",
+        ));
+    }
+    let webhook_secret = var("STRIPE_WEBHOOK_SECRET")
+        .ok_or_else(|| invalid("STRIPE_WEBHOOK_SECRET", "is needed with STRIPE_SECRET_KEY"))?;
+    if !webhook_secret.starts_with("whsec_") {
+        return Err(invalid(
+            "STRIPE_WEBHOOK_SECRET",
+            "must be the endpoint's signing secret (whsec_...)",
+        ));
+    }
+    let api_base = var("STRIPE_API_BASE")
+        .unwrap_or_else(|| "https://api.stripe.com".into())
+        .trim_end_matches('/')
+        .to_string();
+    let plain_ok = !production;
+    let origin_ok = match api_base.split_once("://") {
+        Some(("https", rest)) | Some(("http", rest)) if !rest.is_empty() && !rest.contains('/') => {
+            api_base.starts_with("https://") || plain_ok
+        }
+        _ => false,
+    };
+    if !origin_ok {
+        return Err(invalid(
+            "STRIPE_API_BASE",
+            "must be an origin like https://api.stripe.com (no path; http:// only outside production)",
+        ));
+    }
+    Ok(PaymentSettings::Stripe(StripeSettings {
+        secret_key: Secret::new(secret_key),
+        webhook_secret: Secret::new(webhook_secret),
+        api_base,
+        payment_timeout: duration_var(var, "PAYMENT_TIMEOUT", Duration::from_secs(30 * 60))?,
+    }))
 }
 
 /// `/metrics` listens on a port of its own (Fly's `[metrics]` scrapes it over the private network).
@@ -699,10 +770,55 @@ mod tests {
             ("REDIS_CA_FILE", "/etc/ssl/certs/ca-certificates.crt"),
             ("MEDIA_URL", "ftp://host/x"),
             ("MEDIA_URL", "s3://"),
+            ("STRIPE_SECRET_KEY", "pk_live_123"),
         ] {
             let err = settings(&[(name, value)]).unwrap_err();
             assert_eq!(err.variable, name, "{name}={value} gave {err}");
         }
+    }
+
+    #[test]
+    fn stripe_needs_both_secrets_and_an_origin() {
+        let stripe = |extra: &[(&str, &str)]| {
+            let mut vars = vec![("STRIPE_SECRET_KEY", "sk_test_1")];
+            vars.extend_from_slice(extra);
+            settings(&vars)
+        };
+        let err = stripe(&[]).unwrap_err();
+        assert_eq!(err.variable, "STRIPE_WEBHOOK_SECRET");
+        let err = settings(&[("STRIPE_WEBHOOK_SECRET", "whsec_1")]).unwrap_err();
+        assert_eq!(err.variable, "STRIPE_SECRET_KEY", "a webhook secret alone");
+        let err = stripe(&[
+            ("STRIPE_WEBHOOK_SECRET", "whsec_1"),
+            ("PAYMENT_TIMEOUT", "half an hour"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.variable, "PAYMENT_TIMEOUT");
+        let err = stripe(&[("STRIPE_WEBHOOK_SECRET", "secret")]).unwrap_err();
+        assert_eq!(err.variable, "STRIPE_WEBHOOK_SECRET");
+        for base in ["api.stripe.com", "https://api.stripe.com/v1", "ftp://x"] {
+            let err = stripe(&[
+                ("STRIPE_WEBHOOK_SECRET", "whsec_1"),
+                ("STRIPE_API_BASE", base),
+            ])
+            .unwrap_err();
+            assert_eq!(err.variable, "STRIPE_API_BASE", "{base}");
+        }
+        let ok = stripe(&[
+            ("STRIPE_WEBHOOK_SECRET", "whsec_1"),
+            ("STRIPE_API_BASE", "http://127.0.0.1:8420/"),
+            ("PAYMENT_TIMEOUT", "90s"),
+        ])
+        .unwrap();
+        let PaymentSettings::Stripe(s) = ok.payments else {
+            panic!("stripe settings");
+        };
+        assert_eq!(s.api_base, "http://127.0.0.1:8420");
+        assert_eq!(s.payment_timeout, Duration::from_secs(90));
+        assert!(matches!(
+            settings(&[]).unwrap().payments,
+            PaymentSettings::Manual
+        ));
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod domain;
 pub mod error;
 pub mod media;
 pub mod metrics;
+pub mod payments;
 pub mod services;
 pub mod state;
 pub mod store;

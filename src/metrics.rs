@@ -25,6 +25,8 @@ pub struct Metrics {
     cache_bypassed: AtomicU64,
     conflict_retries: AtomicU64,
     guest_carts_expired: AtomicU64,
+    /// Stripe webhook events by what they did (`paid`, `duplicate`, `mismatch`, ...).
+    payment_events: Mutex<BTreeMap<&'static str, u64>>,
 }
 
 #[derive(PartialEq, Eq, PartialOrd, Ord)]
@@ -126,6 +128,10 @@ impl Metrics {
         self.guest_carts_expired.fetch_add(n, Ordering::Relaxed);
     }
 
+    pub fn payment_event(&self, outcome: &'static str) {
+        *lock(&self.payment_events).entry(outcome).or_default() += 1;
+    }
+
     pub fn render(&self, gauges: &Gauges) -> String {
         let mut out = String::new();
         let _ = writeln!(
@@ -212,6 +218,14 @@ impl Metrics {
                 out,
                 "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
                 counter.load(Ordering::Relaxed)
+            );
+        }
+        out.push_str("# HELP storefront_payment_events_total Stripe webhook events by what they did (mismatch: amount or currency not the order's).\n");
+        out.push_str("# TYPE storefront_payment_events_total counter\n");
+        for (outcome, count) in lock(&self.payment_events).iter() {
+            let _ = writeln!(
+                out,
+                "storefront_payment_events_total{{outcome=\"{outcome}\"}} {count}"
             );
         }
         out

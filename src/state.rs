@@ -15,6 +15,7 @@ use crate::services::catalog::Catalog;
 use crate::services::cursor::CursorCodec;
 use crate::services::live::LiveUpdates;
 use crate::services::orders::Orders;
+use crate::services::payments::Payments;
 use crate::services::readiness::Dependencies;
 use crate::store::{self, Store};
 
@@ -29,6 +30,7 @@ pub struct AppState {
     pub catalog: Arc<Catalog>,
     pub carts: Arc<Carts>,
     pub orders: Arc<Orders>,
+    pub payments: Arc<Payments>,
     pub live: Arc<LiveUpdates>,
     pub dependencies: Arc<Dependencies>,
 }
@@ -108,10 +110,16 @@ impl AppState {
             cache.clone(),
             settings.guest_cart_ttl,
         ));
+        let payments = Arc::new(Payments::new(
+            store.clone(),
+            metrics.clone(),
+            &settings.payments,
+        )?);
         let orders = Arc::new(Orders::new(
             store.clone(),
             carts.clone(),
             catalog.clone(),
+            payments.clone(),
             cursors,
         ));
         let live = Arc::new(LiveUpdates::new(settings.event_streams_max));
@@ -125,6 +133,7 @@ impl AppState {
             catalog,
             carts,
             orders,
+            payments,
             live,
             dependencies,
         })

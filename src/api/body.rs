@@ -89,6 +89,33 @@ impl<T: ParseFromJSON + 'static> ParsePayload for Body<T> {
     }
 }
 
+/// A JSON body kept as the bytes that were sent: a signed webhook's signature covers them exactly,
+/// so they are verified before anything parses them. Documented as a JSON object.
+#[derive(Debug, Clone)]
+pub struct RawJson(pub Vec<u8>);
+
+impl Payload for RawJson {
+    const CONTENT_TYPE: &'static str = "application/json; charset=utf-8";
+
+    fn check_content_type(content_type: &str) -> bool {
+        Json::<Value>::check_content_type(content_type)
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        MetaSchemaRef::Inline(Box::new(MetaSchema::new("object")))
+    }
+}
+
+impl ParsePayload for RawJson {
+    const IS_REQUIRED: bool = true;
+
+    async fn from_request(request: &Request, body: &mut RequestBody) -> poem::Result<Self> {
+        Ok(Self(Vec::<u8>::from_request(request, body).await?))
+    }
+}
+
+poem_openapi::impl_apirequest_for_payload!(RawJson,);
+
 /// `T`'s schemas, built once per body type: they are fixed at compile time, and building them on
 /// every request would cost each body a registry of allocations. One is kept (leaked) per type,
 /// a dozen in all.

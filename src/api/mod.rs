@@ -33,6 +33,8 @@ pub enum ApiTags {
     Orders,
     /// Store administration: needs the admin role.
     Admin,
+    /// Events from the payment provider (Stripe), signed by it.
+    Payments,
     /// Compatibility surface: the original NextBuy backend's routes, shapes and messages, kept so its
     /// React front-end works unchanged. New clients should use `/api/v1`.
     Legacy,
@@ -59,6 +61,7 @@ pub type Apis = (
     v1::cart::CartApi,
     v1::orders::OrdersApi,
     v1::events::EventsApi,
+    v1::payments::PaymentsApi,
     ops::OpsApi,
     legacy::LegacyApi,
 );
@@ -101,6 +104,9 @@ pub fn openapi(state: &AppState) -> OpenApiService<Apis, ()> {
             catalog: state.catalog.clone(),
             live: state.live.clone(),
             sessions: state.accounts.sessions().clone(),
+        },
+        v1::payments::PaymentsApi {
+            payments: state.payments.clone(),
         },
         ops::OpsApi {
             dependencies: state.dependencies.clone(),

@@ -10,6 +10,7 @@ mod money;
 mod order;
 mod order_status;
 mod password;
+mod payment;
 mod product;
 mod product_sort;
 mod profile;
@@ -24,6 +25,7 @@ pub use money::{MAX_PRICE_MINOR, Price, STORE_CURRENCY, parse_currency};
 pub use order::{Order, OrderChange, OrderLine, Shortage};
 pub use order_status::OrderStatus;
 pub use password::Password;
+pub use payment::{Payment, PaymentStatus};
 pub use product::{
     MAX_IMAGES, MAX_OPTIONS, MAX_VARIANTS, Product, ProductImage, ProductOption, ProductStock,
     StockChange, Variant,

@@ -16,6 +16,8 @@ pub struct Order {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub lines: Vec<OrderLine>,
+    /// Set when the order is paid through Stripe; `None` for orders an admin marks paid by hand.
+    pub payment: Option<super::Payment>,
 }
 
 /// A line of an order, with the product's name, image and price and the variant's SKU and option

@@ -7,4 +7,5 @@ pub mod catalog;
 pub mod cursor;
 pub mod live;
 pub mod orders;
+pub mod payments;
 pub mod readiness;

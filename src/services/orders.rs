@@ -12,8 +12,10 @@ use crate::error::{Error, Result};
 use crate::services::cart::Carts;
 use crate::services::catalog::{Catalog, Pick, choose_variant};
 use crate::services::cursor::CursorCodec;
+use crate::services::payments::Payments;
 use crate::store::Store;
 use crate::store::orders::{AddToOrder, CheckoutOutcome, KeyState, MoveOutcome};
+use crate::store::payments::RefundRequest;
 
 pub const MAX_PAGE: u32 = 100;
 pub const DEFAULT_PAGE: u32 = 20;
@@ -66,6 +68,7 @@ pub struct Orders {
     carts: Arc<Carts>,
     /// Stock shows in catalog pages: anything that moves stock drops them.
     catalog: Arc<Catalog>,
+    payments: Arc<Payments>,
     cursors: CursorCodec,
 }
 
@@ -82,12 +85,14 @@ impl Orders {
         store: Store,
         carts: Arc<Carts>,
         catalog: Arc<Catalog>,
+        payments: Arc<Payments>,
         cursors: CursorCodec,
     ) -> Self {
         Self {
             store,
             carts,
             catalog,
+            payments,
             cursors,
         }
     }
@@ -142,6 +147,7 @@ impl Orders {
                 &order_id,
                 &address.0,
                 key.as_ref().map(|k| k.0.as_str()),
+                self.payments.through_provider(),
             )
             .await;
         if !matches!(outcome, Ok(CheckoutOutcome::Placed { .. }))
@@ -159,8 +165,9 @@ impl Orders {
                     .emptied(&CartOwner::User(user.clone()), cart_revision)
                     .await;
                 self.catalog.invalidate().await;
+                tracing::info!(order.id = %order_id, "order placed");
+                // Paid through Stripe: the intent is created now (`order_of` does it).
                 let order = self.order_of(principal, &order_id).await?;
-                tracing::info!(order.id = %order.id, subtotal = order.subtotal, "order placed");
                 Ok(Placed {
                     order,
                     replayed: false,
@@ -211,13 +218,21 @@ impl Orders {
         }
     }
 
-    /// One order, to its owner or an admin; anyone else learns nothing (404).
+    /// One order, to its owner or an admin; anyone else learns nothing (404). The owner's read of
+    /// an order whose PaymentIntent is not attached yet (Stripe was unreachable) attaches it.
     pub async fn order_of(&self, principal: &Principal, order_id: &OrderId) -> Result<Order> {
-        self.store
+        let order = self
+            .store
             .order(order_id)
             .await?
             .filter(|o| &o.user_id == principal.user_id() || principal.is_admin())
-            .ok_or(Error::NotFound("order"))
+            .ok_or(Error::NotFound("order"))?;
+        let order = if &order.user_id == principal.user_id() {
+            self.payments.ensure_intent(order).await?
+        } else {
+            order
+        };
+        Ok(shown_to(order, Some(principal.user_id())))
     }
 
     /// The caller's orders, newest first, optionally in one status.
@@ -271,6 +286,10 @@ impl Orders {
             .store
             .list_orders(owner, status, after.as_ref(), limit)
             .await?;
+        if owner.is_none() {
+            // An admin's listing: other customers' client secrets stay theirs.
+            items = items.into_iter().map(|o| shown_to(o, None)).collect();
+        }
         let next_cursor = if items.len() > limit as usize {
             items.truncate(limit as usize);
             items.last().map(|o| {
@@ -283,11 +302,79 @@ impl Orders {
         Ok(OrderPage { items, next_cursor })
     }
 
-    /// Cancels the caller's own order while it is pending or paid, putting its stock back.
+    /// Cancels the caller's own order while it is pending or paid, putting its stock back; a paid
+    /// Stripe order is refunded.
     #[tracing::instrument(skip_all, fields(user.id = %principal.user_id(), order.id = %order_id))]
     pub async fn cancel(&self, principal: &Principal, order_id: &OrderId) -> Result<Order> {
         self.apply_move(order_id, Some(principal.user_id()), OrderStatus::Cancelled)
             .await
+    }
+
+    /// Refunds a shipped or delivered order paid through Stripe in full (admin), once: a second
+    /// request finds the refund already owed or made (409).
+    #[tracing::instrument(skip_all, fields(admin.id = %admin.user_id(), order.id = %order_id))]
+    pub async fn refund(&self, admin: &Admin, order_id: &OrderId) -> Result<Order> {
+        match self.store.owe_refund(order_id).await? {
+            RefundRequest::Owed => {}
+            RefundRequest::Missing => return Err(Error::NotFound("order")),
+            RefundRequest::NotRefundable { status, payment } => {
+                return Err(Error::Conflict {
+                    code: "not_refundable",
+                    message: match payment {
+                        Some(payment) => format!(
+                            "the order is {status} with its payment {payment}; only a shipped or \
+                             delivered order paid through Stripe is refunded here (cancel a paid one)"
+                        ),
+                        None => format!(
+                            "the order is {status} and was not paid through Stripe: there is no \
+                             payment to refund"
+                        ),
+                    },
+                });
+            }
+        }
+        let order = self
+            .store
+            .order(order_id)
+            .await?
+            .ok_or(Error::NotFound("order"))?;
+        self.payments.settle(&order).await;
+        let order = self
+            .store
+            .order(order_id)
+            .await?
+            .ok_or(Error::NotFound("order"))?;
+        Ok(shown_to(order, None))
+    }
+
+    /// Cancels the orders that waited for their payment past `PAYMENT_TIMEOUT` (restocking them,
+    /// cancelling their intents), then finishes the payment work a crash or an unreachable Stripe
+    /// left. Every instance sweeps; each step is a transaction that only one of them wins.
+    pub async fn sweep_payments(&self) -> Result<usize> {
+        let mut expired = 0;
+        for order_id in self.payments.expired().await? {
+            let moved = self
+                .store
+                .move_order(
+                    &order_id,
+                    None,
+                    &[OrderStatus::Pending],
+                    OrderStatus::Cancelled,
+                )
+                .await?;
+            if matches!(moved, MoveOutcome::Moved) {
+                expired += 1;
+                tracing::info!(order.id = %order_id, "unpaid order expired: cancelled and restocked");
+                if let Some(order) = self.store.order(&order_id).await? {
+                    self.payments.settle(&order).await;
+                }
+            }
+        }
+        if expired > 0 {
+            self.catalog.invalidate().await;
+        }
+        self.payments.retry_unfinished().await?;
+        Ok(expired)
     }
 
     /// Moves any order along its state machine (admin).
@@ -316,11 +403,16 @@ impl Orders {
             MoveOutcome::Moved => {
                 if to == OrderStatus::Cancelled {
                     self.catalog.invalidate().await;
+                    if let Some(order) = self.store.order(order_id).await? {
+                        self.payments.settle(&order).await;
+                    }
                 }
-                self.store
+                let order = self
+                    .store
                     .order(order_id)
                     .await?
-                    .ok_or(Error::NotFound("order"))
+                    .ok_or(Error::NotFound("order"))?;
+                Ok(shown_to(order, owner))
             }
             MoveOutcome::Missing => Err(Error::NotFound("order")),
             MoveOutcome::WrongStatus(current) => Err(Error::Conflict {
@@ -333,6 +425,17 @@ impl Orders {
             }),
         }
     }
+}
+
+/// The order as `viewer` may see it (`None`: an admin's view of everyone's): a client secret is
+/// its owner's alone.
+fn shown_to(mut order: Order, viewer: Option<&UserId>) -> Order {
+    if viewer != Some(&order.user_id)
+        && let Some(payment) = &mut order.payment
+    {
+        payment.client_secret = None;
+    }
+    order
 }
 
 fn hex(bytes: &[u8]) -> String {

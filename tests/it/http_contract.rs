@@ -366,7 +366,12 @@ async fn the_spec_documents_every_operation_with_summary_security_and_errors() {
             operations += 1;
             assert!(op["summary"].is_string(), "{method} {path} has no summary");
             let responses = op["responses"].as_object().unwrap();
-            let public = matches!(path.as_str(), "/health" | "/ready")
+            // Stripe's webhook: its credential is Stripe's signature over the raw body, which the
+            // handler checks itself, so it has no security scheme and nothing answers 422 (neither
+            // the body nor the signature header is parsed before the signature holds).
+            let signed = path == "/api/v1/payments/stripe/webhook";
+            let public = signed
+                || matches!(path.as_str(), "/health" | "/ready")
                 || path.starts_with("/api/v1/auth/register")
                 || path.starts_with("/api/v1/auth/login")
                 || path.starts_with("/api/v1/auth/refresh")
@@ -404,7 +409,7 @@ async fn the_spec_documents_every_operation_with_summary_security_and_errors() {
                     ("403", admin),
                     ("413", body),
                     ("415", body),
-                    ("422", body || params),
+                    ("422", (body || params) && !signed),
                     ("500", true),
                     ("503", true),
                 ] {

@@ -15,6 +15,7 @@ mod images;
 mod instances;
 mod legacy;
 mod orders;
+mod payments;
 mod reliability;
 mod resilience;
 mod sessions;

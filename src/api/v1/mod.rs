@@ -6,6 +6,7 @@ pub mod categories;
 pub mod events;
 pub mod images;
 pub mod orders;
+pub mod payments;
 pub mod products;
 pub mod users;
 pub mod variants;

@@ -15,7 +15,7 @@ use crate::api::body::Body;
 use crate::api::problem::statuses::*;
 use crate::api::problem::{ApiResult, Problems};
 use crate::api::session_http::Auth;
-use crate::domain::{Order, OrderId, OrderStatus};
+use crate::domain::{Order, OrderId, OrderStatus, Payment, PaymentStatus};
 use crate::error::Error;
 use crate::services::orders::{IdempotencyKey, OrderPage, Orders, ShippingAddress};
 
@@ -71,6 +71,73 @@ impl From<OrderStatusView> for OrderStatus {
     }
 }
 
+/// Where an order's payment through Stripe is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum PaymentStatusView {
+    /// The PaymentIntent is being created (Stripe was unreachable: reading the order retries).
+    Creating,
+    /// Waiting for the customer: confirm the intent with Stripe.js and `client_secret`.
+    RequiresPayment,
+    /// The last attempt failed; the same intent can be paid again.
+    Failed,
+    Succeeded,
+    /// The order was cancelled after it was paid: a full refund is being made.
+    RefundPending,
+    Refunded,
+    /// The order was cancelled (or expired) unpaid; the intent is cancelled.
+    Cancelled,
+}
+
+impl From<PaymentStatus> for PaymentStatusView {
+    fn from(status: PaymentStatus) -> Self {
+        match status {
+            PaymentStatus::Creating => Self::Creating,
+            PaymentStatus::RequiresPayment => Self::RequiresPayment,
+            PaymentStatus::Failed => Self::Failed,
+            PaymentStatus::Succeeded => Self::Succeeded,
+            PaymentStatus::RefundPending => Self::RefundPending,
+            PaymentStatus::Refunded => Self::Refunded,
+            PaymentStatus::Cancelled => Self::Cancelled,
+        }
+    }
+}
+
+/// The payment provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum PaymentProviderView {
+    Stripe,
+}
+
+/// An order's payment through Stripe.
+#[derive(Debug, Object)]
+pub struct PaymentView {
+    pub provider: PaymentProviderView,
+    pub status: PaymentStatusView,
+    /// The PaymentIntent (`pi_...`); absent while `creating`.
+    #[oai(skip_serializing_if_is_none)]
+    pub intent_id: Option<String>,
+    /// For Stripe.js's `confirmPayment`; only in the order owner's own responses.
+    #[oai(skip_serializing_if_is_none)]
+    pub client_secret: Option<String>,
+    /// The refund (`re_...`) once a cancelled paid order is refunded.
+    #[oai(skip_serializing_if_is_none)]
+    pub refund_id: Option<String>,
+}
+
+impl From<Payment> for PaymentView {
+    fn from(p: Payment) -> Self {
+        Self {
+            provider: PaymentProviderView::Stripe,
+            status: p.status.into(),
+            intent_id: p.intent_id,
+            client_secret: p.client_secret,
+            refund_id: p.refund_id,
+        }
+    }
+}
+
 #[derive(Debug, Object)]
 pub struct OrderView {
     pub id: String,
@@ -81,6 +148,9 @@ pub struct OrderView {
     pub shipping_address: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// The payment, when orders are paid through Stripe; absent when an admin marks them paid.
+    #[oai(skip_serializing_if_is_none)]
+    pub payment: Option<PaymentView>,
 }
 
 impl From<Order> for OrderView {
@@ -109,6 +179,7 @@ impl From<Order> for OrderView {
             shipping_address: o.shipping_address,
             created_at: o.created_at,
             updated_at: o.updated_at,
+            payment: o.payment.map(Into::into),
         }
     }
 }
@@ -292,6 +363,29 @@ impl OrdersApi {
             )
             .await?;
         Ok(Json(page.into()))
+    }
+
+    /// Refund a shipped or delivered order (admin)
+    ///
+    /// A full refund at Stripe, once (a return). The order keeps its status; its payment moves to
+    /// `refund_pending`, then `refunded` with the refund's id. A paid order not yet shipped is
+    /// refunded by cancelling it (which also restocks it). Anything else, or a second request: 409.
+    #[oai(
+        path = "/admin/orders/:id/refund",
+        method = "post",
+        tag = "ApiTags::Admin",
+        operation_id = "refundOrder"
+    )]
+    async fn refund(
+        &self,
+        auth: Auth,
+        id: Path<String>,
+    ) -> ApiResult<Json<OrderView>, Problems<{ PARAMS | ADMIN | NOT_FOUND | CONFLICT }>> {
+        let order = self
+            .orders
+            .refund(&auth.admin()?, &order_id(&id.0)?)
+            .await?;
+        Ok(Json(order.into()))
     }
 
     /// Move an order along its life (admin)
