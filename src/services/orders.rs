@@ -333,18 +333,7 @@ impl Orders {
                 });
             }
         }
-        let order = self
-            .store
-            .order(order_id)
-            .await?
-            .ok_or(Error::NotFound("order"))?;
-        self.payments.settle(&order).await;
-        let order = self
-            .store
-            .order(order_id)
-            .await?
-            .ok_or(Error::NotFound("order"))?;
-        Ok(shown_to(order, None))
+        self.settled(order_id, None).await
     }
 
     /// Cancels the orders that waited for their payment past `PAYMENT_TIMEOUT` (restocking them,
@@ -365,9 +354,7 @@ impl Orders {
             if matches!(moved, MoveOutcome::Moved) {
                 expired += 1;
                 tracing::info!(order.id = %order_id, "unpaid order expired: cancelled and restocked");
-                if let Some(order) = self.store.order(&order_id).await? {
-                    self.payments.settle(&order).await;
-                }
+                self.settled(&order_id, None).await?;
             }
         }
         if expired > 0 {
@@ -400,20 +387,11 @@ impl Orders {
             .filter(|s| s.can_move_to(to))
             .collect();
         match self.store.move_order(order_id, owner, &from, to).await? {
-            MoveOutcome::Moved => {
-                if to == OrderStatus::Cancelled {
-                    self.catalog.invalidate().await;
-                    if let Some(order) = self.store.order(order_id).await? {
-                        self.payments.settle(&order).await;
-                    }
-                }
-                let order = self
-                    .store
-                    .order(order_id)
-                    .await?
-                    .ok_or(Error::NotFound("order"))?;
-                Ok(shown_to(order, owner))
+            MoveOutcome::Moved if to == OrderStatus::Cancelled => {
+                self.catalog.invalidate().await;
+                self.settled(order_id, owner).await
             }
+            MoveOutcome::Moved => Ok(shown_to(self.stored(order_id).await?, owner)),
             MoveOutcome::Missing => Err(Error::NotFound("order")),
             MoveOutcome::WrongStatus(current) => Err(Error::Conflict {
                 code: "invalid_status_transition",
@@ -424,6 +402,23 @@ impl Orders {
                 ),
             }),
         }
+    }
+
+    async fn stored(&self, order_id: &OrderId) -> Result<Order> {
+        self.store
+            .order(order_id)
+            .await?
+            .ok_or(Error::NotFound("order"))
+    }
+
+    /// Settles the order's payment at Stripe (a refund owed, an intent to cancel), then reads it as
+    /// `viewer` may see it.
+    async fn settled(&self, order_id: &OrderId, viewer: Option<&UserId>) -> Result<Order> {
+        let order = self.stored(order_id).await?;
+        if !self.payments.settle(&order).await {
+            return Ok(shown_to(order, viewer));
+        }
+        Ok(shown_to(self.stored(order_id).await?, viewer))
     }
 }
 

@@ -213,16 +213,18 @@ impl Payments {
     }
 
     /// Settles an order at Stripe: refunds it when a refund is owed, cancels its intent when it was
-    /// cancelled unpaid. Failures are left to the sweeper.
-    pub async fn settle(&self, order: &Order) {
+    /// cancelled unpaid. Whether it had anything to do (the order may have changed); failures are
+    /// left to the sweeper.
+    pub async fn settle(&self, order: &Order) -> bool {
         let Some(payment) = &order.payment else {
-            return;
+            return false;
         };
         match (payment.status, &payment.intent_id) {
             (PaymentStatus::RefundPending, _) => self.refund(&order.id).await,
             (PaymentStatus::Cancelled, Some(intent)) => self.cancel_intent(&order.id, intent).await,
-            _ => {}
+            _ => return false,
         }
+        true
     }
 
     /// Makes an owed refund, exactly once on our side: the order is claimed first, so a second
