@@ -30,7 +30,10 @@ struct LocalStripe {
 
 impl LocalStripe {
     fn start() -> Self {
-        let port = free_port();
+        Self::start_on(free_port())
+    }
+
+    fn start_on(port: u16) -> Self {
         let child = Command::new("python3")
             .args([
                 "-c",
@@ -797,5 +800,49 @@ async fn an_admin_refunds_a_delivered_order_once_and_nothing_else() {
         2,
         "a delivered order's stock does not come back"
     );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_order_placed_while_stripe_is_unreachable_gets_its_intent_when_read_again() {
+    // The app points at a port where no Stripe answers yet.
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let app = TestApp::spawn_with(settings(&[
+        ("STRIPE_SECRET_KEY", SECRET_KEY),
+        ("STRIPE_WEBHOOK_SECRET", WEBHOOK_SECRET),
+        ("STRIPE_API_BASE", &base),
+    ]))
+    .await;
+    let admin = app.admin().await;
+    let bag = app.product(&admin, "Bag", 5000, 2).await;
+    let (customer, placed) = placed(&app, bag, 1).await;
+    let id = placed["id"].as_str().unwrap();
+    assert_eq!(placed["payment"]["status"], "creating", "{placed}");
+    assert!(placed["payment"].get("intent_id").is_none());
+    assert_eq!(
+        stock(&app, bag).await,
+        1,
+        "the order holds its stock meanwhile"
+    );
+    // Still unreachable: the read answers, unchanged.
+    assert_eq!(order(&customer, id).await["payment"]["status"], "creating");
+    // An admin's read does not create it (only the owner, who will pay, or the sweeper).
+    let as_admin = admin.get(&format!("/api/v1/orders/{id}")).await;
+    assert_eq!(as_admin.json["payment"]["status"], "creating");
+
+    let stripe = LocalStripe::start_on(port);
+    let read = order(&customer, id).await;
+    assert_eq!(read["payment"]["status"], "requires_payment", "{read}");
+    let intent = read["payment"]["intent_id"].as_str().unwrap();
+    assert!(
+        read["payment"]["client_secret"]
+            .as_str()
+            .unwrap()
+            .starts_with(intent)
+    );
+    let made = stripe.intents_of(id).await;
+    assert_eq!(made.len(), 1, "{made:?}");
+    assert_eq!(made[0]["amount"], 5000);
     app.stop().await;
 }
