@@ -100,6 +100,7 @@ impl Application {
             .payments
             .sweep_interval()
             .map(|every| tokio::spawn(sweep_payments(self.state.orders.clone(), every)));
+        let outbox = tokio::spawn(self.state.outbox.clone().run());
         let streams = self.state.live.clone();
         let shutdown = async move {
             shutdown.await;
@@ -109,6 +110,7 @@ impl Application {
             .run_with_graceful_shutdown(routes, shutdown, Some(SHUTDOWN_GRACE))
             .await;
         sweeper.abort();
+        outbox.abort();
         if let Some(payments) = payments {
             payments.abort();
         }

@@ -114,6 +114,20 @@ pub struct StripeSettings {
     pub payment_timeout: Duration,
 }
 
+/// Where mail goes (`SMTP_URL`): an SMTP relay, or the log only.
+#[derive(Debug, Clone)]
+pub struct MailSettings {
+    /// lettre's URL form: `smtp://host:port` (plain), `smtp://user:pass@host:587?tls=required`,
+    /// `smtps://user:pass@host:465`. Unset: messages are written to the log (and the outbox) only.
+    pub smtp_url: Option<Secret>,
+    /// The sender, `Name <address>` or an address.
+    pub from: String,
+    /// The store's name, in every message.
+    pub store_name: String,
+    /// Where the store's pages are, for the links in messages (no trailing slash).
+    pub public_url: String,
+}
+
 #[derive(Debug, Clone)]
 pub struct CookieSettings {
     pub secure: bool,
@@ -132,6 +146,7 @@ pub struct Settings {
     pub redis: Option<RedisSettings>,
     pub media: MediaSettings,
     pub payments: PaymentSettings,
+    pub mail: MailSettings,
     pub jwt_secret: Secret,
     /// True when no `JWT_SECRET` was given and a random one was made for this run (development only).
     pub jwt_secret_generated: bool,
@@ -221,6 +236,7 @@ impl Settings {
             redis: redis_settings(var)?,
             media: media_settings(var)?,
             payments: payment_settings(var, production)?,
+            mail: mail_settings(var, port)?,
             jwt_secret,
             jwt_secret_generated,
             access_token_ttl: lifetimes.access,
@@ -445,6 +461,44 @@ fn payment_settings(var: Var, production: bool) -> Result<PaymentSettings, Confi
         api_base,
         payment_timeout: duration_var(var, "PAYMENT_TIMEOUT", Duration::from_secs(30 * 60))?,
     }))
+}
+
+fn mail_settings(var: Var, port: u16) -> Result<MailSettings, ConfigError> {
+    let smtp_url = var("SMTP_URL");
+    if let Some(url) = &smtp_url
+        && !(url.starts_with("smtp://") || url.starts_with("smtps://"))
+    {
+        return Err(invalid(
+            "SMTP_URL",
+            "must be smtp://HOST:PORT (plain or with ?tls=required) or smtps://HOST:PORT",
+        ));
+    }
+    let from = var("MAIL_FROM").unwrap_or_else(|| "Storefront <no-reply@storefront.invalid>".into());
+    let address = from
+        .rsplit_once('<')
+        .map_or(from.as_str(), |(_, rest)| rest.trim_end_matches('>'));
+    if crate::domain::Email::parse(address).is_err() {
+        return Err(invalid(
+            "MAIL_FROM",
+            "must be an address or `Name <address>`",
+        ));
+    }
+    if smtp_url.is_some() && var("MAIL_FROM").is_none() {
+        return Err(invalid("MAIL_FROM", "is needed with SMTP_URL"));
+    }
+    let public_url = var("PUBLIC_URL")
+        .unwrap_or_else(|| format!("http://localhost:{port}"))
+        .trim_end_matches('/')
+        .to_string();
+    if !(public_url.starts_with("https://") || public_url.starts_with("http://")) {
+        return Err(invalid("PUBLIC_URL", "must be an http:// or https:// URL"));
+    }
+    Ok(MailSettings {
+        smtp_url: smtp_url.map(Secret::new),
+        from,
+        store_name: var("STORE_NAME").unwrap_or_else(|| "Storefront".into()),
+        public_url,
+    })
 }
 
 /// `/metrics` listens on a port of its own (Fly's `[metrics]` scrapes it over the private network).
@@ -771,6 +825,9 @@ mod tests {
             ("MEDIA_URL", "ftp://host/x"),
             ("MEDIA_URL", "s3://"),
             ("STRIPE_SECRET_KEY", "pk_live_123"),
+            ("SMTP_URL", "mail.example.com:25"),
+            ("MAIL_FROM", "not an address"),
+            ("PUBLIC_URL", "shop.example.com"),
         ] {
             let err = settings(&[(name, value)]).unwrap_err();
             assert_eq!(err.variable, name, "{name}={value} gave {err}");

@@ -7,6 +7,7 @@ pub mod cache;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod mail;
 pub mod media;
 pub mod metrics;
 pub mod payments;

@@ -7,6 +7,7 @@ use crate::auth::{
 };
 use crate::cache::Cache;
 use crate::config::Settings;
+use crate::mail::Mailer;
 use crate::media::Media;
 use crate::metrics::{Gauges, Metrics};
 use crate::services::accounts::Accounts;
@@ -15,6 +16,8 @@ use crate::services::catalog::Catalog;
 use crate::services::cursor::CursorCodec;
 use crate::services::live::LiveUpdates;
 use crate::services::orders::Orders;
+use crate::services::outbox::Outbox;
+use crate::services::password_reset::PasswordResets;
 use crate::services::payments::Payments;
 use crate::services::readiness::Dependencies;
 use crate::store::{self, Store};
@@ -31,6 +34,8 @@ pub struct AppState {
     pub carts: Arc<Carts>,
     pub orders: Arc<Orders>,
     pub payments: Arc<Payments>,
+    pub outbox: Arc<Outbox>,
+    pub resets: Arc<PasswordResets>,
     pub live: Arc<LiveUpdates>,
     pub dependencies: Arc<Dependencies>,
 }
@@ -75,19 +80,28 @@ impl AppState {
             settings.refresh_token_ttl,
             settings.refresh_reuse_grace,
         ));
-        let accounts = Arc::new(Accounts::new(
+        let hasher = PasswordHasher::default();
+        let limiter = LoginLimiter::new(
+            cache.clone(),
+            LoginLimits {
+                per_ip: settings.login_limit_per_ip,
+                per_email_and_ip: settings.login_limit_per_email,
+                per_email: settings.login_limit_per_email_global,
+            },
+        );
+        let outbox = Arc::new(Outbox::new(store.clone(), Mailer::new(&settings.mail)?));
+        if !outbox.relays() {
+            tracing::warn!("SMTP_URL is not set: emails are written to the log only");
+        }
+        let resets = Arc::new(PasswordResets::new(
             store.clone(),
-            PasswordHasher::default(),
-            sessions,
-            LoginLimiter::new(
-                cache.clone(),
-                LoginLimits {
-                    per_ip: settings.login_limit_per_ip,
-                    per_email_and_ip: settings.login_limit_per_email,
-                    per_email: settings.login_limit_per_email_global,
-                },
-            ),
+            hasher.clone(),
+            sessions.clone(),
+            limiter.clone(),
+            outbox.clone(),
+            &settings.mail,
         ));
+        let accounts = Arc::new(Accounts::new(store.clone(), hasher, sessions, limiter));
         let cursors = CursorCodec::new(derived_key(&settings.jwt_secret, b"storefront cursor key"));
         let media = Media::open(&settings.media)?;
         let catalog = Arc::new(Catalog::new(
@@ -134,6 +148,8 @@ impl AppState {
             carts,
             orders,
             payments,
+            outbox,
+            resets,
             live,
             dependencies,
         })

@@ -62,6 +62,7 @@ pub type Apis = (
     v1::orders::OrdersApi,
     v1::events::EventsApi,
     v1::payments::PaymentsApi,
+    v1::messages::MessagesApi,
     ops::OpsApi,
     legacy::LegacyApi,
 );
@@ -72,6 +73,7 @@ pub fn openapi(state: &AppState) -> OpenApiService<Apis, ()> {
         v1::auth::AuthApi {
             accounts: state.accounts.clone(),
             carts: state.carts.clone(),
+            resets: state.resets.clone(),
             cookies: cookies.clone(),
         },
         v1::users::UsersApi {
@@ -107,6 +109,9 @@ pub fn openapi(state: &AppState) -> OpenApiService<Apis, ()> {
         },
         v1::payments::PaymentsApi {
             payments: state.payments.clone(),
+        },
+        v1::messages::MessagesApi {
+            outbox: state.outbox.clone(),
         },
         ops::OpsApi {
             dependencies: state.dependencies.clone(),

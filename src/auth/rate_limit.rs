@@ -33,6 +33,8 @@ pub struct LoginLimits {
 pub struct LoginLimiter {
     cache: Cache,
     limits: LoginLimits,
+    /// What is counted (`login`, `reset`): each scope has counters of its own.
+    scope: &'static str,
 }
 
 /// An attempt that passed the limits and is counted as a failure until `succeeded` says otherwise.
@@ -49,17 +51,27 @@ struct Keys {
 
 impl LoginLimiter {
     pub fn new(cache: Cache, limits: LoginLimits) -> Self {
-        Self { cache, limits }
+        Self {
+            cache,
+            limits,
+            scope: "login",
+        }
+    }
+
+    /// The same limits over counters of their own, for another kind of attempt (password resets).
+    pub fn scoped(self, scope: &'static str) -> Self {
+        Self { scope, ..self }
     }
 
     /// Counts an attempt at `email` (its normalized form, so every spelling shares one counter) from
     /// `ip`; refuses it with the time to wait once a limit is passed. Refusal comes before any
     /// password hashing, and the answer is the same whether the account exists.
     pub async fn attempt(&self, ip: Option<&str>, email: &str) -> Result<LoginAttempt> {
+        let scope = self.scope;
         let keys = Keys {
-            pair: format!("login:pair:{}:{email}", ip.unwrap_or("-")),
-            email: format!("login:email:{email}"),
-            ip: ip.map(|ip| format!("login:ip:{ip}")),
+            pair: format!("{scope}:pair:{}:{email}", ip.unwrap_or("-")),
+            email: format!("{scope}:email:{email}"),
+            ip: ip.map(|ip| format!("{scope}:ip:{ip}")),
         };
         let mut checks = vec![(keys.pair.as_str(), self.limits.per_email_and_ip)];
         checks.extend(keys.ip.as_deref().map(|key| (key, self.limits.per_ip)));

@@ -7,5 +7,7 @@ pub mod catalog;
 pub mod cursor;
 pub mod live;
 pub mod orders;
+pub mod outbox;
+pub mod password_reset;
 pub mod payments;
 pub mod readiness;

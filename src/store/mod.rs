@@ -15,6 +15,7 @@ pub mod live;
 mod migrate;
 mod normalize_emails;
 pub mod orders;
+pub mod outbox;
 pub mod payments;
 pub mod products;
 pub mod sessions;

@@ -373,3 +373,54 @@ async fn migrations_started_together_are_applied_exactly_once() {
         .with_token(customer.api.token.as_deref().unwrap());
     assert_eq!(on_b.get("/api/v1/users/me").await.status, StatusCode::OK);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_send_each_mail_exactly_once() {
+    let server = SurrealServer::start().await;
+    let smtp = crate::common::SmtpCapture::start();
+    let url = smtp.url();
+    let mail = [
+        ("SMTP_URL", url.as_str()),
+        ("MAIL_FROM", "shop@example.com"),
+        ("LOGIN_LIMIT_PER_IP", "100000"),
+    ];
+    let mut vars = server.vars().to_vec();
+    vars.extend(mail);
+    let a = TestApp::spawn_with(settings(&vars)).await;
+    vars.push(("SURREAL_NS", a.namespace.as_str()));
+    let b = TestApp::spawn_with(settings(&vars)).await;
+    const MAILS: usize = 24;
+    let mut emails = Vec::new();
+    for i in 0..MAILS {
+        let customer = a.customer().await;
+        // Half the requests through each instance; both senders poll the one outbox.
+        let app = if i % 2 == 0 { &a } else { &b };
+        let res = app
+            .client()
+            .post(
+                "/api/v1/auth/password-reset",
+                json!({"email": customer.email}),
+            )
+            .await;
+        assert_eq!(res.status, StatusCode::ACCEPTED);
+        emails.push(customer.email);
+    }
+    smtp.wait_for(MAILS, Duration::from_secs(30)).await;
+    // Time for a duplicate to show up, were one sent.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let mails = smtp.mails();
+    let mut received: Vec<String> = mails
+        .iter()
+        .map(|m| m["to"][0].as_str().unwrap().to_string())
+        .collect();
+    received.sort();
+    emails.sort();
+    assert_eq!(received, emails, "each mail exactly once");
+    crate::reliability::report::report(
+        "outbox instances",
+        format!(
+            "{MAILS} reset mails requested through two instances sharing one outbox: {} received, each address exactly once",
+            mails.len()
+        ),
+    );
+}

@@ -14,6 +14,7 @@ mod http_contract;
 mod images;
 mod instances;
 mod legacy;
+mod mail;
 mod orders;
 mod payments;
 mod reliability;

@@ -21,6 +21,7 @@ use crate::domain::{Address, DisplayName, Email, Password, SessionId};
 use crate::error::Error;
 use crate::services::accounts::{Account, Accounts, Registration};
 use crate::services::cart::{CapReason, Carts, MergeMode, MergeOutcome};
+use crate::services::password_reset::PasswordResets;
 
 #[derive(Debug, Object)]
 #[oai(example)]
@@ -283,7 +284,55 @@ pub enum Registered {
 pub struct AuthApi {
     pub accounts: Arc<Accounts>,
     pub carts: Arc<Carts>,
+    pub resets: Arc<PasswordResets>,
     pub cookies: SessionCookies,
+}
+
+#[derive(Debug, Object)]
+#[oai(example)]
+pub struct ResetRequest {
+    pub email: EmailText,
+}
+
+impl Example for ResetRequest {
+    fn example() -> Self {
+        Self {
+            email: EmailText(EXAMPLE_EMAIL.into()),
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+#[oai(example)]
+pub struct ResetConfirmation {
+    /// The token from the link in the reset mail.
+    #[oai(validator(min_length = 1, max_length = 100))]
+    pub token: String,
+    /// The new password, 8-128 characters.
+    #[oai(validator(min_length = 8, max_length = 128))]
+    pub password: String,
+}
+
+impl Example for ResetConfirmation {
+    fn example() -> Self {
+        Self {
+            token: "the-token-from-the-reset-mail".into(),
+            password: "another horse battery staple".into(),
+        }
+    }
+}
+
+#[derive(Debug, Object)]
+pub struct ResetRequested {
+    /// The same words whether or not an account has this email.
+    pub message: String,
+}
+
+#[derive(ApiResponse)]
+pub enum ResetAccepted {
+    /// Accepted: if an account has this email, a reset link is on its way.
+    #[oai(status = 202)]
+    Accepted(Json<ResetRequested>),
 }
 
 impl AuthApi {
@@ -315,6 +364,46 @@ impl AuthApi {
 
 #[OpenApi(prefix_path = "/api/v1", tag = "ApiTags::Auth")]
 impl AuthApi {
+    /// Ask for a password reset link
+    ///
+    /// Answers 202 with the same body whether or not an account has this email; if one does, a
+    /// link to choose a new password is mailed (good once, for 30 minutes). Limited like sign-in
+    /// attempts (429 with `Retry-After`).
+    #[oai(
+        path = "/auth/password-reset",
+        method = "post",
+        operation_id = "requestPasswordReset"
+    )]
+    async fn request_password_reset(
+        &self,
+        body: Body<ResetRequest>,
+        client: Client,
+    ) -> ApiResult<ResetAccepted, Problems<{ BODY | TOO_MANY_REQUESTS }>> {
+        self.resets.request(&body.0.email.0, &client.0).await?;
+        Ok(ResetAccepted::Accepted(Json(ResetRequested {
+            message: "If an account has this email, a link to reset its password is on its way."
+                .into(),
+        })))
+    }
+
+    /// Choose a new password with a reset token
+    ///
+    /// Sets the password and signs out every session of the account. A token that is unknown,
+    /// used or expired: 422 naming `token`, nothing changed.
+    #[oai(
+        path = "/auth/password-reset/confirm",
+        method = "post",
+        operation_id = "confirmPasswordReset"
+    )]
+    async fn confirm_password_reset(
+        &self,
+        body: Body<ResetConfirmation>,
+    ) -> ApiResult<NoContent, Problems<{ BODY }>> {
+        let password = Password::parse("password", body.0.password)?;
+        self.resets.confirm(&body.0.token, password).await?;
+        Ok(NoContent::Done)
+    }
+
     /// Create an account
     ///
     /// Creates a customer account and signs it in: the tokens come in the body and as cookies.

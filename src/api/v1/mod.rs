@@ -5,6 +5,7 @@ pub mod cart;
 pub mod categories;
 pub mod events;
 pub mod images;
+pub mod messages;
 pub mod orders;
 pub mod payments;
 pub mod products;

@@ -6,6 +6,7 @@ mod client;
 mod events;
 mod processes;
 mod shopping;
+mod smtp;
 mod tls;
 
 pub use app::{
@@ -16,4 +17,5 @@ pub use client::{Api, Res, assert_no_hash, multipart, read};
 pub use events::EventReader;
 pub use processes::{PrivateRedis, ServerProcess, SurrealServer, cli, free_port, wait_for_port};
 pub use shopping::{add, checkout, checkout_all, customers, order_units, stock, variant_units};
+pub use smtp::{SmtpCapture, reset_token};
 pub use tls::{TestCa, TlsRedis};

@@ -272,6 +272,11 @@ fn table() -> Vec<Entry> {
         e("post", "/api/v1/auth/logout", |_, _| with("/api/v1/auth/logout".into(), json!({})), [401, 204, 204, 204]),
         e("post", "/api/v1/auth/logout-all", |_, _| with("/api/v1/auth/logout-all".into(), json!({})), [401, 204, 204, 204]),
         e("get", "/api/v1/auth/sessions", |_, _| none("/api/v1/auth/sessions"), [401, 200, 200, 200]),
+        // Password resets are for anyone, and answer alike whoever asks.
+        e("post", "/api/v1/auth/password-reset", |w, r| with("/api/v1/auth/password-reset".into(),
+            json!({"email": w.who(r).email})), [202, 202, 202, 202]),
+        e("post", "/api/v1/auth/password-reset/confirm", |_, _| with("/api/v1/auth/password-reset/confirm".into(),
+            json!({"token": "forged", "password": "a long new password"})), [422, 422, 422, 422]),
         // Only its owner ends a session; to anyone else it does not exist.
         e("delete", "/api/v1/auth/sessions/{id}", |w, _| none(&format!("/api/v1/auth/sessions/{}", w.owner_session)),
             [401, 204, 404, 404]),
@@ -340,6 +345,7 @@ fn table() -> Vec<Entry> {
         // answered alike (404 here, where payments are manual; tests/it/payments.rs checks signatures).
         e("post", "/api/v1/payments/stripe/webhook", |_, _| with("/api/v1/payments/stripe/webhook".into(),
             json!({"id": "evt_1", "type": "payment_intent.succeeded"})), [404, 404, 404, 404]),
+        e("get", "/api/v1/admin/messages/dead", |_, _| none("/api/v1/admin/messages/dead"), [401, 403, 403, 200]),
         // Refunds are the admin's; the world's orders are pending and paid by hand, so none is refundable.
         e("post", "/api/v1/admin/orders/{id}/refund", |w, r| none(&format!("/api/v1/admin/orders/{}/refund", w.order(r))),
             [401, 403, 403, 409]),

@@ -1,0 +1,243 @@
+//! Mail that leaves the store, through the outbox, to a real SMTP server (`aiosmtpd`): the password
+//! reset journey, answers that do not tell whether an account exists, retries of a refusing relay,
+//! and an outbox that survives SIGKILL between the commit and the send.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::common::{
+    PASSWORD, ServerProcess, SmtpCapture, TestApp, free_port, remote_surreal, reset_token,
+    settings, surrealkv_url, temp_dir, unique,
+};
+use crate::reliability::report::report;
+
+fn mail_vars(smtp: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("SMTP_URL", smtp.to_string()),
+        ("MAIL_FROM", "Test Shop <shop@example.com>".into()),
+        ("STORE_NAME", "Test Shop".into()),
+        ("PUBLIC_URL", "https://shop.example.com".into()),
+    ]
+}
+
+async fn mail_app(smtp: &SmtpCapture) -> TestApp {
+    let vars = mail_vars(&smtp.url());
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    TestApp::spawn_with(settings(&vars)).await
+}
+
+#[tokio::test]
+async fn a_forgotten_password_is_reset_through_the_mailed_link() {
+    let smtp = SmtpCapture::start();
+    let app = mail_app(&smtp).await;
+    let customer = app.customer().await;
+    let (second_device, _) = customer.another_session(&app).await;
+
+    let known = app
+        .client()
+        .post(
+            "/api/v1/auth/password-reset",
+            json!({"email": customer.email.to_uppercase()}),
+        )
+        .await;
+    let unknown = app
+        .client()
+        .post(
+            "/api/v1/auth/password-reset",
+            json!({"email": format!("{}@example.com", unique("nobody"))}),
+        )
+        .await;
+    // Indistinguishable to the caller.
+    assert_eq!(known.status, StatusCode::ACCEPTED, "{}", known.text);
+    assert_eq!((unknown.status, &unknown.text), (known.status, &known.text));
+
+    let mails = smtp.wait_for(1, Duration::from_secs(10)).await;
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    let mail = &mails[0];
+    assert_eq!(mail["to"], json!([customer.email]));
+    assert_eq!(mail["from"], "shop@example.com");
+    assert_eq!(mail["subject"], "Reset your password");
+    assert!(mail["text"].as_str().unwrap().contains("Test Shop"));
+    assert!(
+        mail["text"]
+            .as_str()
+            .unwrap()
+            .contains("https://shop.example.com/reset-password?token=")
+    );
+    let token = reset_token(mail);
+    assert!(mail["html"].as_str().unwrap().contains(&token));
+
+    // Refusals change nothing.
+    let confirm = "/api/v1/auth/password-reset/confirm";
+    let forged = app
+        .client()
+        .post(
+            confirm,
+            json!({"token": "not-a-token", "password": "a brand new password"}),
+        )
+        .await;
+    assert_eq!(
+        forged.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")["field"],
+        "token"
+    );
+    let short = app
+        .client()
+        .post(confirm, json!({"token": token, "password": "short"}))
+        .await;
+    assert_eq!(
+        short.status,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        short.text
+    );
+    assert_eq!(
+        customer.api.get("/api/v1/users/me").await.status,
+        StatusCode::OK
+    );
+
+    let done = app
+        .client()
+        .post(
+            confirm,
+            json!({"token": token, "password": "a brand new password"}),
+        )
+        .await;
+    assert_eq!(done.status, StatusCode::NO_CONTENT, "{}", done.text);
+    // Every session is signed out; the old password is gone; the new one signs in.
+    assert_eq!(
+        customer.api.get("/api/v1/users/me").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        second_device.get("/api/v1/users/me").await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let old = app
+        .client()
+        .post(
+            "/api/v1/auth/login",
+            json!({"email": customer.email, "password": PASSWORD}),
+        )
+        .await;
+    assert_eq!(old.status, StatusCode::UNAUTHORIZED);
+    let new = app
+        .client()
+        .post(
+            "/api/v1/auth/login",
+            json!({"email": customer.email, "password": "a brand new password"}),
+        )
+        .await;
+    assert_eq!(new.status, StatusCode::OK, "{}", new.text);
+    // The link works once.
+    let again = app
+        .client()
+        .post(
+            confirm,
+            json!({"token": token, "password": "yet another password"}),
+        )
+        .await;
+    assert_eq!(again.status, StatusCode::UNPROCESSABLE_ENTITY);
+
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(smtp.mails().len(), 1, "no mail for the unknown address");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn reset_requests_are_limited_like_sign_ins() {
+    let smtp = SmtpCapture::start();
+    let mut vars = mail_vars(&smtp.url());
+    vars.push(("LOGIN_LIMIT_PER_EMAIL", "3".into()));
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let app = TestApp::spawn_with(settings(&vars)).await;
+    let customer = app.customer().await;
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        let res = app
+            .client()
+            .post(
+                "/api/v1/auth/password-reset",
+                json!({"email": customer.email}),
+            )
+            .await;
+        if res.status == StatusCode::TOO_MANY_REQUESTS {
+            assert!(res.header("retry-after").is_some());
+        }
+        statuses.push(res.status.as_u16());
+    }
+    assert_eq!(statuses, [202, 202, 202, 429, 429]);
+    let mails = smtp.wait_for(3, Duration::from_secs(10)).await;
+    assert_eq!(mails.len(), 3, "one mail per accepted request");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_refusing_relay_is_retried_with_backoff_until_it_accepts() {
+    // The relay answers 451 to the first two attempts.
+    let smtp = SmtpCapture::start_on(free_port(), 2);
+    let app = mail_app(&smtp).await;
+    let customer = app.customer().await;
+    let res = app
+        .client()
+        .post(
+            "/api/v1/auth/password-reset",
+            json!({"email": customer.email}),
+        )
+        .await;
+    assert_eq!(res.status, StatusCode::ACCEPTED);
+    // Tries at about 0 s, 2 s and 6 s.
+    let mails = smtp.wait_for(1, Duration::from_secs(20)).await;
+    assert_eq!(mails.len(), 1, "delivered on the third attempt");
+    let counts = app.state.store.outbox_counts().await.unwrap();
+    assert_eq!(counts, [("sent".to_string(), 1)]);
+    report(
+        "mail retries",
+        "a relay refusing the first 2 attempts (451): delivered on the third, after 2 s and 4 s of backoff; recorded sent once",
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mail_committed_before_a_sigkill_is_sent_after_the_restart() {
+    // No relay answers at first: the mail waits in the outbox.
+    let smtp_port = free_port();
+    let dir = temp_dir("outbox-crash");
+    let mut vars: Vec<(&str, String)> = match remote_surreal() {
+        Some(remote) => remote.into_iter().collect(),
+        None => vec![("SURREAL_URL", surrealkv_url(&dir))],
+    };
+    vars.push(("SURREAL_NS", unique("outbox")));
+    vars.extend(mail_vars(&format!("smtp://127.0.0.1:{smtp_port}")));
+    let vars: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let server = ServerProcess::start(&vars).await;
+    let email = format!("{}@example.com", unique("crash"));
+    let reg = server
+        .client()
+        .post(
+            "/api/v1/auth/register",
+            json!({"email": email, "password": PASSWORD, "name": "C"}),
+        )
+        .await;
+    assert_eq!(reg.status, StatusCode::CREATED, "{}", reg.text);
+    let res = server
+        .client()
+        .post("/api/v1/auth/password-reset", json!({"email": email}))
+        .await;
+    assert_eq!(res.status, StatusCode::ACCEPTED);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    server.kill();
+
+    let smtp = SmtpCapture::start_on(smtp_port, 0);
+    let server = ServerProcess::start(&vars).await;
+    let mails = smtp.wait_for(1, Duration::from_secs(20)).await;
+    assert_eq!(mails.len(), 1, "the committed mail survives the kill");
+    assert_eq!(mails[0]["to"], json!([email]));
+    report(
+        "outbox crash",
+        "a reset mail committed while no relay answered, the server SIGKILLed, restarted with the relay up: the mail arrives, once",
+    );
+    server.kill();
+    let _ = std::fs::remove_dir_all(dir);
+}
