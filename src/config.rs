@@ -473,7 +473,8 @@ fn mail_settings(var: Var, port: u16) -> Result<MailSettings, ConfigError> {
             "must be smtp://HOST:PORT (plain or with ?tls=required) or smtps://HOST:PORT",
         ));
     }
-    let from = var("MAIL_FROM").unwrap_or_else(|| "Storefront <no-reply@storefront.invalid>".into());
+    let from =
+        var("MAIL_FROM").unwrap_or_else(|| "Storefront <no-reply@storefront.invalid>".into());
     let address = from
         .rsplit_once('<')
         .map_or(from.as_str(), |(_, rest)| rest.trim_end_matches('>'));
