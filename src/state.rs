@@ -89,7 +89,11 @@ impl AppState {
                 per_email: settings.login_limit_per_email_global,
             },
         );
-        let outbox = Arc::new(Outbox::new(store.clone(), Mailer::new(&settings.mail)?));
+        let outbox = Arc::new(Outbox::new(
+            store.clone(),
+            Mailer::new(&settings.mail)?,
+            &settings.mail,
+        ));
         if !outbox.relays() {
             tracing::warn!("SMTP_URL is not set: emails are written to the log only");
         }

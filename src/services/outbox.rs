@@ -12,10 +12,12 @@ use std::time::Duration;
 
 use tokio::sync::Notify;
 
+use crate::config::MailSettings;
+use crate::domain::OrderId;
 use crate::error::Result;
 use crate::mail::{Email, Mailer, Sent};
 use crate::store::Store;
-use crate::store::outbox::{DeadMessage, MailRow};
+use crate::store::outbox::{DeadMessage, MailRow, OutboxMessage};
 
 pub const MAX_ATTEMPTS: i64 = 8;
 const STALE_CLAIM_SECS: i64 = 300;
@@ -30,6 +32,42 @@ pub struct Template {
     pub subject: &'static str,
     pub text: &'static str,
     pub html: &'static str,
+}
+
+/// The layout of every order mail; `order_mail` fills it per event.
+const ORDER: Template = Template {
+    purpose: "order",
+    subject: "{{subject}}",
+    text: include_str!("../../templates/email/order.txt"),
+    html: include_str!("../../templates/email/order.html"),
+};
+
+/// An order mail's subject and first line, by what happened to the order.
+fn order_words(purpose: &str) -> Option<(&'static str, &'static str)> {
+    Some(match purpose {
+        "order_placed" => (
+            "Your order is placed",
+            "Thank you: we have your order and are keeping its items for you.",
+        ),
+        "order_paid" => (
+            "Payment received for your order",
+            "Your payment has come through. We will let you know when your order ships.",
+        ),
+        "order_shipped" => ("Your order has shipped", "Your order is on its way."),
+        "order_cancelled" => (
+            "Your order is cancelled",
+            "Your order is cancelled. If you had paid for it, the full amount is being refunded.",
+        ),
+        "order_refunded" => (
+            "Your refund is on its way",
+            "We are refunding your order in full.",
+        ),
+        _ => return None,
+    })
+}
+
+fn money(minor: i64, currency: &str) -> String {
+    format!("{}.{:02} {currency}", minor / 100, minor % 100)
 }
 
 pub const PASSWORD_RESET: Template = Template {
@@ -78,17 +116,94 @@ fn escape_html(text: &str) -> String {
 pub struct Outbox {
     store: Store,
     mailer: Mailer,
+    store_name: String,
+    public_url: String,
     /// Wakes this instance's sender after it wrote a message (others find it when they poll).
     wake: Notify,
 }
 
 impl Outbox {
-    pub fn new(store: Store, mailer: Mailer) -> Self {
+    pub fn new(store: Store, mailer: Mailer, mail: &MailSettings) -> Self {
         Self {
             store,
             mailer,
+            store_name: mail.store_name.clone(),
+            public_url: mail.public_url.clone(),
             wake: Notify::new(),
         }
+    }
+
+    /// The email a claimed message stands for: as written, or an order mail rendered from the
+    /// order as it is now. `Err`: it can never be sent (its order or customer is gone).
+    async fn email_of(
+        &self,
+        message: &OutboxMessage,
+    ) -> Result<std::result::Result<Email, String>> {
+        if let Some(order_id) = &message.order_id {
+            let Some(order) = OrderId::parse(order_id) else {
+                return Ok(Err(format!("order id {order_id:?}")));
+            };
+            let Some(order) = self.store.order(&order).await? else {
+                return Ok(Err("the order is gone".into()));
+            };
+            let Some(user) = self.store.user_by_id(&order.user_id).await? else {
+                return Ok(Err("the customer's account is gone".into()));
+            };
+            let Some((subject, headline)) = order_words(&message.purpose) else {
+                return Ok(Err(format!("no order mail {:?}", message.purpose)));
+            };
+            let lines: Vec<String> = order
+                .lines
+                .iter()
+                .map(|l| {
+                    let options: Vec<&str> = l.options.iter().map(|(_, v)| v.as_str()).collect();
+                    let name = if options.is_empty() {
+                        l.name.clone()
+                    } else {
+                        format!("{} ({})", l.name, options.join(", "))
+                    };
+                    format!(
+                        "{} × {name}: {}",
+                        l.quantity,
+                        money(l.line_total, &order.currency)
+                    )
+                })
+                .collect();
+            let mail = ORDER.render(
+                &user.email,
+                &[
+                    ("subject", subject),
+                    ("headline", headline),
+                    ("order_id", &order.id.to_string()),
+                    ("lines", &lines.join("\n")),
+                    ("total", &money(order.subtotal, &order.currency)),
+                    ("link", &format!("{}/orders/{}", self.public_url, order.id)),
+                    ("store", &self.store_name),
+                ],
+            );
+            return Ok(Ok(Email {
+                to: mail.to,
+                subject: mail.subject,
+                text: mail.text,
+                html: mail.html,
+            }));
+        }
+        Ok(
+            match (
+                &message.recipient,
+                &message.subject,
+                &message.text,
+                &message.html,
+            ) {
+                (Some(to), Some(subject), Some(text), Some(html)) => Ok(Email {
+                    to: to.clone(),
+                    subject: subject.clone(),
+                    text: text.clone(),
+                    html: html.clone(),
+                }),
+                _ => Err("the message has no recipient or body".into()),
+            },
+        )
     }
 
     /// Whether mail goes to an SMTP relay (else to the log).
@@ -118,11 +233,13 @@ impl Outbox {
     pub async fn deliver_due(&self) -> Result<usize> {
         let claimed = self.store.claim_outbox(BATCH, STALE_CLAIM_SECS).await?;
         for message in &claimed {
-            let email = Email {
-                to: message.recipient.clone(),
-                subject: message.subject.clone(),
-                text: message.text.clone(),
-                html: message.html.clone(),
+            let email = match self.email_of(message).await? {
+                Ok(email) => email,
+                Err(why) => {
+                    tracing::warn!(message.id = %message.id, purpose = %message.purpose, %why, "a message cannot be sent");
+                    self.store.outbox_failed(&message.id, &why, None).await?;
+                    continue;
+                }
             };
             match self.mailer.send(&email).await {
                 Ok(sent) => {

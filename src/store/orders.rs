@@ -326,6 +326,7 @@ impl Store {
                                 UPDATE type::record('idempotency', [$user, $key])
                                     SET state = 'done', `order` = $order;
                             };
+                            ", super::outbox::enqueue_order_mail!("order_placed"), "
                             -- The caller reads the order after this: not inside the stock gate, where
                             -- every millisecond holds up the next checkout.
                             RETURN { outcome: 'placed', order_id: $order_id, cart_revision: $cart_revision };
@@ -583,6 +584,9 @@ impl Store {
                             };
                             IF $current.status NOT IN $from { RETURN { outcome: 'wrong_status', status: $current.status } };
                             UPDATE $order SET status = $to;
+                            IF $to IN ['paid', 'shipped', 'cancelled'] {
+                                CREATE outbox CONTENT { kind: 'order_mail', purpose: 'order_' + $to, `order`: $order };
+                            };
                             IF $to = 'cancelled' {
                                 FOR $l IN (SELECT variant, quantity FROM order_line:[$id, NONE]..[$id, ..]) {
                                     UPDATE $l.variant SET stock += $l.quantity;

@@ -19,6 +19,19 @@ macro_rules! enqueue_mail {
     };
 }
 
+/// Creates an order mail in the outbox for the block's `$order`: what happened to it (`purpose`),
+/// rendered from the order when it is sent.
+macro_rules! enqueue_order_mail {
+    ($purpose:literal) => {
+        concat!(
+            "CREATE outbox CONTENT { kind: 'order_mail', purpose: '",
+            $purpose,
+            "', `order`: $order };"
+        )
+    };
+}
+pub(super) use enqueue_order_mail;
+
 /// An email to enqueue.
 #[derive(Debug, Clone, SurrealValue)]
 pub struct MailRow {
@@ -29,15 +42,16 @@ pub struct MailRow {
     pub html: String,
 }
 
-/// A message a sender has claimed.
+/// A message a sender has claimed: a whole email, or (`order_id`) an order mail to render.
 #[derive(Debug, Clone, SurrealValue)]
 pub struct OutboxMessage {
     pub id: String,
     pub purpose: String,
-    pub recipient: String,
-    pub subject: String,
-    pub text: String,
-    pub html: String,
+    pub recipient: Option<String>,
+    pub subject: Option<String>,
+    pub text: Option<String>,
+    pub html: Option<String>,
+    pub order_id: Option<String>,
     /// Attempts so far, this one included.
     pub attempts: i64,
 }
@@ -47,8 +61,8 @@ pub struct OutboxMessage {
 pub struct DeadMessage {
     pub id: String,
     pub purpose: String,
-    pub recipient: String,
-    pub subject: String,
+    pub recipient: Option<String>,
+    pub subject: Option<String>,
     pub attempts: i64,
     pub last_error: Option<String>,
     pub created_at: DateTime<Utc>,
@@ -82,7 +96,7 @@ impl Store {
                         RETURN (UPDATE $due SET status = 'sending', claimed_at = time::now(),
                                 attempts += 1
                             RETURN record::id(id) AS id, purpose, recipient, subject, text, html,
-                                attempts);
+                                (IF `order` != NONE { record::id(`order`) }) AS order_id, attempts);
                      }",
                 )
                 .bind(("limit", i64::from(limit)))

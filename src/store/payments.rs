@@ -184,6 +184,7 @@ impl Store {
                             IF $outcome = 'paid' {
                                 UPDATE $order SET status = 'paid', payment.status = 'succeeded',
                                     payment.last_error = NONE;
+                                CREATE outbox CONTENT { kind: 'order_mail', purpose: 'order_paid', `order`: $order };
                             };
                             IF $outcome = 'failed' {
                                 UPDATE $order SET payment.status = 'failed', payment.last_error = $error;
@@ -233,6 +234,7 @@ impl Store {
                                 RETURN { outcome: 'not_refundable', status: $o.status, payment: $o.payment.status }
                             };
                             UPDATE $order SET payment.status = 'refund_pending';
+                            CREATE outbox CONTENT { kind: 'order_mail', purpose: 'order_refunded', `order`: $order };
                             RETURN { outcome: 'owed' };
                          }",
                     )

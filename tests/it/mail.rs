@@ -249,3 +249,88 @@ async fn a_mail_committed_before_a_sigkill_is_sent_after_the_restart() {
     server.kill();
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[tokio::test]
+async fn an_order_mails_its_customer_as_it_is_placed_paid_shipped_and_cancelled() {
+    let smtp = SmtpCapture::start();
+    let app = mail_app(&smtp).await;
+    let admin = app.admin().await;
+    let tee = app.product(&admin, "Linen tee", 2250, 10).await;
+    let customer = app.customer().await;
+    let subjects = |mails: &[serde_json::Value]| -> Vec<String> {
+        let mut s: Vec<String> = mails
+            .iter()
+            .map(|m| m["subject"].as_str().unwrap().to_string())
+            .collect();
+        s.sort();
+        s
+    };
+
+    assert_eq!(
+        crate::common::add(&customer.api, tee, 2).await.status,
+        StatusCode::CREATED
+    );
+    let first = crate::common::checkout(&customer.api).await;
+    assert_eq!(first.status, StatusCode::CREATED, "{}", first.text);
+    let id = first.json["id"].as_str().unwrap().to_string();
+    let placed = smtp.wait_for(1, Duration::from_secs(10)).await;
+    assert_eq!(subjects(&placed), ["Your order is placed"]);
+    let text = placed[0]["text"].as_str().unwrap();
+    assert_eq!(placed[0]["to"], json!([customer.email]));
+    assert!(text.contains(&id), "{text}");
+    assert!(text.contains("2 × Linen tee: 45.00 GBP"), "{text}");
+    assert!(text.contains("Total: 45.00 GBP"), "{text}");
+    assert!(
+        text.contains(&format!("https://shop.example.com/orders/{id}")),
+        "{text}"
+    );
+
+    for to in ["paid", "shipped"] {
+        let moved = admin
+            .post(
+                &format!("/api/v1/admin/orders/{id}/status"),
+                json!({"status": to}),
+            )
+            .await;
+        assert_eq!(moved.status, StatusCode::OK, "{}", moved.text);
+    }
+    // Delivered sends nothing.
+    let delivered = admin
+        .post(
+            &format!("/api/v1/admin/orders/{id}/status"),
+            json!({"status": "delivered"}),
+        )
+        .await;
+    assert_eq!(delivered.status, StatusCode::OK);
+
+    assert_eq!(
+        crate::common::add(&customer.api, tee, 1).await.status,
+        StatusCode::CREATED
+    );
+    let second = crate::common::checkout(&customer.api).await;
+    let second_id = second.json["id"].as_str().unwrap();
+    let cancelled = customer
+        .api
+        .post(&format!("/api/v1/orders/{second_id}/cancel"), json!({}))
+        .await;
+    assert_eq!(cancelled.status, StatusCode::OK);
+
+    let mails = smtp.wait_for(5, Duration::from_secs(15)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mails = if mails.len() < smtp.mails().len() {
+        smtp.mails()
+    } else {
+        mails
+    };
+    assert_eq!(
+        subjects(&mails),
+        [
+            "Payment received for your order",
+            "Your order has shipped",
+            "Your order is cancelled",
+            "Your order is placed",
+            "Your order is placed",
+        ]
+    );
+    app.stop().await;
+}

@@ -18,8 +18,11 @@ pub struct DeadMessageView {
     pub id: String,
     /// What the message was for, e.g. `password_reset`.
     pub purpose: String,
-    pub recipient: String,
-    pub subject: String,
+    /// Absent for an order mail that was never rendered (its order or customer was gone).
+    #[oai(skip_serializing_if_is_none)]
+    pub recipient: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub subject: Option<String>,
     pub attempts: i64,
     /// The last attempt's failure, as the relay gave it.
     #[oai(skip_serializing_if_is_none)]
