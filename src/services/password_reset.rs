@@ -57,22 +57,16 @@ impl PasswordResets {
     }
 
     /// Mails a reset link to the account with this email, if there is one. The caller learns
-    /// nothing either way; only the limits can refuse (429).
+    /// nothing about the account either way: text that is no address at all is refused (422
+    /// naming `email`) whoever asks, and otherwise only the limits can refuse (429).
     #[tracing::instrument(skip_all)]
     pub async fn request(&self, raw_email: &str, client: &ClientInfo) -> Result<()> {
-        let email = Email::parse(raw_email);
-        let limit_key = match &email {
-            Ok(email) => email.as_str().to_string(),
-            Err(_) => raw_email.trim().to_lowercase().chars().take(300).collect(),
-        };
+        let email = Email::parse(raw_email)?;
         // Every request counts: none is a "success" that would be taken back.
         let _counted = self
             .limiter
-            .attempt(client.ip.as_deref(), &limit_key)
+            .attempt(client.ip.as_deref(), email.as_str())
             .await?;
-        let Ok(email) = email else {
-            return Ok(());
-        };
         let token = {
             let bytes: [u8; 32] = rand::random();
             base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)

@@ -52,6 +52,15 @@ async fn a_forgotten_password_is_reset_through_the_mailed_link() {
     // Indistinguishable to the caller.
     assert_eq!(known.status, StatusCode::ACCEPTED, "{}", known.text);
     assert_eq!((unknown.status, &unknown.text), (known.status, &known.text));
+    // What is no address at all is refused as such, whoever asks.
+    let malformed = app
+        .client()
+        .post("/api/v1/auth/password-reset", json!({"email": ""}))
+        .await;
+    assert_eq!(
+        malformed.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed")["field"],
+        "email"
+    );
 
     let mails = smtp.wait_for(1, Duration::from_secs(10)).await;
     assert_eq!(mails.len(), 1, "{mails:?}");

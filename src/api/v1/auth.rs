@@ -367,8 +367,8 @@ impl AuthApi {
     /// Ask for a password reset link
     ///
     /// Answers 202 with the same body whether or not an account has this email; if one does, a
-    /// link to choose a new password is mailed (good once, for 30 minutes). Limited like sign-in
-    /// attempts (429 with `Retry-After`).
+    /// link to choose a new password is mailed (good once, for 30 minutes). Text that is no email
+    /// address: 422 naming `email`. Limited like sign-in attempts (429 with `Retry-After`).
     #[oai(
         path = "/auth/password-reset",
         method = "post",
