@@ -159,13 +159,7 @@ fn cors(origins: &[String]) -> Cors {
 /// a 304 and nothing else.
 fn spec_endpoint(spec: String) -> impl Endpoint + 'static {
     let digest = Sha256::digest(spec.as_bytes());
-    let etag: String = format!(
-        "\"{}\"",
-        digest[..16]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    );
+    let etag = format!("\"{}\"", hex::encode(&digest[..16]));
     make_sync(move |req: Request| {
         let matches = req
             .headers()

@@ -108,7 +108,7 @@ impl Orders {
     ) -> Result<Placed> {
         let user = principal.user_id();
         if let Some(key) = &key {
-            let hash = hex(&Sha256::digest(address.0.as_bytes()));
+            let hash = hex::encode(Sha256::digest(address.0.as_bytes()));
             if let Some(existing) = self
                 .store
                 .claim_idempotency_key(user, &key.0, &hash, KEY_TTL_SECS)
@@ -431,8 +431,4 @@ fn shown_to(mut order: Order, viewer: Option<&UserId>) -> Order {
         payment.client_secret = None;
     }
     order
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

@@ -30,10 +30,7 @@ pub struct PasswordResets {
 
 /// The key a token is kept under: its SHA-256, so the table never holds a usable token.
 fn token_key(token: &str) -> String {
-    Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex::encode(Sha256::digest(token.as_bytes()))
 }
 
 impl PasswordResets {

@@ -269,7 +269,7 @@ async fn apply(store: &Store, migrations: &[Migration]) -> anyhow::Result<Vec<&'
 
     let mut ran = Vec::new();
     for migration in migrations {
-        let checksum = hex(&Sha256::digest(migration.sql.as_bytes()));
+        let checksum = hex::encode(Sha256::digest(migration.sql.as_bytes()));
         if let Some(done) = applied.iter().find(|a| a.name == migration.name) {
             if done.checksum != checksum {
                 bail!(
@@ -294,10 +294,6 @@ async fn apply(store: &Store, migrations: &[Migration]) -> anyhow::Result<Vec<&'
         ran.push(migration.name);
     }
     Ok(ran)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -167,13 +167,7 @@ fn signature(secret: &str, t: i64, body: &[u8]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
     mac.update(format!("{t}.").as_bytes());
     mac.update(body);
-    let hex: String = mac
-        .finalize()
-        .into_bytes()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    format!("t={t},v1={hex}")
+    format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
 }
 
 fn now() -> i64 {
