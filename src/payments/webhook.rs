@@ -75,13 +75,27 @@ pub enum EventKind {
     Failed,
     Canceled,
     /// Any other event type: recorded once and otherwise ignored.
-    Other(String),
+    Other,
+}
+
+impl EventKind {
+    /// What the event can do to an order's payment: pay it (`succeeded`), mark an attempt failed
+    /// (`failed`, for a failure or a cancel alike), or nothing (`other`).
+    pub fn effect(&self) -> &'static str {
+        match self {
+            EventKind::Succeeded => "succeeded",
+            EventKind::Failed | EventKind::Canceled => "failed",
+            EventKind::Other => "other",
+        }
+    }
 }
 
 /// The parts of a verified event the order's payment needs.
 #[derive(Debug, Clone)]
 pub struct Event {
     pub id: String,
+    /// Stripe's event type, as sent (`payment_intent.succeeded`, `charge.refunded`, ...).
+    pub event_type: String,
     pub kind: EventKind,
     pub intent_id: Option<String>,
     /// The order id our checkout put in the intent's metadata.
@@ -134,7 +148,7 @@ impl Event {
             "payment_intent.succeeded" if is_intent => EventKind::Succeeded,
             "payment_intent.payment_failed" if is_intent => EventKind::Failed,
             "payment_intent.canceled" if is_intent => EventKind::Canceled,
-            _ => EventKind::Other(raw.kind),
+            _ => EventKind::Other,
         };
         let object = raw.data.object;
         let order_id = object
@@ -145,6 +159,7 @@ impl Event {
             .map(str::to_string);
         Ok(Self {
             id: raw.id,
+            event_type: raw.kind,
             kind,
             intent_id: object.id.filter(|_| is_intent),
             order_id,
@@ -228,7 +243,8 @@ mod tests {
 
         let charge = br#"{"id":"evt_2","type":"charge.succeeded","data":{"object":{"id":"ch_1","object":"charge"}}}"#;
         let event = Event::parse(charge).unwrap();
-        assert_eq!(event.kind, EventKind::Other("charge.succeeded".into()));
+        assert_eq!(event.kind, EventKind::Other);
+        assert_eq!(event.event_type, "charge.succeeded");
         assert_eq!(event.intent_id, None);
         assert!(Event::parse(b"{}").is_err());
     }

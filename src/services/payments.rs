@@ -15,7 +15,7 @@ use crate::config::{PaymentSettings, Secret};
 use crate::domain::{Order, OrderId, OrderStatus, PaymentStatus};
 use crate::error::{Error, Result};
 use crate::metrics::Metrics;
-use crate::payments::{Event, EventKind, SignatureError, StripeClient, verify_signature};
+use crate::payments::{Event, SignatureError, StripeClient, verify_signature};
 use crate::store::Store;
 use crate::store::payments::{Attach, EventOutcome, EventRecord};
 
@@ -165,23 +165,12 @@ impl Payments {
         .map_err(WebhookError::Signature)?;
         let event = Event::parse(body).map_err(WebhookError::Event)?;
         let order_id = event.order_id.as_deref().and_then(OrderId::parse);
-        let kind = match event.kind {
-            EventKind::Succeeded => "succeeded",
-            EventKind::Failed | EventKind::Canceled => "failed",
-            EventKind::Other(_) => "other",
-        };
-        let event_type = match &event.kind {
-            EventKind::Succeeded => "payment_intent.succeeded",
-            EventKind::Failed => "payment_intent.payment_failed",
-            EventKind::Canceled => "payment_intent.canceled",
-            EventKind::Other(t) => t.as_str(),
-        };
         let outcome = self
             .store
             .apply_payment_event(&EventRecord {
                 event_id: &event.id,
-                event_type,
-                kind,
+                event_type: &event.event_type,
+                kind: event.kind.effect(),
                 intent_id: event.intent_id.as_deref(),
                 order_id: order_id.as_ref(),
                 amount: event.amount,
