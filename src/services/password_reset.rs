@@ -96,10 +96,15 @@ impl PasswordResets {
         if token.is_empty() || token.len() > 100 {
             return Err(invalid());
         }
+        // Forged tokens are refused before the argon2 work: confirming is not rate limited.
+        let key = token_key(token);
+        if !self.store.reset_token_usable(&key).await? {
+            return Err(invalid());
+        }
         let hash = self.hasher.hash(&password).await?;
         let (user, revoked) = self
             .store
-            .reset_password(&token_key(token), &hash)
+            .reset_password(&key, &hash)
             .await?
             .ok_or_else(invalid)?;
         self.sessions.mark_revoked(&revoked).await;

@@ -207,6 +207,20 @@ impl Store {
         Ok(response.take::<Option<bool>>(0)?.unwrap_or(false))
     }
 
+    /// Whether a reset token (by its hash) exists, unused and unexpired: a cheap refusal before the
+    /// password is hashed. `reset_password` checks it again in its transaction.
+    pub async fn reset_token_usable(&self, token_hash: &str) -> Result<bool, StoreError> {
+        let mut response = self
+            .db()
+            .query(
+                "(SELECT VALUE id FROM ONLY type::record('password_reset', $token_key)
+                    WHERE used_at = NONE AND expires_at > time::now()) != NONE",
+            )
+            .bind(("token_key", token_hash.to_string()))
+            .await?;
+        Ok(response.take::<Option<bool>>(0)?.unwrap_or(false))
+    }
+
     /// Uses a reset token: sets the password, spends every outstanding token of the account and
     /// revokes all its sessions, in one transaction. `None` when the token is unknown, used or
     /// expired; otherwise the user and the sessions revoked.
