@@ -174,7 +174,7 @@ async fn main() {
             }
             let order = OrderId::generate();
             let start = Instant::now();
-            db.checkout(&user, &order, "1 Scale Street", None, false)
+            db.checkout(&user, &order, "1 Scale Street", None, false, 5)
                 .await
                 .expect("checkout");
             checkouts.push(start.elapsed());

@@ -159,6 +159,10 @@ pub struct Settings {
     pub guest_cart_ttl: Duration,
     /// Event streams one instance holds at most (each costs tens of KiB).
     pub event_streams_max: usize,
+    /// A checkout that takes a variant's stock below this sends `product.stock_low` webhooks.
+    pub low_stock_threshold: u64,
+    /// Checkout needs a verified email.
+    pub require_verified_email: bool,
     pub cors_origins: Vec<String>,
     pub cookies: CookieSettings,
     pub seed_catalog: bool,
@@ -250,6 +254,8 @@ impl Settings {
             event_streams_max: count_var(var, "EVENT_STREAMS_MAX", 4096)?
                 .try_into()
                 .map_err(|_| invalid("EVENT_STREAMS_MAX", "too large"))?,
+            low_stock_threshold: count_var(var, "LOW_STOCK_THRESHOLD", 5)?,
+            require_verified_email: bool_var(var, "REQUIRE_VERIFIED_EMAIL", false)?,
             cors_origins: cors_origins(var)?,
             cookies: cookie_settings(var, production)?,
             seed_catalog: bool_var(var, "SEED_CATALOG", !production)?,

@@ -17,6 +17,7 @@ pub mod store;
 pub mod sync;
 pub mod telemetry;
 pub mod tls;
+pub mod webhooks;
 
 pub use app::Application;
 pub use config::Settings;

@@ -15,11 +15,13 @@ use crate::services::cart::Carts;
 use crate::services::catalog::Catalog;
 use crate::services::cursor::CursorCodec;
 use crate::services::live::LiveUpdates;
-use crate::services::orders::Orders;
+use crate::services::orders::{CheckoutRules, Orders};
 use crate::services::outbox::Outbox;
 use crate::services::password_reset::PasswordResets;
 use crate::services::payments::Payments;
 use crate::services::readiness::Dependencies;
+use crate::services::verification::Verifications;
+use crate::services::webhooks::Webhooks;
 use crate::store::{self, Store};
 
 /// Everything the HTTP layer needs, built once.
@@ -36,6 +38,8 @@ pub struct AppState {
     pub payments: Arc<Payments>,
     pub outbox: Arc<Outbox>,
     pub resets: Arc<PasswordResets>,
+    pub verifications: Arc<Verifications>,
+    pub webhooks: Arc<Webhooks>,
     pub live: Arc<LiveUpdates>,
     pub dependencies: Arc<Dependencies>,
 }
@@ -93,7 +97,7 @@ impl AppState {
             store.clone(),
             Mailer::new(&settings.mail)?,
             &settings.mail,
-        ));
+        )?);
         if !outbox.relays() {
             tracing::warn!("SMTP_URL is not set: emails are written to the log only");
         }
@@ -105,7 +109,24 @@ impl AppState {
             outbox.clone(),
             &settings.mail,
         ));
-        let accounts = Arc::new(Accounts::new(store.clone(), hasher, sessions, limiter));
+        let webhooks = Arc::new(Webhooks::new(
+            store.clone(),
+            outbox.clone(),
+            !settings.is_production(),
+        ));
+        let verifications = Arc::new(Verifications::new(
+            store.clone(),
+            limiter.clone(),
+            outbox.clone(),
+            &settings.mail,
+        ));
+        let accounts = Arc::new(Accounts::new(
+            store.clone(),
+            hasher,
+            sessions,
+            limiter,
+            verifications.clone(),
+        ));
         let cursors = CursorCodec::new(derived_key(&settings.jwt_secret, b"storefront cursor key"));
         let media = Media::open(&settings.media)?;
         let catalog = Arc::new(Catalog::new(
@@ -139,6 +160,10 @@ impl AppState {
             catalog.clone(),
             payments.clone(),
             cursors,
+            CheckoutRules {
+                low_stock_threshold: settings.low_stock_threshold,
+                require_verified_email: settings.require_verified_email,
+            },
         ));
         let live = Arc::new(LiveUpdates::new(settings.event_streams_max));
         let dependencies = Arc::new(Dependencies::new(store.clone(), cache.clone()));
@@ -154,6 +179,8 @@ impl AppState {
             payments,
             outbox,
             resets,
+            verifications,
+            webhooks,
             live,
             dependencies,
         })

@@ -50,6 +50,14 @@ pub enum NoContent {
     Done,
 }
 
+/// An operation whose work the outbox does shortly.
+#[derive(ApiResponse)]
+pub enum Queued {
+    /// Queued: the outbox sends it shortly.
+    #[oai(status = 202)]
+    Accepted,
+}
+
 /// Every OpenAPI struct, in the order they appear in the docs.
 pub type Apis = (
     v1::auth::AuthApi,
@@ -63,6 +71,7 @@ pub type Apis = (
     v1::events::EventsApi,
     v1::payments::PaymentsApi,
     v1::messages::MessagesApi,
+    v1::webhooks::WebhooksApi,
     ops::OpsApi,
     legacy::LegacyApi,
 );
@@ -74,10 +83,12 @@ pub fn openapi(state: &AppState) -> OpenApiService<Apis, ()> {
             accounts: state.accounts.clone(),
             carts: state.carts.clone(),
             resets: state.resets.clone(),
+            verifications: state.verifications.clone(),
             cookies: cookies.clone(),
         },
         v1::users::UsersApi {
             accounts: state.accounts.clone(),
+            verifications: state.verifications.clone(),
             cookies: cookies.clone(),
         },
         v1::products::ProductsApi {
@@ -112,6 +123,9 @@ pub fn openapi(state: &AppState) -> OpenApiService<Apis, ()> {
         },
         v1::messages::MessagesApi {
             outbox: state.outbox.clone(),
+        },
+        v1::webhooks::WebhooksApi {
+            webhooks: state.webhooks.clone(),
         },
         ops::OpsApi {
             dependencies: state.dependencies.clone(),

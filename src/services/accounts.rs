@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use crate::auth::{ClientInfo, LoginLimiter, PasswordHasher, Principal, SessionService, TokenPair};
 use crate::domain::{Address, DisplayName, Email, Password, Role, UserId};
 use crate::error::{Error, Result};
+use crate::services::verification::Verifications;
 use crate::store::Store;
 use crate::store::users::{NewUser, ProfileChanges, UserRecord};
 
@@ -15,6 +16,8 @@ use crate::store::users::{NewUser, ProfileChanges, UserRecord};
 pub struct Account {
     pub id: UserId,
     pub email: String,
+    /// Whether the email was verified by a mailed token (since it last changed).
+    pub email_verified: bool,
     pub name: String,
     pub address: String,
     pub role: Role,
@@ -37,6 +40,7 @@ impl TryFrom<UserRecord> for Account {
             })?,
             id: UserId::from_trusted(user.id),
             email: user.email,
+            email_verified: user.email_verified,
             name: user.name,
             address: user.address,
             created_at: user.created_at,
@@ -64,6 +68,7 @@ pub struct Accounts {
     hasher: PasswordHasher,
     sessions: Arc<SessionService>,
     limiter: LoginLimiter,
+    verifications: Arc<Verifications>,
 }
 
 impl Accounts {
@@ -72,12 +77,14 @@ impl Accounts {
         hasher: PasswordHasher,
         sessions: Arc<SessionService>,
         limiter: LoginLimiter,
+        verifications: Arc<Verifications>,
     ) -> Self {
         Self {
             store,
             hasher,
             sessions,
             limiter,
+            verifications,
         }
     }
 
@@ -85,20 +92,26 @@ impl Accounts {
         &self.sessions
     }
 
-    /// Creates a customer account. Signing in is the caller's choice (`register_and_sign_in`).
+    /// Creates a customer account, and mails a link to verify its email. Signing in is the
+    /// caller's choice (`register_and_sign_in`).
     #[tracing::instrument(skip_all)]
     pub async fn register(&self, registration: Registration) -> Result<Account> {
         let hash = self.hasher.hash(&registration.password).await?;
+        let verify = self.verifications.issue(registration.email.as_str());
         let user = self
             .store
-            .create_user(NewUser {
-                email: registration.email.as_str(),
-                name: registration.name.as_str(),
-                address: &registration.address.into_inner(),
-                password_hash: &hash,
-                role: Role::Customer,
-            })
+            .create_user(
+                NewUser {
+                    email: registration.email.as_str(),
+                    name: registration.name.as_str(),
+                    address: &registration.address.into_inner(),
+                    password_hash: &hash,
+                    role: Role::Customer,
+                },
+                Some(verify),
+            )
             .await?;
+        self.verifications.sent();
         tracing::info!(user.id = %user.id, "account registered");
         user.try_into()
     }
@@ -169,16 +182,23 @@ impl Accounts {
         principal: &Principal,
         update: ProfileUpdate,
     ) -> Result<Account> {
+        // A new email is mailed a verification link; the store issues it only if the email changed.
+        let verify = update
+            .email
+            .as_ref()
+            .map(|e| self.verifications.issue(e.as_str()));
         let changes = ProfileChanges {
             email: update.email.map(|e| e.as_str().to_string()),
             name: update.name.map(DisplayName::into_inner),
             address: update.address.map(Address::into_inner),
         };
-        self.store
-            .update_profile(principal.user_id(), changes)
+        let user = self
+            .store
+            .update_profile(principal.user_id(), changes, verify)
             .await?
-            .ok_or(Error::NotFound("user"))?
-            .try_into()
+            .ok_or(Error::NotFound("user"))?;
+        self.verifications.sent();
+        user.try_into()
     }
 
     /// Changes the password after checking the current one, and signs out every other session.
@@ -249,13 +269,16 @@ impl Accounts {
         let name = email.as_str().split('@').next().unwrap_or("admin");
         let user = self
             .store
-            .create_user(NewUser {
-                email: email.as_str(),
-                name,
-                address: "",
-                password_hash: &hash,
-                role: Role::Admin,
-            })
+            .create_user(
+                NewUser {
+                    email: email.as_str(),
+                    name,
+                    address: "",
+                    password_hash: &hash,
+                    role: Role::Admin,
+                },
+                None,
+            )
             .await?;
         Ok((user.try_into()?, true))
     }

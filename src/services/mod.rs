@@ -11,3 +11,5 @@ pub mod outbox;
 pub mod password_reset;
 pub mod payments;
 pub mod readiness;
+pub mod verification;
+pub mod webhooks;

@@ -70,6 +70,17 @@ pub struct Orders {
     catalog: Arc<Catalog>,
     payments: Arc<Payments>,
     cursors: CursorCodec,
+    /// `LOW_STOCK_THRESHOLD`: checkout tells webhooks when it takes a variant's stock below it.
+    low_stock: i64,
+    /// `REQUIRE_VERIFIED_EMAIL`: checkout needs a verified email.
+    require_verified_email: bool,
+}
+
+/// Settings checkout follows.
+#[derive(Debug, Clone, Copy)]
+pub struct CheckoutRules {
+    pub low_stock_threshold: u64,
+    pub require_verified_email: bool,
 }
 
 /// Where a page of orders ended: the last order's id (orders list newest first by their v7 ids).
@@ -87,6 +98,7 @@ impl Orders {
         catalog: Arc<Catalog>,
         payments: Arc<Payments>,
         cursors: CursorCodec,
+        rules: CheckoutRules,
     ) -> Self {
         Self {
             store,
@@ -94,6 +106,8 @@ impl Orders {
             catalog,
             payments,
             cursors,
+            low_stock: i64::try_from(rules.low_stock_threshold).unwrap_or(i64::MAX),
+            require_verified_email: rules.require_verified_email,
         }
     }
 
@@ -107,6 +121,21 @@ impl Orders {
         key: Option<IdempotencyKey>,
     ) -> Result<Placed> {
         let user = principal.user_id();
+        if self.require_verified_email {
+            let verified = self
+                .store
+                .user_by_id(user)
+                .await?
+                .is_some_and(|u| u.email_verified);
+            if !verified {
+                return Err(Error::Conflict {
+                    code: "email_not_verified",
+                    message: "verify your email before placing an order (the link is in the mail \
+                              sent to it; POST /api/v1/users/me/verify-email sends another)"
+                        .into(),
+                });
+            }
+        }
         if let Some(key) = &key {
             let hash = hex::encode(Sha256::digest(address.0.as_bytes()));
             if let Some(existing) = self
@@ -148,6 +177,7 @@ impl Orders {
                 &address.0,
                 key.as_ref().map(|k| k.0.as_str()),
                 self.payments.through_provider(),
+                self.low_stock,
             )
             .await;
         if !matches!(outcome, Ok(CheckoutOutcome::Placed { .. }))

@@ -29,7 +29,7 @@ pub struct PasswordResets {
 }
 
 /// The key a token is kept under: its SHA-256, so the table never holds a usable token.
-fn token_key(token: &str) -> String {
+pub(crate) fn token_key(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }
 

@@ -79,6 +79,14 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0015_outbox.surql",
         sql: include_str!("../../schema/0015_outbox.surql"),
     },
+    Migration {
+        name: "0016_webhooks.surql",
+        sql: include_str!("../../schema/0016_webhooks.surql"),
+    },
+    Migration {
+        name: "0017_email_verification.surql",
+        sql: include_str!("../../schema/0017_email_verification.surql"),
+    },
 ];
 
 #[derive(SurrealValue)]
@@ -735,7 +743,7 @@ mod tests {
         // An order made before payments (0014) was paid by hand: it has no payment.
         assert_eq!(old.payment, None);
         let placed = store
-            .checkout(&user, &OrderId::generate(), "2 Street", None, false)
+            .checkout(&user, &OrderId::generate(), "2 Street", None, false, 5)
             .await
             .unwrap();
         assert!(matches!(

@@ -22,6 +22,8 @@ pub mod sessions;
 mod surrealkv;
 pub mod users;
 pub mod variants;
+pub mod verification;
+pub mod webhooks;
 
 use std::borrow::Cow;
 use std::future::{Future, IntoFuture};

@@ -229,14 +229,39 @@ pub enum MoveOutcome {
 /// are keyed `[order, variant]`: the range of the order's keys holds its lines in variant order.
 macro_rules! order_columns {
     () => {
+        concat!(
+            order_fields!(),
+            ", (IF payment != NONE { payment.{status, intent_id, client_secret, refund_id} }) AS payment"
+        )
+    };
+}
+
+/// What every reader of an order sees: the order and its lines, without its payment.
+macro_rules! order_fields {
+    () => {
         "record::id(id) AS id, record::id(user) AS user_id, status,
      shipping_address, currency, subtotal, item_count, created_at, updated_at,
      (SELECT record::id(product) AS product_id, record::id(variant) AS variant_id, name, sku,
              options, image_url, unit_price, quantity, line_total
-        FROM order_line:[record::id($parent.id), NONE]..[record::id($parent.id), ..]) AS lines,
-     (IF payment != NONE { payment.{status, intent_id, client_secret, refund_id} }) AS payment"
+        FROM order_line:[record::id($parent.id), NONE]..[record::id($parent.id), ..]) AS lines"
     };
 }
+
+/// An order event's `data` for webhooks: the block's `$order` as it is at that point of the
+/// transaction, its payment without the client secret (that is the customer's alone), and
+/// `$extra` fields (`, expr AS name`).
+macro_rules! order_event_data {
+    ($extra:literal) => {
+        concat!(
+            "(SELECT ",
+            super::orders::order_fields!(),
+            ", (IF payment != NONE { payment.{status, intent_id, refund_id} }) AS payment",
+            $extra,
+            " FROM ONLY $order)"
+        )
+    };
+}
+pub(super) use {order_event_data, order_fields};
 
 /// The snapshot of a variant's option values an order line keeps, for the line `$l` of a block
 /// (`$l.p`: its product's fields, `$l.v`: its variant's).
@@ -266,6 +291,7 @@ impl Store {
         shipping_address: &str,
         idempotency_key: Option<&str>,
         paid_through_provider: bool,
+        low_stock: i64,
     ) -> Result<CheckoutOutcome, StoreError> {
         let result: CheckoutResult = self
             .with_stock_gate(|| async {
@@ -296,6 +322,13 @@ impl Store {
                                 LET $taken = (UPDATE $l.variant SET stock -= $l.quantity
                                     WHERE stock >= $l.quantity RETURN VALUE stock);
                                 IF array::len($taken) = 0 { THROW 'stock changed during checkout' };
+                                -- Told once, when this checkout takes the stock below the threshold.
+                                IF $taken[0] < $low AND $taken[0] + $l.quantity >= $low {
+                                    ", super::outbox::enqueue_webhook!("product.stock_low", "{
+                                        product_id: $l.product_id, variant_id: $l.variant_id,
+                                        sku: $l.v.sku, name: $l.p.name, stock: $taken[0], threshold: $low
+                                    }"), "
+                                };
                             };
                             LET $order = type::record('order', $order_id);
                             CREATE $order CONTENT {
@@ -327,6 +360,7 @@ impl Store {
                                     SET state = 'done', `order` = $order;
                             };
                             ", super::outbox::enqueue_order_mail!("order_placed"), "
+                            ", super::outbox::enqueue_webhook!("order.placed", order_event_data!("")), "
                             -- The caller reads the order after this: not inside the stock gate, where
                             -- every millisecond holds up the next checkout.
                             RETURN { outcome: 'placed', order_id: $order_id, cart_revision: $cart_revision };
@@ -337,6 +371,7 @@ impl Store {
                     .bind(("address", shipping_address.to_string()))
                     .bind(("key", idempotency_key.map(str::to_string)))
                     .bind(("provider", paid_through_provider))
+                    .bind(("low", low_stock))
                     .await?;
                 let result: Option<CheckoutResult> = response.take(0)?;
                 result.ok_or_else(|| {
@@ -575,7 +610,7 @@ impl Store {
             .with_stock_gate(|| async {
                 let mut response = self
                     .db()
-                    .query(
+                    .query(concat!(
                         "{
                             LET $order = type::record('order', $id);
                             LET $current = (SELECT status, user, payment FROM ONLY $order);
@@ -595,10 +630,16 @@ impl Store {
                                     UPDATE $order SET payment.status =
                                         IF $current.payment.status = 'succeeded' { 'refund_pending' } ELSE { 'cancelled' };
                                 };
+                                ", super::outbox::enqueue_webhook!("order.cancelled", order_event_data!("")), "
                             };
+                            IF $to = 'paid' {
+                                ", super::outbox::enqueue_webhook!("order.paid", order_event_data!("")), "
+                            };
+                            ", super::outbox::enqueue_webhook!("order.status_changed",
+                                order_event_data!(", $current.status AS previous_status")), "
                             RETURN { outcome: 'moved' };
-                         }",
-                    )
+                         }"
+                    ))
                     .bind(("id", order_id.to_string()))
                     .bind(("owner", owner.map(ToString::to_string)))
                     .bind(("from", from.clone()))

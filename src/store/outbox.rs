@@ -18,6 +18,7 @@ macro_rules! enqueue_mail {
         };"
     };
 }
+pub(super) use enqueue_mail;
 
 /// Creates an order mail in the outbox for the block's `$order`: what happened to it (`purpose`),
 /// rendered from the order when it is sent.
@@ -32,6 +33,28 @@ macro_rules! enqueue_order_mail {
 }
 pub(super) use enqueue_order_mail;
 
+/// Creates a webhook delivery of event `$event` (a literal such as `"order.paid"`) for every enabled
+/// endpoint that wants it, carrying `$data` (a SurrealQL expression) as the event's data as it is at
+/// this point of the transaction. No endpoint wants it: nothing is written.
+macro_rules! enqueue_webhook {
+    ($event:literal, $($data:tt)+) => {
+        concat!(
+            "FOR $hook IN (SELECT VALUE id FROM webhook_endpoint WHERE enabled AND '",
+            $event,
+            "' IN events) {
+                CREATE outbox CONTENT { kind: 'webhook', purpose: '",
+            $event,
+            "', endpoint: $hook, payload: { type: '",
+            $event,
+            "', timestamp: time::now(), data: ",
+            $($data)+,
+            " } };
+            };"
+        )
+    };
+}
+pub(super) use enqueue_webhook;
+
 /// An email to enqueue.
 #[derive(Debug, Clone, SurrealValue)]
 pub struct MailRow {
@@ -42,16 +65,21 @@ pub struct MailRow {
     pub html: String,
 }
 
-/// A message a sender has claimed: a whole email, or (`order_id`) an order mail to render.
+/// A message a sender has claimed: a whole email, an order mail to render (`order_id`), or a webhook
+/// delivery (`endpoint_id`, `payload`).
 #[derive(Debug, Clone, SurrealValue)]
 pub struct OutboxMessage {
     pub id: String,
+    pub kind: String,
     pub purpose: String,
     pub recipient: Option<String>,
     pub subject: Option<String>,
     pub text: Option<String>,
     pub html: Option<String>,
     pub order_id: Option<String>,
+    pub endpoint_id: Option<String>,
+    /// A webhook's body: `{type, timestamp, data}`.
+    pub payload: Option<serde_json::Value>,
     /// Attempts so far, this one included.
     pub attempts: i64,
 }
@@ -60,6 +88,7 @@ pub struct OutboxMessage {
 #[derive(Debug, Clone, SurrealValue)]
 pub struct DeadMessage {
     pub id: String,
+    pub kind: String,
     pub purpose: String,
     pub recipient: Option<String>,
     pub subject: Option<String>,
@@ -95,8 +124,10 @@ impl Store {
                         IF array::len($due) = 0 { RETURN [] };
                         RETURN (UPDATE $due SET status = 'sending', claimed_at = time::now(),
                                 attempts += 1
-                            RETURN record::id(id) AS id, purpose, recipient, subject, text, html,
-                                (IF `order` != NONE { record::id(`order`) }) AS order_id, attempts);
+                            RETURN record::id(id) AS id, kind, purpose, recipient, subject, text, html,
+                                (IF `order` != NONE { record::id(`order`) }) AS order_id,
+                                (IF endpoint != NONE { record::id(endpoint) }) AS endpoint_id,
+                                payload, attempts);
                      }",
                 )
                 .bind(("limit", i64::from(limit)))
@@ -151,7 +182,7 @@ impl Store {
         let mut response = self
             .db()
             .query(
-                "SELECT record::id(id) AS id, purpose, recipient, subject, attempts, last_error,
+                "SELECT record::id(id) AS id, kind, purpose, recipient, subject, attempts, last_error,
                         created_at
                  FROM outbox WHERE status = 'dead' ORDER BY created_at DESC LIMIT $limit",
             )

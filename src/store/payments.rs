@@ -150,7 +150,7 @@ impl Store {
             .retry_on_conflict(|| async {
                 let mut response = self
                     .db()
-                    .query(
+                    .query(concat!(
                         "{
                             LET $event = type::record('payment_event', $event_id);
                             IF (SELECT VALUE id FROM ONLY $event) != NONE { RETURN 'duplicate' };
@@ -185,14 +185,17 @@ impl Store {
                                 UPDATE $order SET status = 'paid', payment.status = 'succeeded',
                                     payment.last_error = NONE;
                                 CREATE outbox CONTENT { kind: 'order_mail', purpose: 'order_paid', `order`: $order };
+                                ", super::outbox::enqueue_webhook!("order.paid", super::orders::order_event_data!("")), "
+                                ", super::outbox::enqueue_webhook!("order.status_changed",
+                                    super::orders::order_event_data!(", 'pending' AS previous_status")), "
                             };
                             IF $outcome = 'failed' {
                                 UPDATE $order SET payment.status = 'failed', payment.last_error = $error;
                             };
                             IF $outcome = 'refund' { UPDATE $order SET payment.status = 'refund_pending' };
                             RETURN $outcome;
-                         }",
-                    )
+                         }"
+                    ))
                     .bind(("event_id", event.event_id.to_string()))
                     .bind(("type", event.event_type.to_string()))
                     .bind(("kind", event.kind.to_string()))

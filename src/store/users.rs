@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use surrealdb::types::SurrealValue;
 
 use super::carts::cart_lines_of;
+use super::verification::NewVerification;
 use crate::domain::{Role, SessionId, UserId};
 
 use super::{Store, StoreError};
@@ -13,6 +14,7 @@ use super::{Store, StoreError};
 pub struct UserRecord {
     pub id: String,
     pub email: String,
+    pub email_verified: bool,
     pub name: String,
     pub address: String,
     pub role: String,
@@ -40,7 +42,8 @@ pub struct ProfileChanges {
 /// A user as `UserRecord` reads it: a macro, so that it can be `concat!`ed into query text.
 macro_rules! user_columns {
     () => {
-        "record::id(id) AS id, email, name, address, role, password_hash, created_at, updated_at"
+        "record::id(id) AS id, email, (email_verified ?? false) AS email_verified, name, address, role,
+         password_hash, created_at, updated_at"
     };
 }
 
@@ -54,20 +57,35 @@ pub(super) fn on_email_taken(err: surrealdb::Error) -> StoreError {
 }
 
 impl Store {
-    pub async fn create_user(&self, user: NewUser<'_>) -> Result<UserRecord, StoreError> {
+    /// Creates a user and, with `verify`, its first email verification and that mail, in one
+    /// transaction.
+    pub async fn create_user(
+        &self,
+        user: NewUser<'_>,
+        verify: Option<NewVerification>,
+    ) -> Result<UserRecord, StoreError> {
         let mut response = self
             .db()
             .query(concat!(
-                "CREATE ONLY user SET email = $email, name = $name, address = $address,
-                     password_hash = $hash, role = $role
-                 RETURN ",
-                user_columns!()
+                "{
+                    LET $u = (CREATE ONLY user SET email = $email, name = $name, address = $address,
+                        password_hash = $hash, role = $role RETURN VALUE id);
+                    IF $verify != NONE {
+                        ",
+                super::verification::issue_verification!(),
+                "
+                    };
+                    RETURN (SELECT ",
+                user_columns!(),
+                " FROM ONLY $u);
+                 }"
             ))
             .bind(("email", user.email.to_string()))
             .bind(("name", user.name.to_string()))
             .bind(("address", user.address.to_string()))
             .bind(("hash", user.password_hash.to_string()))
             .bind(("role", user.role.as_str().to_string()))
+            .bind(("verify", verify))
             .await?;
         let created: Option<UserRecord> = response.take(0).map_err(on_email_taken)?;
         created.ok_or_else(|| {
@@ -102,24 +120,41 @@ impl Store {
         Ok(response.take(0)?)
     }
 
-    /// Applies `changes` to an existing user; `None` when the user is gone.
+    /// Applies `changes` to an existing user; `None` when the user is gone. A new email is
+    /// unverified, and `verify` (for that email) is issued with it in the same transaction.
     pub async fn update_profile(
         &self,
         id: &UserId,
         changes: ProfileChanges,
+        verify: Option<NewVerification>,
     ) -> Result<Option<UserRecord>, StoreError> {
         let mut response = self
             .db()
             .query(concat!(
-                "UPDATE ONLY type::record('user', $id) SET
-                     email = $email ?? email, name = $name ?? name, address = $address ?? address
-                 WHERE id != NONE RETURN ",
-                user_columns!()
+                "{
+                    LET $u = type::record('user', $id);
+                    LET $before = (SELECT VALUE email FROM ONLY $u);
+                    IF $before = NONE { RETURN NONE };
+                    UPDATE $u SET
+                        email = $email ?? email, name = $name ?? name, address = $address ?? address;
+                    IF $email != NONE AND $email != $before {
+                        UPDATE $u SET email_verified = false;
+                        IF $verify != NONE {
+                            ",
+                super::verification::issue_verification!(),
+                "
+                        };
+                    };
+                    RETURN (SELECT ",
+                user_columns!(),
+                " FROM ONLY $u);
+                 }"
             ))
             .bind(("id", id.to_string()))
             .bind(("email", changes.email))
             .bind(("name", changes.name))
             .bind(("address", changes.address))
+            .bind(("verify", verify))
             .await?;
         response.take(0).map_err(on_email_taken)
     }

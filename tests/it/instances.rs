@@ -377,7 +377,7 @@ async fn migrations_started_together_are_applied_exactly_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_instances_send_each_mail_exactly_once() {
     let server = SurrealServer::start().await;
-    let smtp = crate::common::SmtpCapture::start();
+    let smtp = crate::common::SmtpCapture::start().ignoring(crate::common::VERIFY_SUBJECT);
     let url = smtp.url();
     let mail = [
         ("SMTP_URL", url.as_str()),
@@ -421,6 +421,63 @@ async fn two_instances_send_each_mail_exactly_once() {
         format!(
             "{MAILS} reset mails requested through two instances sharing one outbox: {} received, each address exactly once",
             mails.len()
+        ),
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_instances_deliver_each_webhook_exactly_once() {
+    let server = SurrealServer::start().await;
+    // Each message's first attempt is refused: both senders see it due again.
+    let receiver = crate::common::Receiver::start(1).await;
+    let (a, b) = two_instances(&server).await;
+    let admin = a.admin().await;
+    let made = admin
+        .post(
+            "/api/v1/admin/webhooks",
+            json!({"url": receiver.url("both"), "events": ["order.placed"]}),
+        )
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.text);
+    receiver.trust("both", made.json["secret"].as_str().unwrap());
+    let hat = a.product(&admin, "Hat", 1000, 100).await;
+    const ORDERS: usize = 16;
+    let mut orders = Vec::new();
+    for i in 0..ORDERS {
+        let customer = a.customer().await;
+        crate::common::add(&customer.api, hat, 1).await;
+        // Half the checkouts through each instance.
+        let app = if i % 2 == 0 { &a } else { &b };
+        let api = app
+            .client()
+            .with_token(customer.api.token.as_deref().unwrap());
+        let placed = crate::common::checkout(&api).await;
+        assert_eq!(placed.status, StatusCode::CREATED, "{}", placed.text);
+        orders.push(placed.json["id"].as_str().unwrap().to_string());
+    }
+    receiver
+        .wait_for_accepted(ORDERS, Duration::from_secs(40))
+        .await;
+    // Time for a duplicate to show up, were one sent.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let received = receiver.received();
+    assert!(received.iter().all(|r| r.verified), "{received:?}");
+    let mut delivered: Vec<String> = receiver
+        .accepted()
+        .iter()
+        .map(|r| r.body["data"]["id"].as_str().unwrap().to_string())
+        .collect();
+    delivered.sort();
+    orders.sort();
+    assert_eq!(delivered, orders, "each order.placed accepted exactly once");
+    let ids: std::collections::HashSet<&str> = received.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids.len(), ORDERS, "one webhook-id per event");
+    crate::reliability::report::report(
+        "webhook instances",
+        format!(
+            "{ORDERS} orders placed through two instances, each delivery refused once: {} attempts, {} accepted, each event exactly once",
+            received.len(),
+            delivered.len()
         ),
     );
 }

@@ -22,3 +22,4 @@ mod resilience;
 mod sessions;
 mod tls;
 mod variants;
+mod webhooks;

@@ -1,21 +1,23 @@
-//! `/api/v1/admin/messages`: what the outbox gave up on (admin).
+//! `/api/v1/admin/messages`: what the outbox gave up on, and retrying it (admin).
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use poem_openapi::param::Query;
+use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::{Object, OpenApi};
 
-use crate::api::ApiTags;
 use crate::api::problem::statuses::*;
 use crate::api::problem::{ApiResult, Problems};
 use crate::api::session_http::Auth;
+use crate::api::{ApiTags, Queued};
 use crate::services::outbox::Outbox;
 
 #[derive(Debug, Object)]
 pub struct DeadMessageView {
     pub id: String,
+    /// `email`, `order_mail` or `webhook`.
+    pub kind: String,
     /// What the message was for, e.g. `password_reset`.
     pub purpose: String,
     /// Absent for an order mail that was never rendered (its order or customer was gone).
@@ -38,7 +40,8 @@ pub struct MessagesApi {
 impl MessagesApi {
     /// Messages that could not be delivered (admin)
     ///
-    /// Emails the outbox stopped trying after their last attempt, newest first.
+    /// Messages (emails and webhook deliveries) the outbox stopped trying after their last
+    /// attempt, newest first.
     #[oai(
         path = "/admin/messages/dead",
         method = "get",
@@ -57,6 +60,7 @@ impl MessagesApi {
             dead.into_iter()
                 .map(|m| DeadMessageView {
                     id: m.id,
+                    kind: m.kind,
                     purpose: m.purpose,
                     recipient: m.recipient,
                     subject: m.subject,
@@ -66,5 +70,24 @@ impl MessagesApi {
                 })
                 .collect(),
         ))
+    }
+
+    /// Retry a message that could not be delivered (admin)
+    ///
+    /// A dead message gets a fresh round of attempts. 409 `message_not_finished` when it is not
+    /// dead.
+    #[oai(
+        path = "/admin/messages/:id/retry",
+        method = "post",
+        operation_id = "retryDeadMessage"
+    )]
+    async fn retry(
+        &self,
+        auth: Auth,
+        id: Path<String>,
+    ) -> ApiResult<Queued, Problems<{ ADMIN | NOT_FOUND | CONFLICT }>> {
+        let admin = auth.admin()?;
+        self.outbox.retry_dead(&admin, &id.0).await?;
+        Ok(Queued::Accepted)
     }
 }

@@ -11,3 +11,4 @@ pub mod payments;
 pub mod products;
 pub mod users;
 pub mod variants;
+pub mod webhooks;

@@ -12,16 +12,19 @@ use crate::api::body::Body;
 use crate::api::email_text::EmailText;
 use crate::api::problem::statuses::*;
 use crate::api::problem::{ApiResult, Problems};
-use crate::api::session_http::{Auth, SessionCookies};
-use crate::api::{ApiTags, NoContent};
+use crate::api::session_http::{Auth, Client, SessionCookies};
+use crate::api::{ApiTags, NoContent, Queued};
 use crate::domain::{Address, DisplayName, Email, Password, Role};
 use crate::services::accounts::{Account, Accounts, ProfileUpdate};
+use crate::services::verification::Verifications;
 
 /// A user's account as they see it. Never carries the password hash.
 #[derive(Debug, Object)]
 pub struct UserView {
     pub id: String,
     pub email: String,
+    /// Whether the email was verified with a mailed link (since it last changed).
+    pub email_verified: bool,
     pub name: String,
     pub address: String,
     pub role: RoleView,
@@ -51,6 +54,7 @@ impl From<Account> for UserView {
         Self {
             id: account.id.to_string(),
             email: account.email,
+            email_verified: account.email_verified,
             name: account.name,
             address: account.address,
             role: account.role.into(),
@@ -122,6 +126,7 @@ impl Example for PasswordChange {
 
 pub struct UsersApi {
     pub accounts: Arc<Accounts>,
+    pub verifications: Arc<Verifications>,
     pub cookies: SessionCookies,
 }
 
@@ -137,6 +142,8 @@ impl UsersApi {
     }
 
     /// Change your name, email or address
+    ///
+    /// A new email is unverified until the link mailed to it is opened.
     #[oai(path = "/users/me", method = "patch", operation_id = "updateMe")]
     async fn update_me(
         &self,
@@ -183,5 +190,26 @@ impl UsersApi {
             .change_password(auth.principal(), &body.0.current_password, new)
             .await?;
         Ok(NoContent::Done)
+    }
+
+    /// Mail a new link to verify your email
+    ///
+    /// 202: a link is on its way to the account's email (good once, for 24 hours; earlier links
+    /// stop working). 409 `email_already_verified` when there is nothing to verify. Limited like
+    /// sign-in attempts (429 with `Retry-After`).
+    #[oai(
+        path = "/users/me/verify-email",
+        method = "post",
+        operation_id = "requestEmailVerification"
+    )]
+    async fn request_verification(
+        &self,
+        auth: Auth,
+        client: Client,
+    ) -> ApiResult<Queued, Problems<{ SIGNED_IN | NOT_FOUND | CONFLICT | TOO_MANY_REQUESTS }>> {
+        self.verifications
+            .request(auth.principal(), &client.0)
+            .await?;
+        Ok(Queued::Accepted)
     }
 }

@@ -5,6 +5,7 @@ mod app;
 mod client;
 mod events;
 mod processes;
+mod receiver;
 mod shopping;
 mod smtp;
 mod tls;
@@ -16,6 +17,7 @@ pub use app::{
 pub use client::{Api, Res, assert_no_hash, multipart, read};
 pub use events::EventReader;
 pub use processes::{PrivateRedis, ServerProcess, SurrealServer, cli, free_port, wait_for_port};
+pub use receiver::{Received, Receiver};
 pub use shopping::{add, checkout, checkout_all, customers, order_units, stock, variant_units};
-pub use smtp::{SmtpCapture, reset_token};
+pub use smtp::{SmtpCapture, VERIFY_SUBJECT, reset_token};
 pub use tls::{TestCa, TlsRedis};

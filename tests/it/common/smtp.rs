@@ -1,7 +1,8 @@
 //! An SMTP server of the test's own (`aiosmtpd`, which `scripts/test` installs): each message it
 //! accepts is written, parsed, as one JSON file (recipients, subject, plain and HTML bodies, decoded
 //! from their transfer encoding) into a directory the test reads. It can refuse the first N
-//! messages with a temporary failure, to exercise retries.
+//! attempts at each message (by recipient and subject) with a temporary failure, to exercise
+//! retries, and a test can leave out the mails it is not about (`ignoring`).
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -21,12 +22,14 @@ port, out, refuse = int(sys.argv[1]), sys.argv[2], int(sys.argv[3])
 
 class Capture:
     def __init__(self):
-        self.seen = 0
+        self.seen = {}
     async def handle_DATA(self, server, session, envelope):
-        self.seen += 1
-        if self.seen <= refuse:
-            return '451 4.3.0 try again later'
         msg = message_from_bytes(envelope.original_content, policy=policy.default)
+        key = (tuple(envelope.rcpt_tos), str(msg['subject']))
+        self.seen[key] = self.seen.get(key, 0) + 1
+        if self.seen[key] <= refuse:
+            return '451 4.3.0 try again later'
+
         mail = {'to': envelope.rcpt_tos, 'from': envelope.mail_from, 'subject': msg['subject'],
                 'text': msg.get_body(('plain',)).get_content(),
                 'html': msg.get_body(('html',)).get_content()}
@@ -44,7 +47,12 @@ pub struct SmtpCapture {
     pub port: u16,
     dir: PathBuf,
     child: Child,
+    /// Subjects `mails` leaves out.
+    ignored: Vec<&'static str>,
 }
+
+/// The subject of the mail every registration sends.
+pub const VERIFY_SUBJECT: &str = "Verify your email";
 
 impl SmtpCapture {
     pub fn start() -> Self {
@@ -67,20 +75,39 @@ impl SmtpCapture {
             .spawn()
             .expect("python3 runs aiosmtpd (scripts/test installs it)");
         wait_for_port(port, "aiosmtpd");
-        Self { port, dir, child }
+        Self {
+            port,
+            dir,
+            child,
+            ignored: Vec::new(),
+        }
+    }
+
+    /// Leaves mails with this subject out of `mails` and `wait_for` (e.g. the verification mail
+    /// of every registration, in a test about something else).
+    pub fn ignoring(mut self, subject: &'static str) -> Self {
+        self.ignored.push(subject);
+        self
     }
 
     pub fn url(&self) -> String {
         format!("smtp://127.0.0.1:{}", self.port)
     }
 
-    /// Every message received so far.
+    /// Every message received so far, but those `ignoring` leaves out.
     pub fn mails(&self) -> Vec<Value> {
         let mut out = Vec::new();
         for entry in std::fs::read_dir(&self.dir).unwrap() {
             let path = entry.unwrap().path();
             if path.extension().is_some_and(|e| e == "json") {
-                out.push(serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap());
+                let mail: Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+                if !self
+                    .ignored
+                    .iter()
+                    .any(|s| mail["subject"].as_str() == Some(*s))
+                {
+                    out.push(mail);
+                }
             }
         }
         out

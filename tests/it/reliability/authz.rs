@@ -46,6 +46,8 @@ struct World {
     orders: [String; 4],
     /// A category of this world's own.
     category: String,
+    /// A webhook endpoint of this world's own (for an event no request here causes).
+    webhook: String,
     /// An image on the admin's turn's product.
     image: String,
     /// The id of the owner's session (the one `owner.api` uses).
@@ -116,6 +118,14 @@ async fn world(app: &TestApp) -> World {
         )
         .await;
     assert_eq!(made.status, StatusCode::CREATED, "{}", made.text);
+    let hook = admin_api
+        .post(
+            "/api/v1/admin/webhooks",
+            json!({"url": "https://hooks.example.com/matrix", "events": ["product.stock_low"]}),
+        )
+        .await;
+    assert_eq!(hook.status, StatusCode::CREATED, "{}", hook.text);
+    let webhook = hook.json["id"].as_str().unwrap().to_string();
     let mut products = [0; 4];
     for p in &mut products {
         *p = app.product(&admin_api, "Matrix product", 1000, 100).await;
@@ -183,6 +193,7 @@ async fn world(app: &TestApp) -> World {
     let image = added.json["images"][0]["id"].as_str().unwrap().to_string();
     World {
         category,
+        webhook,
         image,
         owner_session,
         anonymous: Who {
@@ -345,7 +356,30 @@ fn table() -> Vec<Entry> {
         // answered alike (404 here, where payments are manual; tests/it/payments.rs checks signatures).
         e("post", "/api/v1/payments/stripe/webhook", |_, _| with("/api/v1/payments/stripe/webhook".into(),
             json!({"id": "evt_1", "type": "payment_intent.succeeded"})), [404, 404, 404, 404]),
+        // Verifying an email: the token is the credential (a forged one is 422 for everyone);
+        // asking for a fresh link is one's own.
+        e("post", "/api/v1/auth/verify-email", |_, _| with("/api/v1/auth/verify-email".into(),
+            json!({"token": "not-a-token"})), [422, 422, 422, 422]),
+        e("post", "/api/v1/users/me/verify-email", |_, _| with("/api/v1/users/me/verify-email".into(), json!({})),
+            [401, 202, 202, 202]),
         e("get", "/api/v1/admin/messages/dead", |_, _| none("/api/v1/admin/messages/dead"), [401, 403, 403, 200]),
+        e("post", "/api/v1/admin/messages/{id}/retry", |_, _| with("/api/v1/admin/messages/nosuchmessage/retry".into(),
+            json!({})), [401, 403, 403, 404]),
+        // Webhook endpoints: the admin's alone.
+        e("get", "/api/v1/admin/webhooks", |_, _| none("/api/v1/admin/webhooks"), [401, 403, 403, 200]),
+        e("post", "/api/v1/admin/webhooks", |_, _| with("/api/v1/admin/webhooks".into(),
+            json!({"url": "https://hooks.example.com/new", "events": ["product.stock_low"]})), [401, 403, 403, 201]),
+        e("get", "/api/v1/admin/webhooks/{id}", |w, _| none(&format!("/api/v1/admin/webhooks/{}", w.webhook)),
+            [401, 403, 403, 200]),
+        e("patch", "/api/v1/admin/webhooks/{id}", |w, _| with(format!("/api/v1/admin/webhooks/{}", w.webhook),
+            json!({"enabled": false})), [401, 403, 403, 200]),
+        e("delete", "/api/v1/admin/webhooks/{id}", |w, _| none(&format!("/api/v1/admin/webhooks/{}", w.webhook)),
+            [401, 403, 403, 204]),
+        e("get", "/api/v1/admin/webhooks/{id}/deliveries", |w, _| none(&format!(
+            "/api/v1/admin/webhooks/{}/deliveries", w.webhook)), [401, 403, 403, 200]),
+        // The world's endpoint has had no delivery.
+        e("post", "/api/v1/admin/webhooks/{id}/deliveries/{delivery_id}/replay", |w, _| with(format!(
+            "/api/v1/admin/webhooks/{}/deliveries/nosuchdelivery/replay", w.webhook), json!({})), [401, 403, 403, 404]),
         // Refunds are the admin's; the world's orders are pending and paid by hand, so none is refundable.
         e("post", "/api/v1/admin/orders/{id}/refund", |w, r| none(&format!("/api/v1/admin/orders/{}/refund", w.order(r))),
             [401, 403, 403, 409]),

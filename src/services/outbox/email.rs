@@ -1,29 +1,11 @@
-//! Messages that leave the store: their templates, and the sender that delivers the outbox.
-//!
-//! A message is written to the outbox in the transaction of the change that causes it (nothing is
-//! sent for a change that rolled back, nothing lost by a crash after the commit). The sender in each
-//! instance claims due messages, sends them and records the outcome: a failure is tried again after
-//! 2, 4, 8 ... seconds (at most an hour), and after `MAX_ATTEMPTS` the message is `dead`. A claim
-//! held past `STALE_CLAIM_SECS` (its instance died mid-send) is taken over: a message is delivered at
-//! least once and recorded once.
+//! The outbox's emails: templates kept in the repo (`templates/email/`), and the email a claimed
+//! message stands for.
 
-use std::sync::Arc;
-use std::time::Duration;
-
-use tokio::sync::Notify;
-
-use crate::config::MailSettings;
+use super::Outbox;
 use crate::domain::OrderId;
 use crate::error::Result;
-use crate::mail::{Email, Mailer, Sent};
-use crate::store::Store;
-use crate::store::outbox::{DeadMessage, MailRow, OutboxMessage};
-
-pub const MAX_ATTEMPTS: i64 = 8;
-const STALE_CLAIM_SECS: i64 = 300;
-const BATCH: u32 = 20;
-/// How often a sender looks when nothing woke it.
-const POLL: Duration = Duration::from_secs(2);
+use crate::mail::Email;
+use crate::store::outbox::{MailRow, OutboxMessage};
 
 /// A message template kept in the repo: `{{name}}` placeholders, filled per message (escaped in
 /// the HTML part).
@@ -38,8 +20,22 @@ pub struct Template {
 const ORDER: Template = Template {
     purpose: "order",
     subject: "{{subject}}",
-    text: include_str!("../../templates/email/order.txt"),
-    html: include_str!("../../templates/email/order.html"),
+    text: include_str!("../../../templates/email/order.txt"),
+    html: include_str!("../../../templates/email/order.html"),
+};
+
+pub const PASSWORD_RESET: Template = Template {
+    purpose: "password_reset",
+    subject: "Reset your password",
+    text: include_str!("../../../templates/email/password_reset.txt"),
+    html: include_str!("../../../templates/email/password_reset.html"),
+};
+
+pub const VERIFY_EMAIL: Template = Template {
+    purpose: "verify_email",
+    subject: "Verify your email",
+    text: include_str!("../../../templates/email/verify_email.txt"),
+    html: include_str!("../../../templates/email/verify_email.html"),
 };
 
 /// An order mail's subject and first line, by what happened to the order.
@@ -70,12 +66,12 @@ fn money(minor: i64, currency: &str) -> String {
     format!("{}.{:02} {currency}", minor / 100, minor % 100)
 }
 
-pub const PASSWORD_RESET: Template = Template {
-    purpose: "password_reset",
-    subject: "Reset your password",
-    text: include_str!("../../templates/email/password_reset.txt"),
-    html: include_str!("../../templates/email/password_reset.html"),
-};
+fn escape_html(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
 
 impl Template {
     /// The message for `to`, its placeholders filled from `values`.
@@ -100,42 +96,10 @@ impl Template {
     }
 }
 
-/// Seconds until the next try after `attempts` failed ones: 2, 4, 8 ... at most an hour; `None`
-/// once `MAX_ATTEMPTS` have failed (the message is dead).
-pub fn retry_in(attempts: i64) -> Option<i64> {
-    (attempts < MAX_ATTEMPTS).then(|| 2i64.saturating_pow(attempts.clamp(0, 62) as u32).min(3600))
-}
-
-fn escape_html(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-pub struct Outbox {
-    store: Store,
-    mailer: Mailer,
-    store_name: String,
-    public_url: String,
-    /// Wakes this instance's sender after it wrote a message (others find it when they poll).
-    wake: Notify,
-}
-
 impl Outbox {
-    pub fn new(store: Store, mailer: Mailer, mail: &MailSettings) -> Self {
-        Self {
-            store,
-            mailer,
-            store_name: mail.store_name.clone(),
-            public_url: mail.public_url.clone(),
-            wake: Notify::new(),
-        }
-    }
-
     /// The email a claimed message stands for: as written, or an order mail rendered from the
     /// order as it is now. `Err`: it can never be sent (its order or customer is gone).
-    async fn email_of(
+    pub(super) async fn email_of(
         &self,
         message: &OutboxMessage,
     ) -> Result<std::result::Result<Email, String>> {
@@ -205,80 +169,11 @@ impl Outbox {
             },
         )
     }
-
-    /// Whether mail goes to an SMTP relay (else to the log).
-    pub fn relays(&self) -> bool {
-        self.mailer.is_smtp()
-    }
-
-    /// Tells the sender a message is waiting.
-    pub fn wake(&self) {
-        self.wake.notify_one();
-    }
-
-    /// Delivers the outbox for as long as the server runs.
-    pub async fn run(self: Arc<Self>) {
-        loop {
-            match self.deliver_due().await {
-                // A full batch: there may be more.
-                Ok(n) if n == BATCH as usize => continue,
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "delivering the outbox failed"),
-            }
-            let _ = tokio::time::timeout(POLL, self.wake.notified()).await;
-        }
-    }
-
-    /// Claims and sends what is due now; how many messages it tried.
-    pub async fn deliver_due(&self) -> Result<usize> {
-        let claimed = self.store.claim_outbox(BATCH, STALE_CLAIM_SECS).await?;
-        for message in &claimed {
-            let email = match self.email_of(message).await? {
-                Ok(email) => email,
-                Err(why) => {
-                    tracing::warn!(message.id = %message.id, purpose = %message.purpose, %why, "a message cannot be sent");
-                    self.store.outbox_failed(&message.id, &why, None).await?;
-                    continue;
-                }
-            };
-            match self.mailer.send(&email).await {
-                Ok(sent) => {
-                    self.store
-                        .outbox_delivered(&message.id, sent == Sent::Logged)
-                        .await?;
-                }
-                Err(error) => {
-                    let retry = retry_in(message.attempts);
-                    tracing::warn!(
-                        message.id = %message.id, purpose = %message.purpose,
-                        attempts = message.attempts, retry_in_secs = ?retry, %error,
-                        "sending an email failed"
-                    );
-                    self.store.outbox_failed(&message.id, &error, retry).await?;
-                }
-            }
-        }
-        Ok(claimed.len())
-    }
-
-    /// Messages given up on, for an admin.
-    pub async fn dead(&self, limit: u32) -> Result<Vec<DeadMessage>> {
-        Ok(self.store.dead_messages(limit).await?)
-    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{MAX_ATTEMPTS, PASSWORD_RESET, retry_in};
-
-    #[test]
-    fn failures_back_off_exponentially_then_give_up() {
-        assert_eq!(retry_in(1), Some(2));
-        assert_eq!(retry_in(2), Some(4));
-        assert_eq!(retry_in(7), Some(128));
-        assert_eq!(retry_in(MAX_ATTEMPTS), None);
-        assert_eq!(retry_in(100), None);
-    }
+    use super::PASSWORD_RESET;
 
     #[test]
     fn a_template_fills_its_placeholders_and_escapes_the_html() {
