@@ -85,7 +85,7 @@ impl MessagesApi {
         &self,
         auth: Auth,
         id: Path<String>,
-    ) -> ApiResult<Queued, Problems<{ ADMIN | NOT_FOUND | CONFLICT }>> {
+    ) -> ApiResult<Queued, Problems<{ PARAMS | ADMIN | NOT_FOUND | CONFLICT }>> {
         let admin = auth.admin()?;
         self.outbox.retry_dead(&admin, &id.0).await?;
         Ok(Queued::Accepted)

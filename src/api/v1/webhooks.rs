@@ -264,7 +264,7 @@ impl WebhooksApi {
         &self,
         auth: Auth,
         id: Path<String>,
-    ) -> ApiResult<Json<EndpointWithSecret>, Problems<{ ADMIN | NOT_FOUND }>> {
+    ) -> ApiResult<Json<EndpointWithSecret>, Problems<{ PARAMS | ADMIN | NOT_FOUND }>> {
         let admin = auth.admin()?;
         Ok(Json(self.webhooks.get(&admin, &id.0).await?.into()))
     }
@@ -280,7 +280,7 @@ impl WebhooksApi {
         auth: Auth,
         id: Path<String>,
         body: Body<EndpointUpdate>,
-    ) -> ApiResult<Json<EndpointView>, Problems<{ BODY | ADMIN | NOT_FOUND }>> {
+    ) -> ApiResult<Json<EndpointView>, Problems<{ BODY | PARAMS | ADMIN | NOT_FOUND }>> {
         let admin = auth.admin()?;
         let b = body.0;
         let patch = EndpointPatch {
@@ -310,7 +310,7 @@ impl WebhooksApi {
         &self,
         auth: Auth,
         id: Path<String>,
-    ) -> ApiResult<NoContent, Problems<{ ADMIN | NOT_FOUND }>> {
+    ) -> ApiResult<NoContent, Problems<{ PARAMS | ADMIN | NOT_FOUND }>> {
         let admin = auth.admin()?;
         self.webhooks.delete(&admin, &id.0).await?;
         Ok(NoContent::Done)
@@ -356,7 +356,7 @@ impl WebhooksApi {
         auth: Auth,
         id: Path<String>,
         delivery_id: Path<String>,
-    ) -> ApiResult<Queued, Problems<{ ADMIN | NOT_FOUND | CONFLICT }>> {
+    ) -> ApiResult<Queued, Problems<{ PARAMS | ADMIN | NOT_FOUND | CONFLICT }>> {
         let admin = auth.admin()?;
         self.webhooks.replay(&admin, &id.0, &delivery_id.0).await?;
         Ok(Queued::Accepted)
