@@ -6,6 +6,7 @@ pub mod cart;
 pub mod catalog;
 pub mod cursor;
 pub mod live;
+pub mod mailed_token;
 pub mod orders;
 pub mod outbox;
 pub mod password_reset;

@@ -4,13 +4,11 @@
 
 use std::sync::Arc;
 
-use base64::Engine as _;
-use sha2::{Digest, Sha256};
-
 use crate::auth::{ClientInfo, LoginLimiter, PasswordHasher, SessionService};
 use crate::config::MailSettings;
 use crate::domain::{Email, Password};
 use crate::error::{Error, Result};
+use crate::services::mailed_token::MailedToken;
 use crate::services::outbox::{Outbox, PASSWORD_RESET};
 use crate::store::Store;
 
@@ -26,11 +24,6 @@ pub struct PasswordResets {
     outbox: Arc<Outbox>,
     store_name: String,
     public_url: String,
-}
-
-/// The key a token is kept under: its SHA-256, so the table never holds a usable token.
-pub(crate) fn token_key(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
 }
 
 impl PasswordResets {
@@ -64,18 +57,15 @@ impl PasswordResets {
             .limiter
             .attempt(client.ip.as_deref(), email.as_str())
             .await?;
-        let token = {
-            let bytes: [u8; 32] = rand::random();
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-        };
-        let link = format!("{}/reset-password?token={token}", self.public_url);
+        let token = MailedToken::generate();
+        let link = format!("{}/reset-password?token={}", self.public_url, token.token);
         let mail = PASSWORD_RESET.render(
             email.as_str(),
             &[("store", &self.store_name), ("link", &link)],
         );
         if self
             .store
-            .request_password_reset(email.as_str(), &token_key(&token), RESET_TTL_SECS, mail)
+            .request_password_reset(email.as_str(), &token.key, RESET_TTL_SECS, mail)
             .await?
         {
             self.outbox.wake();
@@ -93,11 +83,8 @@ impl PasswordResets {
                 "is not a valid reset token, or was used or has expired",
             )
         };
-        if token.is_empty() || token.len() > 100 {
-            return Err(invalid());
-        }
         // Forged tokens are refused before the argon2 work: confirming is not rate limited.
-        let key = token_key(token);
+        let key = MailedToken::key_of_sent(token).ok_or_else(invalid)?;
         if !self.store.reset_token_usable(&key).await? {
             return Err(invalid());
         }

@@ -4,13 +4,11 @@
 
 use std::sync::Arc;
 
-use base64::Engine as _;
-
 use crate::auth::{ClientInfo, LoginLimiter, Principal};
 use crate::config::MailSettings;
 use crate::error::{Error, Result};
+use crate::services::mailed_token::MailedToken;
 use crate::services::outbox::{Outbox, VERIFY_EMAIL};
-use crate::services::password_reset::token_key;
 use crate::store::Store;
 use crate::store::verification::{NewVerification, VerificationRequest};
 
@@ -44,13 +42,10 @@ impl Verifications {
 
     /// A fresh token for `email` and its mail, to be written with the change that needs it.
     pub fn issue(&self, email: &str) -> NewVerification {
-        let token = {
-            let bytes: [u8; 32] = rand::random();
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
-        };
-        let link = format!("{}/verify-email?token={token}", self.public_url);
+        let token = MailedToken::generate();
+        let link = format!("{}/verify-email?token={}", self.public_url, token.token);
         NewVerification {
-            key: token_key(&token),
+            key: token.key,
             ttl_secs: VERIFY_TTL_SECS,
             mail: VERIFY_EMAIL.render(email, &[("store", &self.store_name), ("link", &link)]),
         }
@@ -100,14 +95,8 @@ impl Verifications {
                 "is not a valid verification token, or was used or has expired",
             )
         };
-        if token.is_empty() || token.len() > 100 {
-            return Err(invalid());
-        }
-        let user = self
-            .store
-            .verify_email(&token_key(token))
-            .await?
-            .ok_or_else(invalid)?;
+        let key = MailedToken::key_of_sent(token).ok_or_else(invalid)?;
+        let user = self.store.verify_email(&key).await?.ok_or_else(invalid)?;
         tracing::info!(user.id = %user, "email verified");
         Ok(())
     }

@@ -779,4 +779,51 @@ mod tests {
             [(VariantId::from_trusted(2), 8)]
         );
     }
+
+    /// Accounts made before schema 0017 read as unverified (the field is set, not only defaulted on
+    /// read), and mail queued before 0016 widened the outbox's kinds is still claimed and sent.
+    #[tokio::test]
+    async fn upgrading_through_0017_leaves_old_accounts_unverified_and_keeps_queued_mail() {
+        let store = fresh_store("verification_0017").await;
+        let before = MIGRATIONS.iter().take_while(|m| m.name < "0016").count();
+        apply(&store, &MIGRATIONS[..before]).await.unwrap();
+        store
+            .db()
+            .query(
+                "CREATE user:u1 SET email = 'u1@example.com', name = 'U', password_hash = '$argon2id$x';
+                 CREATE outbox:m1 SET kind = 'email', purpose = 'password_reset',
+                     recipient = 'u1@example.com', subject = 'Reset', text = 'link';",
+            )
+            .await
+            .unwrap()
+            .check()
+            .unwrap();
+        let ran = apply(&store, MIGRATIONS).await.unwrap();
+        assert_eq!(
+            ran[..2],
+            ["0016_webhooks.surql", "0017_email_verification.surql"]
+        );
+        let user = crate::domain::UserId::from_trusted("u1");
+        let record = store.user_by_id(&user).await.unwrap().unwrap();
+        assert!(!record.email_verified);
+        let stored: Option<bool> = store
+            .db()
+            .query("RETURN user:u1.email_verified")
+            .await
+            .unwrap()
+            .take(0)
+            .unwrap();
+        assert_eq!(
+            stored,
+            Some(false),
+            "the field is written, not only read as false"
+        );
+        let claimed = store.claim_outbox(10, 300).await.unwrap();
+        let kinds: Vec<(&str, &str)> = claimed
+            .iter()
+            .map(|m| (m.id.as_str(), m.kind.as_str()))
+            .collect();
+        assert_eq!(kinds, [("m1", "email")]);
+        store.outbox_delivered("m1", true).await.unwrap();
+    }
 }
