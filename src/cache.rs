@@ -11,22 +11,28 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use redis::aio::ConnectionManager;
 
 use crate::metrics::Metrics;
 use crate::sync::lock;
 use crate::tls::{self, CaFile};
 
+mod body;
 mod breaker;
 
+pub use self::body::Body;
 use self::breaker::{Admit, Breaker};
 
 /// Bound on every Redis call: past it the request goes on without the cache.
 const REDIS_CALL_TIMEOUT: Duration = Duration::from_millis(150);
 /// At most one "Redis is failing" warning per this interval.
 const WARN_INTERVAL: Duration = Duration::from_secs(10);
-/// The in-process map is cleared of expired entries when it grows past this.
+/// The in-process map is cleared of expired entries when it grows past this many entries, or past
+/// this many bytes of values (cached pages are tens of KB each: a crawler asking for many distinct
+/// searches must not grow the process past a small machine's memory).
 const LOCAL_MAX_ENTRIES: usize = 100_000;
+const LOCAL_MAX_BYTES: usize = 32 << 20;
 
 /// An entry of a revisioned key (see `Cache::set_if_newer`): the value cached at `revision`, or a
 /// tombstone (`value: None`) saying the state at `revision` has no cached value and must be read
@@ -70,6 +76,62 @@ static SET_IF_NEWER: LazyLock<redis::Script> = LazyLock::new(|| {
         end
         redis.call('PEXPIRE', KEYS[1], ARGV[2])
         return 1
+        ",
+    )
+});
+
+/// A stamp table (`Cache::stamp`, `Cache::read_stamps`): a clock, and for each field the clock's
+/// value when the field was last stamped. What was made at clock `c` is out of date once one of the
+/// fields it depends on is stamped past `c`. The table is one value (a hash in Redis), so it is
+/// lost whole or not at all; its epoch (the moment it was made) tells a table lost and made again
+/// from the one a thing was made under, whose stamps are gone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stamps {
+    /// 0: the table does not exist.
+    pub epoch: i64,
+    pub clock: i64,
+    pub stamps: Vec<Option<i64>>,
+}
+
+impl Stamps {
+    /// From Redis' `[epoch, clock, field...]`; a table without epoch or clock reads as absent.
+    fn from_values(values: Vec<Option<i64>>, fields: usize) -> Option<Self> {
+        if values.len() != fields + 2 {
+            return None;
+        }
+        let (epoch, clock) = match (values[0], values[1]) {
+            (Some(epoch), Some(clock)) => (epoch, clock),
+            _ => (0, 0),
+        };
+        Some(Self {
+            epoch,
+            clock,
+            stamps: if epoch == 0 {
+                vec![None; fields]
+            } else {
+                values[2..].to_vec()
+            },
+        })
+    }
+}
+
+const STAMP_EPOCH: &str = "~epoch";
+const STAMP_CLOCK: &str = "~clock";
+
+/// `Cache::stamp` in Redis. KEYS[1]: the table; ARGV[1]: the epoch of a new table (microseconds
+/// since the Unix epoch), then the fields. Returns `[epoch, clock, stamp of each field]`.
+static STAMP: LazyLock<redis::Script> = LazyLock::new(|| {
+    redis::Script::new(
+        r"
+        redis.call('HSETNX', KEYS[1], '~epoch', ARGV[1])
+        redis.call('HSETNX', KEYS[1], '~clock', ARGV[1])
+        local clock = redis.call('HINCRBY', KEYS[1], '~clock', 1)
+        local out = { tonumber(redis.call('HGET', KEYS[1], '~epoch')), clock }
+        for i = 2, #ARGV do
+            redis.call('HSET', KEYS[1], ARGV[i], clock)
+            out[#out + 1] = clock
+        end
+        return out
         ",
     )
 });
@@ -157,7 +219,8 @@ impl Cache {
         format!("{}{key}", self.inner.prefix)
     }
 
-    pub async fn get(&self, key: &str) -> Option<Vec<u8>> {
+    /// The value at `key`: shared, not copied, when it is held in this process.
+    pub async fn get(&self, key: &str) -> Option<Bytes> {
         let key = self.key(key);
         let value = match &self.inner.redis {
             None => self.inner.local.get(&key),
@@ -170,6 +233,7 @@ impl Cache {
                 )
                 .await
                 .flatten()
+                .map(Bytes::from)
             }
         };
         self.inner.metrics.cache_lookup(value.is_some());
@@ -193,7 +257,7 @@ impl Cache {
             None => self
                 .inner
                 .local
-                .set(key, value.to_vec(), ttl, only_if_absent),
+                .set(key, Bytes::copy_from_slice(value), ttl, only_if_absent),
             Some(redis) => {
                 let mut conn = redis.clone();
                 let mut cmd = redis::cmd("SET");
@@ -215,6 +279,50 @@ impl Cache {
                 let mut conn = redis.clone();
                 self.bounded(redis::cmd("DEL").arg(&key).query_async::<i64>(&mut conn))
                     .await;
+            }
+        }
+    }
+
+    /// The stamp table `table`: its epoch and clock, and the stamps of `fields` (`None`: never
+    /// stamped). A table that does not exist reads with epoch 0. `None` when the cache did not
+    /// answer.
+    pub async fn read_stamps(&self, table: &str, fields: &[String]) -> Option<Stamps> {
+        let key = self.key(table);
+        match &self.inner.redis {
+            None => Some(self.inner.local.read_stamps(&key, fields)),
+            Some(redis) => {
+                let mut conn = redis.clone();
+                let values = self
+                    .bounded(
+                        redis::cmd("HMGET")
+                            .arg(&key)
+                            .arg(STAMP_EPOCH)
+                            .arg(STAMP_CLOCK)
+                            .arg(fields)
+                            .query_async::<Vec<Option<i64>>>(&mut conn),
+                    )
+                    .await?;
+                Stamps::from_values(values, fields.len())
+            }
+        }
+    }
+
+    /// Moves the clock of stamp table `table` on and stamps each of `fields` with its new value,
+    /// atomically; a table that does not exist is made, with a fresh epoch. Returns the table as it
+    /// is then (`stamps` are the fields' new stamps). `None` when the cache did not answer.
+    pub async fn stamp(&self, table: &str, fields: &[String]) -> Option<Stamps> {
+        let key = self.key(table);
+        let fresh = chrono::Utc::now().timestamp_micros();
+        match &self.inner.redis {
+            None => Some(self.inner.local.stamp(key, fields, fresh)),
+            Some(redis) => {
+                let mut conn = redis.clone();
+                let mut call = STAMP.key(&key);
+                call.arg(fresh).arg(fields);
+                let values = self
+                    .bounded(call.invoke_async::<Vec<Option<i64>>>(&mut conn))
+                    .await?;
+                Stamps::from_values(values, fields.len())
             }
         }
     }
@@ -408,33 +516,117 @@ fn ttl_millis(ttl: Duration) -> u64 {
 /// A small expiring map guarded by a mutex; entries are short and the lock is never held across an await.
 #[derive(Default)]
 struct LocalMap {
-    entries: Mutex<HashMap<String, (Vec<u8>, Instant)>>,
+    entries: Mutex<Entries>,
+    /// Stamp tables (`Cache::stamp`): apart from the entries, so that making room never drops one.
+    stamps: Mutex<HashMap<String, StampTable>>,
     revisioned: Mutex<HashMap<String, (Revisioned, Instant)>>,
     counters: Mutex<HashMap<String, (u64, Instant)>>,
 }
 
+/// A stamp table in this process.
+struct StampTable {
+    epoch: i64,
+    clock: i64,
+    fields: HashMap<String, i64>,
+}
+
+impl StampTable {
+    fn read(&self, fields: &[String]) -> Stamps {
+        Stamps {
+            epoch: self.epoch,
+            clock: self.clock,
+            stamps: fields.iter().map(|f| self.fields.get(f).copied()).collect(),
+        }
+    }
+}
+
+/// The plain entries of `LocalMap`, with the bytes their values hold.
+#[derive(Default)]
+struct Entries {
+    map: HashMap<String, (Bytes, Instant)>,
+    bytes: usize,
+}
+
+impl Entries {
+    fn insert(&mut self, key: String, value: Bytes, expires: Instant) {
+        self.bytes += value.len();
+        if let Some((old, _)) = self.map.insert(key, (value, expires)) {
+            self.bytes -= old.len();
+        }
+    }
+
+    fn remove(&mut self, key: &str) {
+        if let Some((old, _)) = self.map.remove(key) {
+            self.bytes -= old.len();
+        }
+    }
+
+    /// Makes room for `incoming` bytes: expired entries go first, then everything if that is not
+    /// enough (a cache may forget; it may not grow without bound).
+    fn make_room(&mut self, incoming: usize, now: Instant) {
+        let full =
+            |e: &Self| e.map.len() >= LOCAL_MAX_ENTRIES || e.bytes + incoming > LOCAL_MAX_BYTES;
+        if !full(self) {
+            return;
+        }
+        self.map.retain(|_, (_, expires)| *expires > now);
+        self.bytes = self.map.values().map(|(v, _)| v.len()).sum();
+        if full(self) {
+            self.map.clear();
+            self.bytes = 0;
+        }
+    }
+}
+
 impl LocalMap {
-    fn get(&self, key: &str) -> Option<Vec<u8>> {
+    fn get(&self, key: &str) -> Option<Bytes> {
         let entries = lock(&self.entries);
         entries
+            .map
             .get(key)
             .filter(|(_, expires)| *expires > Instant::now())
             .map(|(value, _)| value.clone())
     }
 
-    fn set(&self, key: String, value: Vec<u8>, ttl: Duration, only_if_absent: bool) {
+    fn set(&self, key: String, value: Bytes, ttl: Duration, only_if_absent: bool) {
         let now = Instant::now();
         let mut entries = lock(&self.entries);
-        if entries.len() >= LOCAL_MAX_ENTRIES {
-            entries.retain(|_, (_, expires)| *expires > now);
-            if entries.len() >= LOCAL_MAX_ENTRIES {
-                entries.clear();
-            }
-        }
-        if only_if_absent && entries.get(&key).is_some_and(|(_, expires)| *expires > now) {
+        if only_if_absent
+            && entries
+                .map
+                .get(&key)
+                .is_some_and(|(_, expires)| *expires > now)
+        {
             return;
         }
-        entries.insert(key, (value, now + ttl));
+        entries.make_room(value.len(), now);
+        entries.insert(key, value, now + ttl);
+    }
+
+    fn read_stamps(&self, key: &str, fields: &[String]) -> Stamps {
+        let tables = lock(&self.stamps);
+        match tables.get(key) {
+            None => Stamps {
+                epoch: 0,
+                clock: 0,
+                stamps: vec![None; fields.len()],
+            },
+            Some(table) => table.read(fields),
+        }
+    }
+
+    fn stamp(&self, key: String, fields: &[String], fresh: i64) -> Stamps {
+        let mut tables = lock(&self.stamps);
+        let table = tables.entry(key).or_insert_with(|| StampTable {
+            epoch: fresh,
+            clock: fresh,
+            fields: HashMap::new(),
+        });
+        table.clock += 1;
+        for field in fields {
+            table.fields.insert(field.clone(), table.clock);
+        }
+        table.read(fields)
     }
 
     fn get_revisioned(&self, key: &str) -> Option<Revisioned> {
@@ -599,5 +791,66 @@ mod tests {
         // Taking back a hit of a counter that does not exist leaves it absent.
         cache.unhit("none").await;
         assert_eq!(cache.hit("none", window).await.0, 1);
+    }
+
+    /// A stamp table's clock moves on with every stamp and the fields stamped carry it; a table
+    /// deleted and made again has another epoch.
+    async fn stamps_move_on_and_a_new_table_has_a_new_epoch(cache: Cache) {
+        let fields = |names: &[&str]| names.iter().map(|n| n.to_string()).collect::<Vec<_>>();
+        let none = cache.read_stamps("s", &fields(&["a"])).await.unwrap();
+        assert_eq!((none.epoch, none.stamps.as_slice()), (0, &[None][..]));
+        let made = cache.stamp("s", &[]).await.unwrap();
+        assert!(made.epoch > 0 && made.clock == made.epoch + 1);
+        let a = cache.stamp("s", &fields(&["a", "b"])).await.unwrap();
+        assert_eq!(a.clock, made.clock + 1);
+        assert_eq!(a.stamps, [Some(a.clock), Some(a.clock)]);
+        cache.stamp("s", &fields(&["b"])).await.unwrap();
+        let read = cache
+            .read_stamps("s", &fields(&["a", "b", "c"]))
+            .await
+            .unwrap();
+        assert_eq!(read.epoch, made.epoch);
+        assert_eq!(read.clock, a.clock + 1);
+        assert_eq!(read.stamps, [Some(a.clock), Some(a.clock + 1), None]);
+        // A table lost (here: deleted) is made again with another epoch.
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        cache.delete("s").await;
+        lock(&cache.inner.local.stamps).clear();
+        let again = cache.stamp("s", &[]).await.unwrap();
+        assert!(again.epoch > made.epoch);
+    }
+
+    #[tokio::test]
+    async fn local_stamps_move_on() {
+        stamps_move_on_and_a_new_table_has_a_new_epoch(Cache::local(
+            "t:".into(),
+            Arc::new(Metrics::default()),
+        ))
+        .await;
+    }
+
+    #[tokio::test]
+    async fn redis_stamps_move_on() {
+        let url = std::env::var("STOREFRONT_TEST_REDIS_URL")
+            .unwrap_or_else(|_| "redis://127.0.0.1:6379".into());
+        let prefix = format!("t{}:", uuid::Uuid::new_v4().simple());
+        let cache = Cache::redis(&url, None, prefix, Arc::new(Metrics::default())).unwrap();
+        stamps_move_on_and_a_new_table_has_a_new_epoch(cache).await;
+    }
+
+    /// The in-process map never holds more than its byte budget: past it, expired entries go, then
+    /// everything.
+    #[tokio::test]
+    async fn the_local_map_stays_within_its_byte_budget() {
+        let cache = Cache::local("t:".into(), Arc::new(Metrics::default()));
+        let page = vec![7u8; 1 << 20];
+        for i in 0..(LOCAL_MAX_BYTES >> 20) * 3 {
+            cache
+                .set(&format!("page{i}"), &page, Duration::from_secs(60))
+                .await;
+            assert!(lock(&cache.inner.local.entries).bytes <= LOCAL_MAX_BYTES);
+        }
+        let last = format!("page{}", (LOCAL_MAX_BYTES >> 20) * 3 - 1);
+        assert_eq!(cache.get(&last).await.map(|v| v.len()), Some(page.len()));
     }
 }

@@ -1,6 +1,7 @@
 //! HTTP: the OpenAPI operations, Swagger UI, and the middleware around them.
 
 pub mod body;
+pub mod cached;
 pub mod email_text;
 pub mod legacy;
 pub mod middleware;
@@ -175,14 +176,7 @@ fn spec_endpoint(spec: String) -> impl Endpoint + 'static {
     let digest = Sha256::digest(spec.as_bytes());
     let etag = format!("\"{}\"", hex::encode(&digest[..16]));
     make_sync(move |req: Request| {
-        let matches = req
-            .headers()
-            .get(header::IF_NONE_MATCH)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| {
-                v.split(',')
-                    .any(|tag| tag.trim() == etag || tag.trim() == "*")
-            });
+        let matches = cached::if_none_match(req.headers(), &etag);
         let builder = Response::builder()
             .header(header::ETAG, etag.as_str())
             .header(header::CACHE_CONTROL, "no-cache");

@@ -190,11 +190,12 @@ impl Orders {
             CheckoutOutcome::Placed {
                 order_id,
                 cart_revision,
+                products,
             } => {
                 self.carts
                     .emptied(&CartOwner::User(user.clone()), cart_revision)
                     .await;
-                self.catalog.invalidate().await;
+                self.catalog.stock_changed(&products, false).await;
                 tracing::info!(order.id = %order_id, "order placed");
                 // Paid through Stripe: the intent is created now (`order_of` does it).
                 let order = self.order_of(principal, &order_id).await?;
@@ -231,7 +232,7 @@ impl Orders {
             .await?
         {
             AddToOrder::Added => {
-                self.catalog.invalidate().await;
+                self.catalog.stock_changed(&[product_id], false).await;
                 self.order_of(principal, order_id).await
             }
             AddToOrder::Missing => Err(Error::NotFound("order")),
@@ -370,7 +371,19 @@ impl Orders {
     /// cancelling their intents), then finishes the payment work a crash or an unreachable Stripe
     /// left. Every instance sweeps; each step is a transaction that only one of them wins.
     pub async fn sweep_payments(&self) -> Result<usize> {
-        let mut expired = 0;
+        let mut cancelled = Vec::new();
+        let swept = self.expire_unpaid(&mut cancelled).await;
+        if !cancelled.is_empty() {
+            self.restocked(&cancelled).await;
+        }
+        swept?;
+        self.payments.retry_unfinished().await?;
+        Ok(cancelled.len())
+    }
+
+    /// Cancels the unpaid orders past their time, each as `cancelled` records it (`None`: moved, but
+    /// not readable after), until one fails.
+    async fn expire_unpaid(&self, cancelled: &mut Vec<Option<Order>>) -> Result<()> {
         for order_id in self.payments.expired().await? {
             let moved = self
                 .store
@@ -382,16 +395,13 @@ impl Orders {
                 )
                 .await?;
             if matches!(moved, MoveOutcome::Moved) {
-                expired += 1;
                 tracing::info!(order.id = %order_id, "unpaid order expired: cancelled and restocked");
-                self.settled(&order_id, None).await?;
+                let settled = self.settled(&order_id, None).await;
+                cancelled.push(settled.as_ref().ok().cloned());
+                settled?;
             }
         }
-        if expired > 0 {
-            self.catalog.invalidate().await;
-        }
-        self.payments.retry_unfinished().await?;
-        Ok(expired)
+        Ok(())
     }
 
     /// Moves any order along its state machine (admin).
@@ -418,8 +428,9 @@ impl Orders {
             .collect();
         match self.store.move_order(order_id, owner, &from, to).await? {
             MoveOutcome::Moved if to == OrderStatus::Cancelled => {
-                self.catalog.invalidate().await;
-                self.settled(order_id, owner).await
+                let settled = self.settled(order_id, owner).await;
+                self.restocked(&[settled.as_ref().ok().cloned()]).await;
+                settled
             }
             MoveOutcome::Moved => Ok(shown_to(self.stored(order_id).await?, owner)),
             MoveOutcome::Missing => Err(Error::NotFound("order")),
@@ -443,6 +454,21 @@ impl Orders {
 
     /// Settles the order's payment at Stripe (a refund owed, an intent to cancel), then reads it as
     /// `viewer` may see it.
+    /// Cancelled orders' stock came back: the catalog's bodies showing their products are made
+    /// again; all of them when an order could not be read after its move (`None`).
+    async fn restocked(&self, orders: &[Option<Order>]) {
+        let mut products = Vec::new();
+        for order in orders {
+            match order {
+                Some(order) => products.extend(order.lines.iter().map(|l| l.product_id)),
+                None => return self.catalog.invalidate().await,
+            }
+        }
+        products.sort_unstable();
+        products.dedup();
+        self.catalog.stock_changed(&products, true).await;
+    }
+
     async fn settled(&self, order_id: &OrderId, viewer: Option<&UserId>) -> Result<Order> {
         let order = self.stored(order_id).await?;
         if !self.payments.settle(&order).await {

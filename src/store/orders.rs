@@ -139,6 +139,7 @@ struct CheckoutResult {
     outcome: String,
     order_id: Option<String>,
     cart_revision: Option<i64>,
+    products: Option<Vec<i64>>,
     lines: Option<Vec<ShortageRow>>,
 }
 
@@ -148,6 +149,8 @@ pub enum CheckoutOutcome {
         order_id: OrderId,
         /// The revision the cart was emptied at.
         cart_revision: i64,
+        /// The products whose stock it took.
+        products: Vec<ProductId>,
     },
     EmptyCart,
     Short(Vec<Shortage>),
@@ -363,7 +366,8 @@ impl Store {
                             ", super::outbox::enqueue_webhook!("order.placed", order_event_data!("")), "
                             -- The caller reads the order after this: not inside the stock gate, where
                             -- every millisecond holds up the next checkout.
-                            RETURN { outcome: 'placed', order_id: $order_id, cart_revision: $cart_revision };
+                            RETURN { outcome: 'placed', order_id: $order_id, cart_revision: $cart_revision,
+                                products: array::distinct(array::map($lines, |$l| $l.product_id)) };
                          }"
                     ))
                     .bind(("user", user_id.to_string()))
@@ -389,6 +393,12 @@ impl Store {
                 ("placed", Some(order_id), Some(cart_revision), _) => CheckoutOutcome::Placed {
                     order_id: order_id_of(&order_id)?,
                     cart_revision,
+                    products: result
+                        .products
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(ProductId::from_trusted)
+                        .collect(),
                 },
                 ("short", _, _, Some(lines)) => {
                     CheckoutOutcome::Short(lines.into_iter().map(Shortage::from).collect())

@@ -565,3 +565,220 @@ async fn the_starter_catalog_has_its_categories() {
         .await;
     assert!(clothing.json["items"].as_array().unwrap().len() > 1);
 }
+
+/// A catalog page, a product and the NextBuy catalog are sent as stored, with an `ETag` the client
+/// revalidates with (304, no body), gzip for a client that takes it, and a new ETag once a write
+/// changes what they show.
+#[tokio::test]
+async fn catalog_reads_carry_etags_revalidate_and_compress() {
+    use std::io::Read as _;
+
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    categories(&admin, &["shirts"]).await;
+    let mut ids = Vec::new();
+    for i in 0..12 {
+        let mut body = product(&format!("Shirt {i}"), 1000 + i, "shirts");
+        body["description"] =
+            json!("A soft cotton shirt with a clean collar and a relaxed fit. ".repeat(12));
+        let res = admin.post("/api/v1/products", body).await;
+        assert_eq!(res.status, StatusCode::CREATED, "{}", res.text);
+        ids.push(res.json["id"].as_i64().unwrap());
+    }
+    let http = reqwest::Client::new();
+    let get = |path: String, headers: Vec<(&'static str, String)>| {
+        let mut req = http.get(app.url(&path));
+        for (k, v) in headers {
+            req = req.header(k, v);
+        }
+        async move { req.send().await.unwrap() }
+    };
+
+    for (round, path) in [
+        "/api/v1/products?limit=10".to_string(),
+        format!("/api/v1/products/{}", ids[3]),
+        "/products".to_string(),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let plain = get(path.clone(), vec![]).await;
+        assert_eq!(plain.status(), StatusCode::OK, "{path}");
+        assert_eq!(
+            plain.headers()["cache-control"],
+            "public, no-cache",
+            "{path}"
+        );
+        assert!(plain.headers().get("content-encoding").is_none(), "{path}");
+        let etag = plain.headers()["etag"].to_str().unwrap().to_string();
+        assert!(etag.starts_with('"') && etag.len() == 34, "{path}: {etag}");
+        let plain: Value = serde_json::from_slice(&plain.bytes().await.unwrap()).unwrap();
+
+        // Gzip for a client that takes it: the same JSON, fewer bytes, the same ETag.
+        let packed = get(path.clone(), vec![("accept-encoding", "gzip, br".into())]).await;
+        assert_eq!(packed.headers()["content-encoding"], "gzip", "{path}");
+        assert_eq!(packed.headers()["vary"], "accept-encoding", "{path}");
+        assert_eq!(packed.headers()["etag"].to_str().unwrap(), etag, "{path}");
+        let bytes = packed.bytes().await.unwrap();
+        let mut unpacked = Vec::new();
+        flate2::read::GzDecoder::new(bytes.as_ref())
+            .read_to_end(&mut unpacked)
+            .unwrap();
+        assert!(bytes.len() < unpacked.len(), "{path}");
+        assert_eq!(
+            serde_json::from_slice::<Value>(&unpacked).unwrap(),
+            plain,
+            "{path}"
+        );
+
+        // Revalidation: the current ETag is a 304 with nothing in it; another, or a list without
+        // it, is the whole body.
+        let again = get(path.clone(), vec![("if-none-match", etag.clone())]).await;
+        assert_eq!(again.status(), StatusCode::NOT_MODIFIED, "{path}");
+        assert_eq!(again.headers()["etag"].to_str().unwrap(), etag, "{path}");
+        assert!(again.bytes().await.unwrap().is_empty(), "{path}");
+        let other = get(path.clone(), vec![("if-none-match", "\"0\", \"1\"".into())]).await;
+        assert_eq!(other.status(), StatusCode::OK, "{path}");
+
+        // A write that changes what the body shows changes its ETag: the old one gets the new body.
+        let patched = admin
+            .patch(
+                &format!("/api/v1/products/{}", ids[3]),
+                json!({"price": {"amount": 2000 + round as i64, "currency": "GBP"}}),
+            )
+            .await;
+        assert_eq!(patched.status, StatusCode::OK, "{}", patched.text);
+        let changed = get(path.clone(), vec![("if-none-match", etag.clone())]).await;
+        assert_eq!(changed.status(), StatusCode::OK, "{path}");
+        assert_ne!(changed.headers()["etag"].to_str().unwrap(), etag, "{path}");
+        let changed: Value = serde_json::from_slice(&changed.bytes().await.unwrap()).unwrap();
+        assert_ne!(changed, plain, "{path}");
+    }
+
+    // What is refused is refused before any cache: no ETag on a problem.
+    let bad = get("/api/v1/products?limit=0".into(), vec![]).await;
+    assert_eq!(bad.status(), StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(bad.headers().get("etag").is_none());
+    let missing = get("/api/v1/products/999999".into(), vec![]).await;
+    assert_eq!(missing.status(), StatusCode::NOT_FOUND);
+    assert!(missing.headers().get("etag").is_none());
+}
+
+/// An order keeps every cached listing true to stock: the product it sold out leaves the in-stock
+/// listing at once, the pages showing it show the new stock, and a cancellation puts it back.
+/// (That pages showing other products are not made again is `catalog::tests`'s to show.)
+#[tokio::test]
+async fn orders_and_cancellations_keep_cached_listings_true_to_stock() {
+    use crate::common::{add, checkout};
+
+    let app = TestApp::spawn().await;
+    let admin = app.admin().await;
+    categories(&admin, &["hats", "shirts"]).await;
+    let mut last = admin
+        .post("/api/v1/products", product("Last Hat", 900, "hats"))
+        .await;
+    assert_eq!(last.status, StatusCode::CREATED, "{}", last.text);
+    let last_id = last.json["id"].as_i64().unwrap();
+    last = admin
+        .patch(&format!("/api/v1/products/{last_id}"), json!({"stock": 1}))
+        .await;
+    assert_eq!(last.status, StatusCode::OK, "{}", last.text);
+    let other = admin
+        .post("/api/v1/products", product("Other Hat", 800, "hats"))
+        .await;
+    let other_id = other.json["id"].as_i64().unwrap();
+    let shirt = admin
+        .post("/api/v1/products", product("Shirt", 700, "shirts"))
+        .await;
+    assert_eq!(shirt.status, StatusCode::CREATED, "{}", shirt.text);
+
+    let reader = app.client();
+    let ids = |res: &crate::common::Res| -> Vec<i64> {
+        res.json["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["id"].as_i64().unwrap())
+            .collect()
+    };
+    let in_stock = "/api/v1/products?category=hats&in_stock=true";
+    let stock_of = |res: &crate::common::Res, id: i64| {
+        res.json["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["id"] == id)
+            .map(|p| p["stock"].as_i64().unwrap())
+    };
+    // Warm every body.
+    assert_eq!(ids(&reader.get(in_stock).await), [other_id, last_id]);
+    assert_eq!(
+        stock_of(&reader.get("/api/v1/products").await, last_id),
+        Some(1)
+    );
+    assert_eq!(
+        reader
+            .get(&format!("/api/v1/products/{last_id}"))
+            .await
+            .json["stock"],
+        1
+    );
+    let shirts = reader.get("/api/v1/products?category=shirts").await;
+
+    let customer = app.customer().await;
+    assert_eq!(
+        add(&customer.api, last_id, 1).await.status,
+        StatusCode::CREATED
+    );
+    let order = checkout(&customer.api).await;
+    assert_eq!(order.status, StatusCode::CREATED, "{}", order.text);
+    assert_eq!(
+        ids(&reader.get(in_stock).await),
+        [other_id],
+        "sold out: gone"
+    );
+    assert_eq!(
+        stock_of(&reader.get("/api/v1/products").await, last_id),
+        Some(0)
+    );
+    assert_eq!(
+        reader
+            .get(&format!("/api/v1/products/{last_id}"))
+            .await
+            .json["stock"],
+        0
+    );
+    let legacy = reader.get("/products").await;
+    let legacy_stock = legacy
+        .json
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == last_id)
+        .unwrap()["stock_quantity"]
+        .clone();
+    assert_eq!(legacy_stock, 0);
+    assert_eq!(
+        reader.get("/api/v1/products?category=shirts").await.json,
+        shirts.json
+    );
+
+    let id = order.json["id"].as_str().unwrap();
+    let cancelled = customer
+        .api
+        .post(&format!("/api/v1/orders/{id}/cancel"), json!({}))
+        .await;
+    assert_eq!(cancelled.status, StatusCode::OK, "{}", cancelled.text);
+    assert_eq!(
+        ids(&reader.get(in_stock).await),
+        [other_id, last_id],
+        "back in stock"
+    );
+    assert_eq!(
+        reader
+            .get(&format!("/api/v1/products/{last_id}"))
+            .await
+            .json["stock"],
+        1
+    );
+}

@@ -17,17 +17,16 @@ use poem_openapi::payload::Json;
 use serde_json::{Value, json};
 
 use crate::api::ApiTags;
+use crate::api::cached::CachedJson;
 use crate::api::session_http::{self, AccessToken, Client, REFRESH_COOKIE, SessionCookies};
 use crate::api::v1::orders::order_id;
 use crate::api::v1::products::product_id;
 use crate::auth::{Admin, Principal};
-use crate::domain::{
-    Address, CartOwner, DisplayName, Email, Password, ProductSort, Quantity, VariantId,
-};
+use crate::domain::{Address, CartOwner, DisplayName, Email, Password, Quantity, VariantId};
 use crate::error::Error;
 use crate::services::accounts::{Accounts, ProfileUpdate, Registration};
 use crate::services::cart::{Carts, ItemRef};
-use crate::services::catalog::{Catalog, CatalogRequest, MAX_PAGE, Pick, ProductPatch};
+use crate::services::catalog::{Catalog, Pick, ProductPatch};
 use crate::services::orders::{Orders, ShippingAddress};
 
 use self::replies::{Legacy, LegacyError, Reply, plain, with_success};
@@ -230,25 +229,17 @@ impl LegacyApi {
         operation_id = "legacyProducts",
         deprecated
     )]
-    async fn products(&self) -> Reply {
-        let mut all = Vec::new();
-        let mut cursor = None;
-        loop {
-            let request = CatalogRequest {
-                sort: Some(ProductSort::Newest),
-                cursor: cursor.take(),
-                limit: Some(MAX_PAGE),
-                ..Default::default()
-            };
-            let page = plain(self.catalog.list(request).await)?;
-            all.extend(page.items.iter().map(product_json));
-            match page.next_cursor {
-                Some(next) if all.len() < 10_000 => cursor = Some(next),
-                _ => break,
-            }
-        }
-        all.sort_by_key(|p| p["id"].as_i64());
-        Ok(Legacy::Ok(Json(Value::Array(all))))
+    async fn products(&self, req: &Request) -> Result<CachedJson<Value>, LegacyError> {
+        let body = plain(
+            self.catalog
+                .all_body("legacy", |products| {
+                    let mut all: Vec<Value> = products.iter().map(product_json).collect();
+                    all.sort_by_key(|p| p["id"].as_i64());
+                    serde_json::to_vec(&all).unwrap_or_default()
+                })
+                .await,
+        )?;
+        Ok(CachedJson::answer(req, body))
     }
 
     /// Add a product (NextBuy, admin)

@@ -4,12 +4,14 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
+use poem::Request;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
 use poem_openapi::types::Example;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 
 use crate::api::body::Body;
+use crate::api::cached::{CachedJson, json_bytes};
 use crate::api::problem::statuses::*;
 use crate::api::problem::{ApiResult, Problems};
 use crate::api::session_http::Auth;
@@ -427,11 +429,13 @@ impl ProductsApi {
     ///
     /// Newest first unless `sort` says otherwise. Pages hold `limit` products (1-100, default 20);
     /// follow `next_cursor` for the next one. `q` searches name and description, ignoring case.
-    /// Prices are in minor units.
+    /// Prices are in minor units. The answer carries an `ETag`: sent back in `If-None-Match`, it is
+    /// answered with 304 while the page is unchanged.
     #[oai(path = "/products", method = "get", operation_id = "listProducts")]
     #[allow(clippy::too_many_arguments)]
     async fn list(
         &self,
+        req: &Request,
         q: Query<Option<String>>,
         /// A category's slug: its products and its children's.
         #[oai(validator(max_length = 100))]
@@ -454,7 +458,7 @@ impl ProductsApi {
         /// Items per page, 1-100 (default 20).
         #[oai(validator(minimum(value = "1"), maximum(value = "100")))]
         limit: Query<Option<u32>>,
-    ) -> ApiResult<Json<ProductPageView>, Problems<PARAMS>> {
+    ) -> ApiResult<CachedJson<ProductPageView>, Problems<PARAMS>> {
         let request = CatalogRequest {
             search: q.0,
             category: category.0,
@@ -466,16 +470,31 @@ impl ProductsApi {
             cursor: cursor.0,
             limit: limit.0,
         };
-        Ok(Json(self.catalog.list(request).await?.into()))
+        let body = self
+            .catalog
+            .list_body(request, "v1", |page| {
+                json_bytes(&ProductPageView::from(page))
+            })
+            .await?;
+        Ok(CachedJson::answer(req, body))
     }
 
     /// One product
+    ///
+    /// With an `ETag`, like the catalog's pages.
     #[oai(path = "/products/:id", method = "get", operation_id = "getProduct")]
     async fn get(
         &self,
+        req: &Request,
         id: Path<i64>,
-    ) -> ApiResult<Json<ProductView>, Problems<{ PARAMS | NOT_FOUND }>> {
-        Ok(Json(self.catalog.product(product_id(id.0)?).await?.into()))
+    ) -> ApiResult<CachedJson<ProductView>, Problems<{ PARAMS | NOT_FOUND }>> {
+        let body = self
+            .catalog
+            .product_body(product_id(id.0)?, "v1", |product| {
+                json_bytes(&ProductView::from(product))
+            })
+            .await?;
+        Ok(CachedJson::answer(req, body))
     }
 
     /// Add a product (admin)

@@ -1,7 +1,6 @@
 //! The catalog: browsing (cached) and the admin's product writes (which invalidate that cache).
 
-use std::time::Duration;
-
+mod bodies;
 mod categories;
 mod cursor;
 mod images;
@@ -15,8 +14,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 
+use self::bodies::Shows;
 use crate::auth::Admin;
-use crate::cache::Cache;
+use crate::cache::{Body, Cache};
 use crate::domain::{Price, Product, ProductId, ProductSort, bounded_text, parse_currency};
 use crate::error::{Error, Result};
 use crate::media::Media;
@@ -27,12 +27,8 @@ use crate::store::{Store, StoreError};
 pub const MAX_PAGE: u32 = 100;
 pub const DEFAULT_PAGE: u32 = 20;
 pub const MAX_BULK: usize = 1000;
-/// A cached page lives at most this long even without a write (a safety net, not the mechanism).
-const PAGE_TTL: Duration = Duration::from_secs(300);
-const VERSION_KEY: &str = "catalog:version";
-/// The shape of a cached page, in its key: a page an older build cached (products without their
-/// variants) is never read as one of this build's after an upgrade that keeps the shared cache.
-const PAGE_FORMAT: &str = "p2";
+/// The whole-catalog listing (the NextBuy `/products`) stops after this many products.
+pub const MAX_WHOLE_CATALOG: usize = 10_000;
 
 /// What a caller may ask of the catalog, as received (validated by `Catalog::list`).
 #[derive(Debug, Clone, Default)]
@@ -119,6 +115,8 @@ pub struct Catalog {
     cache: Cache,
     cursors: CursorCodec,
     media: Media,
+    /// Bodies being made (`bodies`).
+    making: bodies::Making,
 }
 
 impl Catalog {
@@ -128,13 +126,97 @@ impl Catalog {
             cache,
             cursors,
             media,
+            making: bodies::Making::default(),
         }
     }
 
-    /// One page of the catalog. Pages are cached under the catalog's current version; any product
-    /// write moves the version on, so no reader sees a page older than the last write.
+    /// One page of the catalog as the response body `render` makes of it, cached under the catalog's
+    /// current version with `shape` naming the rendering: a hit is the stored body, sent as it is.
+    /// Any product write moves the version on, so no reader sees a page older than the last write.
+    /// A bad request is refused before the cache is asked.
+    pub async fn list_body(
+        &self,
+        request: CatalogRequest,
+        shape: &'static str,
+        render: impl FnOnce(ProductPage) -> Vec<u8>,
+    ) -> Result<Body> {
+        let (query, category, fingerprint) = self.parse_request(&request)?;
+        let digest = Sha256::digest(format!(
+            "{fingerprint}|{:?}|{}",
+            request.cursor, query.limit
+        ));
+        let key = format!("{shape}:{}", URL_SAFE_NO_PAD.encode(&digest[..16]));
+        let in_stock = query.in_stock;
+        self.cached(&key, async {
+            let page = self.fetch_page(query, category, &fingerprint).await?;
+            let ids = page.items.iter().map(|p| p.id).collect();
+            let shows = if in_stock {
+                Shows::InStockListing(ids)
+            } else {
+                Shows::Products(ids)
+            };
+            Ok((render(page), shows))
+        })
+        .await
+    }
+
+    /// One page of the catalog, read from the store (`list_body` is the cached form).
     pub async fn list(&self, request: CatalogRequest) -> Result<ProductPage> {
-        let (mut query, category, fingerprint) = parse_query(&request)?;
+        let (query, category, fingerprint) = self.parse_request(&request)?;
+        self.fetch_page(query, category, &fingerprint).await
+    }
+
+    /// Every product on sale, newest first, up to `MAX_WHOLE_CATALOG`, as the body `render` makes
+    /// of them; cached like a page.
+    pub async fn all_body(
+        &self,
+        shape: &'static str,
+        render: impl FnOnce(Vec<Product>) -> Vec<u8>,
+    ) -> Result<Body> {
+        self.cached(&format!("{shape}:all"), async {
+            let mut all = Vec::new();
+            let mut cursor = None;
+            loop {
+                let page = self
+                    .list(CatalogRequest {
+                        sort: Some(ProductSort::Newest),
+                        cursor: cursor.take(),
+                        limit: Some(MAX_PAGE),
+                        ..Default::default()
+                    })
+                    .await?;
+                all.extend(page.items);
+                match page.next_cursor {
+                    Some(next) if all.len() < MAX_WHOLE_CATALOG => cursor = Some(next),
+                    _ => break,
+                }
+            }
+            Ok((render(all), Shows::Everything))
+        })
+        .await
+    }
+
+    /// A product of the catalog as the body `render` makes of it, cached like a page; archived ones
+    /// are not found (and nothing is cached for them).
+    pub async fn product_body(
+        &self,
+        id: ProductId,
+        shape: &'static str,
+        render: impl FnOnce(Product) -> Vec<u8>,
+    ) -> Result<Body> {
+        self.cached(&format!("{shape}:product:{id}"), async {
+            Ok((render(self.product(id).await?), Shows::Products(vec![id])))
+        })
+        .await
+    }
+
+    /// The query a request asks for, its category (expanded to its family when the store is read)
+    /// and its fingerprint, with the cursor checked against both.
+    fn parse_request(
+        &self,
+        request: &CatalogRequest,
+    ) -> Result<(ProductQuery, Option<String>, String)> {
+        let (mut query, category, fingerprint) = parse_query(request)?;
         if let Some(text) = &request.cursor {
             query.after = Some(cursor::decode(
                 &self.cursors,
@@ -143,26 +225,17 @@ impl Catalog {
                 query.sort,
             )?);
         }
-        let version = self.version().await;
-        let cache_key = version.as_ref().map(|v| {
-            let digest = Sha256::digest(format!(
-                "{fingerprint}|{:?}|{}",
-                request.cursor, query.limit
-            ));
-            format!(
-                "catalog:{PAGE_FORMAT}:{v}:{}",
-                URL_SAFE_NO_PAD.encode(&digest[..16])
-            )
-        });
-        if let Some(key) = &cache_key
-            && let Some(bytes) = self.cache.get(key).await
-            && let Ok(page) = serde_json::from_slice::<ProductPage>(&bytes)
-        {
-            return Ok(page);
-        }
+        Ok((query, category, fingerprint))
+    }
 
-        // Only on a miss: the tree changes move the version on (`categories`), so a cached page
-        // holds the family it was made with.
+    async fn fetch_page(
+        &self,
+        mut query: ProductQuery,
+        category: Option<String>,
+        fingerprint: &str,
+    ) -> Result<ProductPage> {
+        // Only when the store is read: the tree changes move the version on (`categories`), so a
+        // cached body holds the family it was made with.
         if let Some(category) = &category {
             query.categories = Some(self.store.category_family(category).await?);
         }
@@ -171,17 +244,11 @@ impl Catalog {
             items.truncate(query.limit as usize);
             items
                 .last()
-                .map(|last| cursor::encode(&self.cursors, &fingerprint, query.sort, last))
+                .map(|last| cursor::encode(&self.cursors, fingerprint, query.sort, last))
         } else {
             None
         };
-        let page = ProductPage { items, next_cursor };
-        if let Some(key) = &cache_key
-            && let Ok(bytes) = serde_json::to_vec(&page)
-        {
-            self.cache.set(key, &bytes, PAGE_TTL).await;
-        }
-        Ok(page)
+        Ok(ProductPage { items, next_cursor })
     }
 
     /// A product of the catalog; archived ones are not found.
@@ -335,39 +402,6 @@ impl Catalog {
             return Ok(0);
         }
         self.seed().await
-    }
-
-    /// The catalog's cache version, made if missing; `None` when the cache is unavailable.
-    async fn version(&self) -> Option<String> {
-        if let Some(v) = self.cache.get(VERSION_KEY).await {
-            return String::from_utf8(v).ok();
-        }
-        let fresh = uuid::Uuid::new_v4().simple().to_string();
-        self.cache
-            .set_if_absent(
-                VERSION_KEY,
-                fresh.as_bytes(),
-                Duration::from_secs(7 * 86_400),
-            )
-            .await;
-        // Read back: another instance may have set it first; a failed read means no caching now.
-        self.cache
-            .get(VERSION_KEY)
-            .await
-            .and_then(|v| String::from_utf8(v).ok())
-    }
-
-    /// Moves the catalog version on: every cached page is dropped, on every instance sharing the cache.
-    /// Called after product writes and after anything that changes stock (checkout, cancellation).
-    pub async fn invalidate(&self) {
-        let fresh = uuid::Uuid::new_v4().simple().to_string();
-        self.cache
-            .set(
-                VERSION_KEY,
-                fresh.as_bytes(),
-                Duration::from_secs(7 * 86_400),
-            )
-            .await;
     }
 }
 
@@ -555,5 +589,133 @@ mod tests {
             })
             .starts_with("min_price")
         );
+    }
+
+    /// A catalog on a fresh in-memory store, seeded with the starter catalog, caching in-process.
+    async fn seeded_catalog(database: &str) -> Catalog {
+        let settings = crate::config::SurrealSettings {
+            url: "mem://".into(),
+            namespace: "catalog".into(),
+            database: database.into(),
+            username: None,
+            password: None,
+            ca: None,
+        };
+        let store = Store::connect(&settings, Default::default()).await.unwrap();
+        crate::store::migrate(&store).await.unwrap();
+        let media_dir = std::env::temp_dir().join(format!("sf-media-{database}"));
+        let catalog = Catalog::new(
+            store,
+            Cache::local("t:".into(), Default::default()),
+            CursorCodec::new(vec![7; 32]),
+            Media::open(&crate::config::MediaSettings::Directory(media_dir)).unwrap(),
+        );
+        catalog.seed().await.unwrap();
+        catalog
+    }
+
+    /// Counts the bodies a render closure makes.
+    #[derive(Default)]
+    struct Renders(std::sync::atomic::AtomicUsize);
+
+    impl Renders {
+        fn render<T: serde::Serialize>(&self, value: T) -> Vec<u8> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            serde_json::to_vec(&value).unwrap()
+        }
+
+        fn count(&self) -> usize {
+            self.0.load(std::sync::atomic::Ordering::SeqCst)
+        }
+    }
+
+    fn in_category(category: &str, in_stock: bool) -> CatalogRequest {
+        CatalogRequest {
+            category: Some(category.into()),
+            in_stock,
+            ..Default::default()
+        }
+    }
+
+    /// Readers that miss one page at once share one reading of the store; the next reader hits.
+    #[tokio::test]
+    async fn readers_missing_a_page_together_make_it_once() {
+        let catalog = seeded_catalog("single_flight").await;
+        let renders = Renders::default();
+        let read = || {
+            catalog.list_body(CatalogRequest::default(), "test", |page| {
+                renders.render(page)
+            })
+        };
+        for round in 1..=3 {
+            let bodies = futures_util::future::join_all((0..16).map(|_| read())).await;
+            let first = bodies[0].as_ref().unwrap();
+            assert!(bodies.iter().all(|b| b.as_ref().unwrap() == first));
+            assert_eq!(renders.count(), round, "round {round}");
+            read().await.unwrap();
+            assert_eq!(renders.count(), round, "a hit after round {round}");
+            catalog.invalidate().await;
+        }
+    }
+
+    /// A stock change makes again only the bodies that show a product it touched (and, when stock
+    /// came back, the in-stock listings, and always the whole catalog); an admin's write, all.
+    #[tokio::test]
+    async fn a_stock_change_remakes_only_the_bodies_that_show_it() {
+        let catalog = seeded_catalog("targeted").await;
+        let shirt = catalog
+            .list(in_category("shirts", false))
+            .await
+            .unwrap()
+            .items[0]
+            .id;
+        let hat = catalog
+            .list(in_category("hats", false))
+            .await
+            .unwrap()
+            .items[0]
+            .id;
+        let [shirts, hats, hats_in_stock, shirt_body, hat_body, all] =
+            std::array::from_fn::<Renders, 6, _>(|_| Renders::default());
+        let read_all = || async {
+            catalog
+                .list_body(in_category("shirts", false), "t", |p| shirts.render(p))
+                .await
+                .unwrap();
+            catalog
+                .list_body(in_category("hats", false), "t", |p| hats.render(p))
+                .await
+                .unwrap();
+            catalog
+                .list_body(in_category("hats", true), "t", |p| hats_in_stock.render(p))
+                .await
+                .unwrap();
+            catalog
+                .product_body(shirt, "t", |p| shirt_body.render(p))
+                .await
+                .unwrap();
+            catalog
+                .product_body(hat, "t", |p| hat_body.render(p))
+                .await
+                .unwrap();
+            catalog.all_body("t", |p| all.render(p)).await.unwrap();
+        };
+        let counts =
+            || [&shirts, &hats, &hats_in_stock, &shirt_body, &hat_body, &all].map(Renders::count);
+        read_all().await;
+        read_all().await;
+        assert_eq!(counts(), [1, 1, 1, 1, 1, 1], "the second reading hits");
+
+        catalog.stock_changed(&[shirt], false).await;
+        read_all().await;
+        assert_eq!(counts(), [2, 1, 1, 2, 1, 2], "a shirt sold");
+
+        catalog.stock_changed(&[shirt], true).await;
+        read_all().await;
+        assert_eq!(counts(), [3, 1, 2, 3, 1, 3], "a shirt restocked");
+
+        catalog.invalidate().await;
+        read_all().await;
+        assert_eq!(counts(), [4, 2, 3, 4, 2, 4], "an admin's write");
     }
 }
