@@ -135,6 +135,10 @@ impl AppState {
             cursors.clone(),
             media,
         ));
+        // An instance that died between committing a change and stamping it left the shared cache
+        // holding bodies from before that change: starting puts every cached catalog body out of
+        // date (one stamp; the next reads make them again).
+        catalog.invalidate().await;
         if settings.seed_catalog {
             let added = catalog.seed_if_empty().await?;
             if added > 0 {

@@ -1,21 +1,26 @@
 //! The catalog's cached response bodies: pages, products and the whole catalog, each stored as the
 //! body that is sent (`cache::Body`).
 //!
-//! Two things make a body out of date, and each is tracked its own way:
-//! - **A change of what products are** (an admin's write: a product, a variant, an image, a category)
-//!   moves the catalog's version on. Every body is kept under the version it was made at, so all of
-//!   them are left behind at once, on every instance sharing the cache.
-//! - **A change of stock** (an order placed, cancelled or expired) stamps the products it touched in
-//!   the stamp table `catalog:stock` (`cache::Stamps`). A body records the table's clock from before
-//!   the store was read for it, and the products it shows; it is out of date once one of them is
-//!   stamped past that clock. So an order makes again only the bodies that show what it bought. A
-//!   listing that keeps only what is in stock also depends on `restock` (stamped when stock comes
-//!   back, which can add a product to it), and the whole catalog on any stamp at all.
+//! What makes a body out of date is tracked in one stamp table, `catalog:stock` (`cache::Stamps`): a
+//! clock, and for each product the clock's value when its stock last changed. A body records the
+//! clock from before the store was read for it, and what it shows; it is out of date once something
+//! it depends on is stamped past that clock:
+//! - **a product it shows**, stamped by an order placed, cancelled or expired: so an order makes again
+//!   only the bodies that show what it bought;
+//! - **`restock`**, for a listing of only what is in stock, stamped when stock comes back (which can
+//!   add a product to it);
+//! - **`all`**, for every body, stamped by an admin's write (a product, a variant, an image, a
+//!   category), which can change anything;
+//! - the whole catalog depends on every stamp.
 //!
-//! Readers that miss one body at the same clock share one reading of the store (`Making`): right
-//! after an order, every reader of the first page misses it at once.
+//! The table is one value (a hash in Redis), lost whole or not at all, and its epoch tells a table made
+//! again from the one a body was made under: then every body is out of date. Checking a body costs one
+//! call beside reading it, as a version key did. Readers that miss one body at the same clock share
+//! one reading of the store (`Making`): right after an order, every reader of the first page misses it
+//! at once.
 
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -30,13 +35,13 @@ use crate::sync::lock;
 
 /// A cached body lives at most this long even without a write (a safety net, not the mechanism).
 const PAGE_TTL: Duration = Duration::from_secs(300);
-const VERSION_KEY: &str = "catalog:version";
 /// The shape of a cached body, in its key: a body an older build cached (a page of products without
 /// their variants, or one not yet stored as the response itself) is never read as one of this
 /// build's after an upgrade that keeps the shared cache.
 const PAGE_FORMAT: &str = "p3";
 const STOCK_STAMPS: &str = "catalog:stock";
 const RESTOCK: &str = "restock";
+const ALL: &str = "all";
 
 /// Bodies being made, by cache key and stamp clock.
 pub(super) type Making = Mutex<HashMap<(String, i64), Arc<OnceCell<Body>>>>;
@@ -112,15 +117,17 @@ impl Entry {
 
     /// The stamp-table fields this body depends on.
     fn fields(&self) -> Vec<String> {
-        match &self.shows {
-            Shows::Products(ids) => ids.iter().map(ProductId::to_string).collect(),
-            Shows::InStockListing(ids) => ids
-                .iter()
-                .map(ProductId::to_string)
-                .chain([RESTOCK.to_string()])
-                .collect(),
-            Shows::Everything => Vec::new(),
+        let (ids, restock): (&[ProductId], bool) = match &self.shows {
+            Shows::Products(ids) => (ids, false),
+            Shows::InStockListing(ids) => (ids, true),
+            Shows::Everything => return Vec::new(),
+        };
+        let mut fields: Vec<String> = ids.iter().map(ProductId::to_string).collect();
+        if restock {
+            fields.push(RESTOCK.to_string());
         }
+        fields.push(ALL.to_string());
+        fields
     }
 
     /// Whether nothing it depends on was stamped since it was made; `read` is of `fields()`.
@@ -138,18 +145,18 @@ impl Entry {
 }
 
 impl Catalog {
-    /// The body cached at `key` under the catalog's version while it is current, or the one `make`
-    /// makes (then cached). What `make` reads is read after the version and the stamp clock are,
-    /// so a body made across a write is never taken for one made after it.
+    /// The body cached at `key` while it is current, or the one `make` makes (then cached). What
+    /// `make` reads is read after the stamp clock is, so a body made across a change is never taken
+    /// for one made after it.
     pub(super) async fn cached(
         &self,
         key: &str,
         make: impl Future<Output = Result<(Vec<u8>, Shows)>>,
     ) -> Result<Body> {
-        let Some(version) = self.version().await else {
-            return Ok(Body::new(make.await?.0));
-        };
-        let key = format!("catalog:{PAGE_FORMAT}:{version}:{key}");
+        if self.unstamped.load(Ordering::Acquire) {
+            self.stamp(Vec::new()).await;
+        }
+        let key = format!("catalog:{PAGE_FORMAT}:{key}");
         let entry = self.cache.get(&key).await.and_then(Entry::decode);
         let fields = entry.as_ref().map(Entry::fields).unwrap_or_default();
         let read = self.cache.read_stamps(STOCK_STAMPS, &fields).await;
@@ -188,50 +195,31 @@ impl Catalog {
         made
     }
 
-    /// The catalog's cache version, made if missing; `None` when the cache is unavailable.
-    async fn version(&self) -> Option<String> {
-        if let Some(v) = self.cache.get(VERSION_KEY).await {
-            return String::from_utf8(v.to_vec()).ok();
-        }
-        let fresh = uuid::Uuid::new_v4().simple().to_string();
-        self.cache
-            .set_if_absent(
-                VERSION_KEY,
-                fresh.as_bytes(),
-                Duration::from_secs(7 * 86_400),
-            )
-            .await;
-        // Read back: another instance may have set it first; a failed read means no caching now.
-        self.cache
-            .get(VERSION_KEY)
-            .await
-            .and_then(|v| String::from_utf8(v.to_vec()).ok())
-    }
-
-    /// Moves the catalog version on: every cached body is dropped, on every instance sharing the
-    /// cache. Called after an admin's writes to products, variants, images and categories.
+    /// Every cached body is out of date, on every instance sharing the cache. Called after an
+    /// admin's writes to products, variants, images and categories.
     pub async fn invalidate(&self) {
-        let fresh = uuid::Uuid::new_v4().simple().to_string();
-        self.cache
-            .set(
-                VERSION_KEY,
-                fresh.as_bytes(),
-                Duration::from_secs(7 * 86_400),
-            )
-            .await;
+        self.stamp(vec![ALL.to_string()]).await;
     }
 
     /// The stock of `products` changed (an order placed, cancelled or expired): only the bodies
     /// showing one of them are made again, and with `restocked` (stock came back) the in-stock
-    /// listings too. When the cache does not answer, the version is moved on instead.
+    /// listings too.
     pub async fn stock_changed(&self, products: &[ProductId], restocked: bool) {
         let mut fields: Vec<String> = products.iter().map(ProductId::to_string).collect();
         if restocked {
             fields.push(RESTOCK.to_string());
         }
-        if self.cache.stamp(STOCK_STAMPS, &fields).await.is_none() {
-            self.invalidate().await;
+        self.stamp(fields).await;
+    }
+
+    /// Stamps `fields`. A change the cache did not hear of (it did not answer) leaves every body out
+    /// of date once it answers again: the next stamp, or the next reading, stamps `all`.
+    async fn stamp(&self, mut fields: Vec<String>) {
+        if self.unstamped.load(Ordering::Acquire) {
+            fields.push(ALL.to_string());
         }
+        let stamped = self.cache.stamp(STOCK_STAMPS, &fields).await.is_some();
+        self.unstamped.store(!stamped, Ordering::Release);
     }
 }
 
@@ -276,17 +264,18 @@ mod tests {
             stamps,
         };
         let page = entry(Shows::Products(vec![ProductId::from_trusted(1)]));
-        assert_eq!(page.fields(), ["1"]);
-        assert!(page.is_current(&read(7, 150, vec![None])));
-        assert!(page.is_current(&read(7, 150, vec![Some(100)])));
-        assert!(!page.is_current(&read(7, 150, vec![Some(101)])));
+        assert_eq!(page.fields(), ["1", ALL]);
+        assert!(page.is_current(&read(7, 150, vec![None, None])));
+        assert!(page.is_current(&read(7, 150, vec![Some(100), Some(90)])));
+        assert!(!page.is_current(&read(7, 150, vec![Some(101), None])));
+        assert!(!page.is_current(&read(7, 150, vec![None, Some(130)])));
         // A table lost and made again has another epoch: its stamps say nothing of this body.
-        assert!(!page.is_current(&read(8, 150, vec![None])));
-        assert!(!page.is_current(&read(0, 0, vec![None])));
+        assert!(!page.is_current(&read(8, 150, vec![None, None])));
+        assert!(!page.is_current(&read(0, 0, vec![None, None])));
 
         let listing = entry(Shows::InStockListing(vec![ProductId::from_trusted(1)]));
-        assert_eq!(listing.fields(), ["1", RESTOCK]);
-        assert!(!listing.is_current(&read(7, 150, vec![None, Some(120)])));
+        assert_eq!(listing.fields(), ["1", RESTOCK, ALL]);
+        assert!(!listing.is_current(&read(7, 150, vec![None, Some(120), None])));
 
         let all = entry(Shows::Everything);
         assert!(all.fields().is_empty());

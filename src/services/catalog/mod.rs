@@ -10,6 +10,8 @@ pub use categories::{CategoryDraft, CategoryPatch};
 pub use images::{MAX_IMAGE_BYTES, media_content_type};
 pub use variants::{OptionDraft, Pick, VariantDraft, VariantPatch, choose_variant};
 
+use std::sync::atomic::AtomicBool;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
@@ -117,6 +119,8 @@ pub struct Catalog {
     media: Media,
     /// Bodies being made (`bodies`).
     making: bodies::Making,
+    /// A change was not stamped: the cache did not answer (`bodies`).
+    unstamped: AtomicBool,
 }
 
 impl Catalog {
@@ -127,6 +131,7 @@ impl Catalog {
             cursors,
             media,
             making: bodies::Making::default(),
+            unstamped: AtomicBool::new(false),
         }
     }
 
