@@ -135,10 +135,10 @@ impl Catalog {
         }
     }
 
-    /// One page of the catalog as the response body `render` makes of it, cached under the catalog's
-    /// current version with `shape` naming the rendering: a hit is the stored body, sent as it is.
-    /// Any product write moves the version on, so no reader sees a page older than the last write.
-    /// A bad request is refused before the cache is asked.
+    /// One page of the catalog as the response body `render` makes of it, cached with `shape` naming
+    /// the rendering: a hit is the stored body, sent as it is. A body is current until something it
+    /// shows changes (`bodies`), so no reader sees a page older than the last write. A bad request
+    /// is refused before the cache is asked.
     pub async fn list_body(
         &self,
         request: CatalogRequest,
