@@ -248,6 +248,19 @@ impl Store {
         })
     }
 
+    /// The variants in the user's cart.
+    pub(crate) async fn cart_variants(&self, user: &UserId) -> Result<Vec<i64>, StoreError> {
+        let mut response = self
+            .db()
+            .query(concat!(
+                "SELECT VALUE record::id(variant) FROM ",
+                cart_lines_of!("$user")
+            ))
+            .bind(("user", user.to_string()))
+            .await?;
+        Ok(response.take(0)?)
+    }
+
     /// Adds `quantity` of a variant, raising the line's quantity when the variant is already there.
     /// `guest_expiry` is set for a guest cart: its new idle deadline.
     pub async fn add_to_cart(
@@ -259,7 +272,7 @@ impl Store {
         max_line: i64,
     ) -> Result<AddOutcome, StoreError> {
         let result: Option<AddResult> = self
-            .retry_on_conflict(|| async {
+            .with_cart_turn(&[cart.key()], || async {
                 let mut response = self
                     .db()
                     .query(concat!(
@@ -276,7 +289,8 @@ impl Store {
                             LET $current = $line.quantity ?? 0;
                             IF $current + $quantity > $max_line { RETURN { outcome: 'too_many' } };
                             -- Every add writes the cart record (its revision): adds of different
-                            -- products to one cart now conflict, and one of them is retried.
+                            -- products to one cart conflict, so one instance queues them (`turns`)
+                            -- and only another instance's write is retried.
                             LET $revision = ", next_revision!("$cart"), ";
                             IF $expires != NONE { UPSERT $cart SET expires_at = $expires, revision = $revision }
                             ELSE { UPSERT $cart SET user = type::record('user', $user), revision = $revision };
@@ -327,7 +341,7 @@ impl Store {
         variant_id: VariantId,
         quantity: i64,
     ) -> Result<Option<CartSnapshot>, StoreError> {
-        self.retry_on_conflict(|| async {
+        self.with_cart_turn(&[cart.key()], || async {
             let mut response = self
                 .db()
                 .query(concat!(
@@ -366,7 +380,7 @@ impl Store {
         guest_expiry: Option<DateTime<Utc>>,
         variant_id: VariantId,
     ) -> Result<Option<CartSnapshot>, StoreError> {
-        self.retry_on_conflict(|| async {
+        self.with_cart_turn(&[cart.key()], || async {
             let mut response = self
                 .db()
                 .query(concat!(
@@ -396,7 +410,7 @@ impl Store {
 
     /// Empties the cart; returns the revision it is empty at.
     pub async fn clear_cart(&self, cart: &CartOwner) -> Result<i64, StoreError> {
-        self.retry_on_conflict(|| async {
+        self.with_cart_turn(&[cart.key()], || async {
             let mut response = self
                 .db()
                 .query(concat!(
@@ -451,7 +465,7 @@ impl Store {
         max_line: i64,
     ) -> Result<GuestMerge, StoreError> {
         let result: Option<MergeResult> = self
-            .retry_on_conflict(|| async {
+            .with_cart_turn(&[guest.as_str(), user.as_str()], || async {
                 let mut response = self
                     .db()
                     .query(concat!(

@@ -20,6 +20,7 @@ pub mod payments;
 pub mod products;
 pub mod sessions;
 mod surrealkv;
+mod turns;
 pub mod users;
 pub mod variants;
 pub mod verification;
@@ -126,13 +127,36 @@ impl From<surrealdb::Error> for StoreError {
     }
 }
 
+/// How an instance queues its stock-moving transactions (checkout, cancellation, add-to-order).
+/// Queuing is for speed only: the transactions are correct under any policy (snapshot isolation
+/// refuses a conflicting commit, and it is retried), and instances sharing a server conflict with
+/// each other whatever each one's policy. `benches/floor.rs` measures the three.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum StockPolicy {
+    /// One at a time in the instance.
+    #[default]
+    Gate,
+    /// One at a time per variant: a checkout waits for the checkouts of the variants it buys, and
+    /// orders of disjoint carts run side by side. A cancellation queues with nothing (its lines are
+    /// not known before its transaction reads them) and relies on its retries.
+    PerVariant,
+    /// No queue: every conflict is retried.
+    Retries,
+}
+
 /// A handle on the database, with namespace and database already selected. Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
     db: Surreal<Any>,
     metrics: Arc<Metrics>,
-    /// One stock-moving transaction at a time per instance (see `with_stock_gate`).
+    /// How stock-moving transactions queue in this instance (see `with_stock_turn`).
+    stock_policy: StockPolicy,
+    /// `StockPolicy::Gate`: one stock-moving transaction at a time.
     stock_gate: Arc<tokio::sync::Semaphore>,
+    /// `StockPolicy::PerVariant`: one at a time per variant.
+    variant_turns: Arc<turns::Turns>,
+    /// One write at a time per cart in this instance (see `turns`).
+    cart_turns: Arc<turns::Turns>,
     settings: Arc<SurrealSettings>,
 }
 
@@ -146,7 +170,10 @@ impl Store {
         Ok(Self {
             db,
             metrics,
+            stock_policy: StockPolicy::default(),
             stock_gate: Arc::new(tokio::sync::Semaphore::new(1)),
+            variant_turns: Arc::new(turns::Turns::new()),
+            cart_turns: Arc::new(turns::Turns::new()),
             settings: Arc::new(settings.clone()),
         })
     }
@@ -285,20 +312,61 @@ impl<'a> IntoFuture for Timed<'a> {
 const MAX_ATTEMPTS: u32 = 12;
 
 impl Store {
-    /// Runs a stock-moving transaction (checkout, cancellation, add-to-order) with its retries, one at
-    /// a time in this instance. Under snapshot isolation, concurrent transactions on one popular
-    /// product all conflict but one, and their retries conflict again: measured with 32 buyers of one
-    /// product on SurrealKV, that storm gave 37 checkouts/s and exhausted retries. Queued, each commits
-    /// first time (one transaction is about a millisecond); instances sharing a server still conflict
-    /// with each other and rely on the retries.
-    pub(crate) async fn with_stock_gate<T, F, Fut>(&self, attempt: F) -> Result<T, StoreError>
+    /// Runs a stock-moving transaction (checkout, cancellation, add-to-order) with its retries, in
+    /// its turn under the instance's `StockPolicy`; `variants` are those whose stock it moves, when
+    /// known before it runs. Under snapshot isolation, concurrent transactions on one popular product
+    /// all conflict but one, and their retries conflict again: measured with 32 buyers of one product
+    /// on SurrealKV, that storm gave 37 checkouts/s and exhausted retries. Queued, each commits first
+    /// time (one transaction is about a millisecond); instances sharing a server still conflict with
+    /// each other and rely on the retries.
+    pub(crate) async fn with_stock_turn<T, F, Fut>(
+        &self,
+        variants: &[i64],
+        attempt: F,
+    ) -> Result<T, StoreError>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, StoreError>>,
     {
-        let _turn = self.stock_gate.acquire().await.map_err(|_| {
-            StoreError::Database(surrealdb::Error::internal("stock gate closed".into()))
-        })?;
+        let _gate = match self.stock_policy {
+            StockPolicy::Gate => Some(self.stock_gate.acquire().await.map_err(|_| {
+                StoreError::Database(surrealdb::Error::internal("stock gate closed".into()))
+            })?),
+            StockPolicy::PerVariant | StockPolicy::Retries => None,
+        };
+        let _turns = match self.stock_policy {
+            StockPolicy::PerVariant => self.variant_turns.take(variants).await,
+            StockPolicy::Gate | StockPolicy::Retries => Vec::new(),
+        };
+        self.retry_on_conflict(attempt).await
+    }
+
+    /// This handle with stock-moving transactions queued by `policy` (the service runs the default;
+    /// `benches/floor.rs` compares them).
+    pub fn with_stock_policy(self, policy: StockPolicy) -> Self {
+        Self {
+            stock_policy: policy,
+            ..self
+        }
+    }
+
+    /// Whether checkouts need to know their variants before they run.
+    pub(crate) fn queues_per_variant(&self) -> bool {
+        self.stock_policy == StockPolicy::PerVariant
+    }
+
+    /// Runs a write to the carts keyed `carts` (see `turns`): their turn in this instance, then the
+    /// transaction with its retries.
+    pub(crate) async fn with_cart_turn<T, F, Fut>(
+        &self,
+        carts: &[&str],
+        attempt: F,
+    ) -> Result<T, StoreError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, StoreError>>,
+    {
+        let _turn = self.cart_turns.take(carts).await;
         self.retry_on_conflict(attempt).await
     }
 

@@ -296,8 +296,18 @@ impl Store {
         paid_through_provider: bool,
         low_stock: i64,
     ) -> Result<CheckoutOutcome, StoreError> {
+        // The cart's turn before the stock gate, the one order both are taken in: a write to the
+        // cart queues behind its checkout rather than conflicting with it.
+        let _turn = self.cart_turns.take(&[user_id.as_str()]).await;
+        // The cart's lines cannot change while its turn is held (another instance's write would
+        // conflict with the checkout and be retried).
+        let variants = if self.queues_per_variant() {
+            self.cart_variants(user_id).await?
+        } else {
+            Vec::new()
+        };
         let result: CheckoutResult = self
-            .with_stock_gate(|| async {
+            .with_stock_turn(&variants, || async {
                 let mut response = self
                     .db()
                     .query(concat!(
@@ -499,7 +509,7 @@ impl Store {
         max_line: i64,
     ) -> Result<AddToOrder, StoreError> {
         let outcome: String = self
-            .with_stock_gate(|| async {
+            .with_stock_turn(&[variant_id.get()], || async {
                 let mut response = self
                     .db()
                     .query(concat!(
@@ -617,7 +627,7 @@ impl Store {
     ) -> Result<MoveOutcome, StoreError> {
         let from: Vec<String> = from.iter().map(|s| s.as_str().to_string()).collect();
         let result: MoveResult = self
-            .with_stock_gate(|| async {
+            .with_stock_turn(&[], || async {
                 let mut response = self
                     .db()
                     .query(concat!(

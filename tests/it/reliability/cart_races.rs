@@ -97,6 +97,12 @@ async fn a_cart_read_is_never_older_than_the_owners_acknowledged_writes() {
         stale.is_empty(),
         "a read after every add was acknowledged showed fewer units (round, shown, acknowledged): {stale:?}"
     );
+    // One instance queues one cart's writes (store::turns): each commits at its first try, so a
+    // shopper's burst never runs out of retries into a 409.
+    assert_eq!(
+        retries, 0,
+        "one owner's concurrent adds conflicted with each other inside one instance"
+    );
 }
 
 /// Every round a guest cart with N units is carried into `LOGINS` sign-ins of one account at once:
