@@ -85,6 +85,77 @@ async fn redis_stopping_mid_run_degrades_to_the_database_and_recovers() {
         .assert_problem(StatusCode::UNAUTHORIZED, "invalid_token");
 }
 
+/// Redis going away while a sale is made, and coming back with what it held before (a restart of a
+/// persisted Redis, a failover to a replica that lagged): the cached bodies it brings back show the
+/// old stock, and no read may be served one of them.
+#[tokio::test]
+async fn a_sale_made_while_redis_is_away_shows_once_it_is_back_with_its_old_data() {
+    use crate::common::{add, checkout};
+
+    let mut redis = PrivateRedis::start();
+    let app = TestApp::spawn_with(settings(&[("REDIS_URL", &redis.url())])).await;
+    let admin = app.admin().await;
+    let hat = app.product(&admin, "Away Hat", 1200, 10).await;
+    let reader = app.client();
+    let product = format!("/api/v1/products/{hat}");
+    let find = |listing: &serde_json::Value, field: &str| {
+        listing
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["id"] == hat)
+            .map(|p| p[field].as_i64().unwrap())
+    };
+    // Cached in Redis: the product, the first page, the NextBuy catalog.
+    assert_eq!(reader.get(&product).await.json["stock"], 10);
+    let page = reader.get("/api/v1/products").await;
+    assert_eq!(find(&page.json["items"], "stock"), Some(10));
+    let legacy = reader.get("/products").await;
+    assert_eq!(find(&legacy.json, "stock_quantity"), Some(10));
+    let customer = app.customer().await;
+    assert_eq!(add(&customer.api, hat, 3).await.status, StatusCode::CREATED);
+    redis.save();
+
+    redis.stop();
+    let order = checkout(&customer.api).await;
+    assert_eq!(order.status, StatusCode::CREATED, "{}", order.text);
+    assert_eq!(
+        reader.get(&product).await.json["stock"],
+        7,
+        "read past the cache while Redis is away"
+    );
+
+    redis.restart();
+    let mut back = false;
+    for _ in 0..100 {
+        if app.client().get("/ready").await.status == StatusCode::OK {
+            back = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(back, "never ready after Redis came back");
+    for round in 0..3 {
+        assert_eq!(
+            reader.get(&product).await.json["stock"],
+            7,
+            "round {round}: the product's body from before the sale"
+        );
+        let page = reader.get("/api/v1/products").await;
+        assert_eq!(
+            find(&page.json["items"], "stock"),
+            Some(7),
+            "round {round}: the first page from before the sale"
+        );
+        let legacy = reader.get("/products").await;
+        assert_eq!(
+            find(&legacy.json, "stock_quantity"),
+            Some(7),
+            "round {round}: the NextBuy catalog from before the sale"
+        );
+    }
+}
+
 #[tokio::test]
 async fn without_redis_the_in_process_cache_serves() {
     let app = TestApp::spawn_with(settings(&[("REDIS_URL", "")])).await;

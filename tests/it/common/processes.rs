@@ -8,18 +8,38 @@ use super::app::{JWT_SECRET, redis_url};
 use super::client::Api;
 use super::tls::TestCa;
 
-/// A Redis server of the test's own, on a free port, that the test may stop and start again.
+/// A Redis server of the test's own, on a free port, that the test may stop and start again. It
+/// keeps nothing on disk unless told to (`save`); a start loads what was saved.
 pub struct PrivateRedis {
     pub port: u16,
+    dir: std::path::PathBuf,
     child: Option<Child>,
 }
 
 impl PrivateRedis {
     pub fn start() -> Self {
         let port = free_port();
-        let mut redis = Self { port, child: None };
+        let dir = super::app::temp_dir("redis");
+        let mut redis = Self {
+            port,
+            dir,
+            child: None,
+        };
         redis.restart();
         redis
+    }
+
+    /// Writes everything Redis holds to its directory now: the next start begins with it, as a
+    /// restart of a persisted Redis or a failover to a replica does.
+    pub fn save(&self) {
+        let saved = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string(), "SAVE"])
+            .output()
+            .expect("redis-cli is installed with redis-server");
+        assert!(
+            saved.status.success() && String::from_utf8_lossy(&saved.stdout).trim() == "OK",
+            "{saved:?}"
+        );
     }
 
     pub fn url(&self) -> String {
@@ -30,6 +50,8 @@ impl PrivateRedis {
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
+            .arg("--dir")
+            .arg(&self.dir)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -55,6 +77,7 @@ impl PrivateRedis {
 impl Drop for PrivateRedis {
     fn drop(&mut self) {
         self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
