@@ -592,3 +592,57 @@ async fn a_stale_access_cookie_is_renewed_from_the_refresh_cookie_but_a_bad_head
     .await;
     assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
 }
+
+/// The NextBuy catalog is one body of every product on sale, however many store pages it takes to
+/// read: none missed or repeated at a page's edge (products made in one request share their
+/// creation time), archived ones left out, in id order as the original sent them.
+#[tokio::test]
+async fn the_whole_catalog_spans_many_store_pages_without_gaps_or_repeats() {
+    let app = seeded().await;
+    let admin = app.admin().await;
+    let products: Vec<Value> = (0..230)
+        .map(|i| json!({"name": format!("Bulk Tee {i:03}"), "price": {"amount": 1000 + i, "currency": "GBP"}, "stock": 3}))
+        .collect();
+    let made = admin
+        .post("/api/v1/products/bulk", json!({"products": products}))
+        .await;
+    assert_eq!(made.status, StatusCode::CREATED, "{}", made.text);
+    let archived = made.json["items"][17]["id"].as_i64().unwrap();
+    let gone = admin.delete(&format!("/api/v1/products/{archived}")).await;
+    assert!(gone.status.is_success(), "{}", gone.text);
+
+    let mut expected = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut path = "/api/v1/products?limit=100&sort=newest".to_string();
+        if let Some(c) = &cursor {
+            path.push_str(&format!("&cursor={c}"));
+        }
+        let page = app.client().get(&path).await;
+        assert_eq!(page.status, StatusCode::OK, "{}", page.text);
+        expected.extend(
+            page.json["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p["id"].as_i64().unwrap()),
+        );
+        match page.json["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_string()),
+            None => break,
+        }
+    }
+    let whole = app.client().get("/products").await;
+    assert_eq!(whole.status, StatusCode::OK, "{}", whole.text);
+    let ids: Vec<i64> = whole
+        .json
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["id"].as_i64().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 20 + 230 - 1, "seeded, made, one archived");
+    assert!(!ids.contains(&archived));
+    expected.sort();
+    assert_eq!(ids, expected, "the v1 listing page by page, in id order");
+}

@@ -18,15 +18,19 @@ struct Payload {
     id: i64,
 }
 
-pub fn encode(codec: &CursorCodec, fingerprint: &str, sort: ProductSort, last: &Product) -> String {
-    let key = match sort {
+/// Where a listing in `sort` order stands after `last`: its key on that sort.
+pub fn key_of(sort: ProductSort, last: &Product) -> SortKey {
+    match sort {
         ProductSort::Newest => SortKey::Time(last.created_at),
         ProductSort::PriceAsc | ProductSort::PriceDesc => SortKey::Price(last.price),
         ProductSort::Name => SortKey::Name(last.name.clone()),
-    };
+    }
+}
+
+pub fn encode(codec: &CursorCodec, fingerprint: &str, sort: ProductSort, last: &Product) -> String {
     let payload = Payload {
         q: fingerprint.to_string(),
-        k: key,
+        k: key_of(sort, last),
         id: last.id.get(),
     };
     codec.encode(KIND, &payload)

@@ -179,21 +179,19 @@ impl Catalog {
         render: impl FnOnce(Vec<Product>) -> Vec<u8>,
     ) -> Result<Body> {
         self.cached(&format!("{shape}:all"), async {
+            // Paged on the store's own key: no cursor to sign and check per page.
+            let mut query = ProductQuery::first_page(ProductSort::Newest, MAX_PAGE);
             let mut all = Vec::new();
-            let mut cursor = None;
             loop {
-                let page = self
-                    .list(CatalogRequest {
-                        sort: Some(ProductSort::Newest),
-                        cursor: cursor.take(),
-                        limit: Some(MAX_PAGE),
-                        ..Default::default()
-                    })
-                    .await?;
-                all.extend(page.items);
-                match page.next_cursor {
-                    Some(next) if all.len() < MAX_WHOLE_CATALOG => cursor = Some(next),
-                    _ => break,
+                let mut items = self.store.list_products(&query).await?;
+                let more = items.len() > query.limit as usize;
+                items.truncate(query.limit as usize);
+                query.after = items
+                    .last()
+                    .map(|last| (cursor::key_of(query.sort, last), last.id));
+                all.extend(items);
+                if !more || all.len() >= MAX_WHOLE_CATALOG {
+                    break;
                 }
             }
             Ok((render(all), Shows::Everything))
