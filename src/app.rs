@@ -14,6 +14,7 @@ use poem::{Endpoint, Response, Route, Server};
 use crate::config::Settings;
 use crate::metrics::Metrics;
 use crate::services::cart::Carts;
+use crate::services::catalog::Catalog;
 use crate::services::orders::Orders;
 use crate::state::AppState;
 
@@ -101,6 +102,7 @@ impl Application {
             .sweep_interval()
             .map(|every| tokio::spawn(sweep_payments(self.state.orders.clone(), every)));
         let outbox = tokio::spawn(self.state.outbox.clone().run());
+        let stamps = tokio::spawn(settle_catalog_stamps(self.state.catalog.clone()));
         let streams = self.state.live.clone();
         let shutdown = async move {
             shutdown.await;
@@ -111,6 +113,7 @@ impl Application {
             .await;
         sweeper.abort();
         outbox.abort();
+        stamps.abort();
         if let Some(payments) = payments {
             payments.abort();
         }
@@ -148,6 +151,17 @@ async fn sweep_guest_carts(carts: Arc<Carts>, metrics: Arc<Metrics>) {
             }
             Err(e) => tracing::warn!(error = %e, "sweeping expired guest carts failed"),
         }
+    }
+}
+
+/// Tells the shared cache, once it answers again, of catalog changes it missed while it did not
+/// (`Catalog::settle_stamps`), for as long as the server runs.
+async fn settle_catalog_stamps(catalog: Arc<Catalog>) {
+    let mut every = tokio::time::interval(Duration::from_secs(1));
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        catalog.settle_stamps().await;
     }
 }
 

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use reqwest::StatusCode;
 use serde_json::json;
 
-use crate::common::{EventReader, SurrealServer, TestApp, settings};
+use crate::common::{EventReader, PrivateRedis, SurrealServer, TestApp, settings};
 
 /// Two instances of the application sharing a server, a namespace and a Redis.
 async fn two_instances(server: &SurrealServer) -> (TestApp, TestApp) {
@@ -479,5 +479,59 @@ async fn two_instances_deliver_each_webhook_exactly_once() {
             received.len(),
             delivered.len()
         ),
+    );
+}
+
+/// A sale made on one instance while Redis is away, Redis back with what it held before (a persisted
+/// restart, a lagging replica): the other instance, which only reads, stops serving the product's
+/// body from before the sale within seconds, though nothing more is asked of the first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sale_the_cache_missed_reaches_the_other_instance_once_redis_is_back() {
+    use crate::common::{add, checkout};
+
+    let server = SurrealServer::start().await;
+    let mut redis = PrivateRedis::start();
+    let redis_url = redis.url();
+    let mut vars = server.vars().to_vec();
+    vars.push(("REDIS_URL", redis_url.as_str()));
+    let seller = TestApp::spawn_with(settings(&vars)).await;
+    vars.push(("SURREAL_NS", seller.namespace.as_str()));
+    let reader = TestApp::spawn_with(settings(&vars)).await;
+    let admin = seller.admin().await;
+    let hat = seller.product(&admin, "Missed Hat", 1500, 10).await;
+    let path = format!("/api/v1/products/{hat}");
+    assert_eq!(reader.client().get(&path).await.json["stock"], 10);
+    let customer = seller.customer().await;
+    assert_eq!(add(&customer.api, hat, 3).await.status, StatusCode::CREATED);
+    redis.save();
+
+    redis.stop();
+    let order = checkout(&customer.api).await;
+    assert_eq!(order.status, StatusCode::CREATED, "{}", order.text);
+    redis.restart();
+    // The reader answers from Redis again (a read it made past the cache would show the sale and
+    // prove nothing).
+    let mut ready = false;
+    for _ in 0..100 {
+        if reader.client().get("/ready").await.status == StatusCode::OK {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(ready, "the reader never became ready after Redis came back");
+
+    let started = Instant::now();
+    let mut shown = serde_json::Value::Null;
+    while started.elapsed() < Duration::from_secs(10) {
+        shown = reader.client().get(&path).await.json["stock"].clone();
+        if shown == 7 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        shown, 7,
+        "the reading instance still served the body from before the sale 10 s after Redis came back"
     );
 }

@@ -212,6 +212,15 @@ impl Catalog {
         self.stamp(fields).await;
     }
 
+    /// Stamps `all` when a change went unstamped (the cache did not answer it), so that instances
+    /// sharing the cache stop serving bodies from before it even if this one is asked for nothing;
+    /// the server calls it every second.
+    pub async fn settle_stamps(&self) {
+        if self.unstamped.load(Ordering::Acquire) {
+            self.stamp(Vec::new()).await;
+        }
+    }
+
     /// Stamps `fields`. A change the cache did not hear of (it did not answer) leaves every body out
     /// of date once it answers again: the next stamp, or the next reading, stamps `all`.
     async fn stamp(&self, mut fields: Vec<String>) {
