@@ -187,6 +187,7 @@ impl Accounts {
             .email
             .as_ref()
             .map(|e| self.verifications.issue(e.as_str()));
+        let may_mail = verify.is_some();
         let changes = ProfileChanges {
             email: update.email.map(|e| e.as_str().to_string()),
             name: update.name.map(DisplayName::into_inner),
@@ -197,7 +198,10 @@ impl Accounts {
             .update_profile(principal.user_id(), changes, verify)
             .await?
             .ok_or(Error::NotFound("user"))?;
-        self.verifications.sent();
+        // A name or address change writes no mail: the sender is not woken for nothing.
+        if may_mail {
+            self.verifications.sent();
+        }
         user.try_into()
     }
 
