@@ -8,51 +8,15 @@
 //! with the cart and checkout transactions beside it. Every figure is also shown as a ratio of the
 //! smallest size, measured in the same run. No assertion here: it measures, it does not judge.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use storefront::config::SurrealSettings;
 use storefront::domain::{CartOwner, OrderId, ProductId, ProductSort, UserId, VariantId};
-use storefront::metrics::Metrics;
 use storefront::store::products::{NewProduct, NewVariant, ProductQuery};
-use storefront::store::{self, Store};
+
+mod common;
+use common::{FreshStore, flags, percentile};
 
 const CHUNK: usize = 1000;
-
-struct Options {
-    sizes: Vec<usize>,
-    samples: usize,
-}
-
-fn options() -> Options {
-    let mut o = Options {
-        sizes: vec![1000, 10_000, 100_000],
-        samples: 30,
-    };
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let mut i = 0;
-    while i < args.len() {
-        let value = args.get(i + 1).cloned().unwrap_or_default();
-        match args[i].as_str() {
-            "--sizes" => {
-                o.sizes = value
-                    .split(',')
-                    .map(|s| s.parse().expect("--sizes takes numbers"))
-                    .collect();
-                i += 1;
-            }
-            "--samples" => {
-                o.samples = value.parse().expect("--samples takes a number");
-                i += 1;
-            }
-            // `cargo bench` passes --bench to every bench binary.
-            _ => {}
-        }
-        i += 1;
-    }
-    o.sizes.sort_unstable();
-    o
-}
 
 fn product(n: usize) -> NewProduct {
     NewProduct {
@@ -79,11 +43,7 @@ fn page(sort: ProductSort) -> ProductQuery {
 /// Median and 90th percentile, in milliseconds.
 fn summary(mut times: Vec<Duration>) -> (f64, f64) {
     times.sort_unstable();
-    let at = |q: f64| {
-        let i = ((times.len() as f64 - 1.0) * q).round() as usize;
-        times[i].as_secs_f64() * 1000.0
-    };
-    (at(0.5), at(0.9))
+    (percentile(&times, 0.5), percentile(&times, 0.9))
 }
 
 /// Times `f` `samples` times after three untimed runs.
@@ -106,20 +66,16 @@ where
 
 #[tokio::main]
 async fn main() {
-    let o = options();
-    let dir = std::env::temp_dir().join(format!("storefront-scale-{}", uuid::Uuid::new_v4()));
-    let settings = SurrealSettings {
-        url: format!("surrealkv://{}", dir.display()),
-        namespace: "scale".into(),
-        database: "scale".into(),
-        username: None,
-        password: None,
-        ca: None,
-    };
-    let db = Store::connect(&settings, Arc::new(Metrics::default()))
-        .await
-        .expect("open the store");
-    store::migrate(&db).await.expect("apply the schema");
+    let flags = flags();
+    let mut sizes: Vec<usize> = flags.get("sizes").map_or(vec![1000, 10_000, 100_000], |s| {
+        s.split(',')
+            .map(|n| n.parse().expect("--sizes takes numbers"))
+            .collect()
+    });
+    sizes.sort_unstable();
+    let samples: usize = common::flag(&flags, "samples", 30);
+    let fresh = FreshStore::open("scale").await;
+    let db = fresh.store();
 
     println!(
         "{:>9} {:>13} {:>13} {:>13} {:>13} {:>13} {:>9} {:>9}",
@@ -135,7 +91,7 @@ async fn main() {
     let mut stocked = 0;
     let mut base: Option<(f64, f64)> = None;
     let mut run = 0;
-    for &size in &o.sizes {
+    for &size in &sizes {
         while stocked < size {
             let batch = (stocked..size.min(stocked + CHUNK))
                 .map(|n| (ProductId::from_trusted((n + 1) as i64), product(n + 1)))
@@ -145,13 +101,13 @@ async fn main() {
                 .expect("insert products");
             stocked = size.min(stocked + CHUNK);
         }
-        let newest = time(o.samples, || async {
+        let newest = time(samples, || async {
             db.list_products(&page(ProductSort::Newest))
                 .await
                 .expect("newest page");
         })
         .await;
-        let by_price = time(o.samples, || async {
+        let by_price = time(samples, || async {
             db.list_products(&page(ProductSort::PriceAsc))
                 .await
                 .expect("price page");
@@ -161,7 +117,7 @@ async fn main() {
         run += 1;
         let lines = [1, size as i64 / 2, size as i64];
         let (mut adds, mut checkouts) = (Vec::new(), Vec::new());
-        for i in 0..o.samples + 3 {
+        for i in 0..samples + 3 {
             let user = UserId::from_trusted(format!("scale_{run}_{i}"));
             let cart = CartOwner::User(user.clone());
             // Each product has one variant, numbered as the product (inserted in step with it).
@@ -195,6 +151,4 @@ async fn main() {
             checkout_p50 / checkout_base
         );
     }
-    drop(db);
-    let _ = std::fs::remove_dir_all(&dir);
 }

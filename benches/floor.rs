@@ -3,52 +3,27 @@
 //! embedded SurrealKV directory, with no HTTP, no sessions and no cache: what the load tool's
 //! `cart-write` and `checkout` scenarios would reach if everything above the store cost nothing.
 //!
-//! `cargo bench --bench floor -- [--connections 32] [--seconds 10] [--warmup 2]`
+//! `cargo bench --bench floor -- [--connections 32] [--seconds 10] [--warmup 2]
+//! [--scenarios cart-write,checkout,checkout-disjoint]`
 //!
 //! Like the load tool, each of `--connections` tasks repeats one iteration: `cart-write` adds a line
 //! and removes it (2 transactions), `checkout` adds 3 lines and checks out (4 transactions, one order),
-//! every task on a cart of its own. No assertion here: it measures, it does not judge.
+//! every task on a cart of its own. `checkout` buys the same 3 products in every task, as the load
+//! tool's scenario does (every order takes stock from the same variants); `checkout-disjoint` buys 3
+//! products of the task's own, so no two orders touch one variant. Both checkouts run under each
+//! `StockPolicy` (one stock transaction at a time, one per variant, none queued: conflicts retried);
+//! a checkout that runs out of retries is counted as failed. No assertion here: it measures, it does
+//! not judge.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use storefront::config::SurrealSettings;
 use storefront::domain::{CartOwner, OrderId, ProductId, UserId, VariantId};
-use storefront::metrics::Metrics;
 use storefront::store::orders::CheckoutOutcome;
 use storefront::store::products::{NewProduct, NewVariant};
-use storefront::store::{self, Store};
+use storefront::store::{StockPolicy, Store, StoreError};
 
-struct Options {
-    connections: usize,
-    seconds: u64,
-    warmup: u64,
-}
-
-fn options() -> Options {
-    let mut o = Options {
-        connections: 32,
-        seconds: 10,
-        warmup: 2,
-    };
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let mut i = 0;
-    while i < args.len() {
-        let value = args.get(i + 1).cloned().unwrap_or_default();
-        match args[i].as_str() {
-            "--connections" => o.connections = value.parse().expect("--connections N"),
-            "--seconds" => o.seconds = value.parse().expect("--seconds N"),
-            "--warmup" => o.warmup = value.parse().expect("--warmup N"),
-            // `cargo bench` passes --bench to every bench binary.
-            _ => {
-                i += 1;
-                continue;
-            }
-        }
-        i += 2;
-    }
-    o
-}
+mod common;
+use common::{FreshStore, flag, flags, percentile};
 
 fn product(n: i64) -> NewProduct {
     NewProduct {
@@ -68,58 +43,61 @@ fn product(n: i64) -> NewProduct {
     }
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index].as_secs_f64() * 1000.0
-}
-
-/// One iteration of `scenario` on the cart of `user`.
-async fn iteration(db: &Store, scenario: &str, user: &UserId, task: usize) {
+/// One iteration of `scenario` on the cart of `user`: false when a write ran out of retries.
+async fn iteration(db: &Store, scenario: &str, user: &UserId, task: usize) -> bool {
     let cart = CartOwner::User(user.clone());
+    let settled = |result: Result<(), StoreError>| match result {
+        Ok(()) => true,
+        Err(StoreError::Conflict) => false,
+        Err(other) => panic!("{scenario}: {other}"),
+    };
     if scenario == "cart-write" {
         let variant = VariantId::from_trusted(1 + (task % 3) as i64);
-        db.add_to_cart(&cart, None, variant, 1, 999)
-            .await
-            .expect("add to cart");
-        db.remove_cart_line(&cart, None, variant)
-            .await
-            .expect("remove from cart");
-        return;
+        let added = db.add_to_cart(&cart, None, variant, 1, 999).await;
+        if !settled(added.map(drop)) {
+            return false;
+        }
+        return settled(db.remove_cart_line(&cart, None, variant).await.map(drop));
     }
-    for product in 1..=3 {
-        db.add_to_cart(&cart, None, VariantId::from_trusted(product), 1, 999)
-            .await
-            .expect("add to cart");
+    let first = if scenario == "checkout-disjoint" {
+        4 + 3 * task as i64
+    } else {
+        1
+    };
+    for product in first..first + 3 {
+        let added = db
+            .add_to_cart(&cart, None, VariantId::from_trusted(product), 1, 999)
+            .await;
+        if !settled(added.map(drop)) {
+            return false;
+        }
     }
     let placed = db
         .checkout(user, &OrderId::generate(), "1 Floor Street", None, false, 5)
-        .await
-        .expect("checkout");
-    assert!(matches!(placed, CheckoutOutcome::Placed { .. }));
+        .await;
+    settled(placed.map(|placed| {
+        assert!(
+            matches!(placed, CheckoutOutcome::Placed { .. }),
+            "{placed:?}"
+        );
+    }))
 }
 
 #[tokio::main]
 async fn main() {
-    let o = options();
-    let dir = std::env::temp_dir().join(format!("storefront-floor-{}", uuid::Uuid::new_v4()));
-    let settings = SurrealSettings {
-        url: format!("surrealkv://{}", dir.display()),
-        namespace: "floor".into(),
-        database: "floor".into(),
-        username: None,
-        password: None,
-        ca: None,
-    };
-    let db = Store::connect(&settings, Arc::new(Metrics::default()))
-        .await
-        .expect("open the store");
-    store::migrate(&db).await.expect("apply the schema");
-    // Products 1-3, each with one variant numbered as it is.
+    let flags = flags();
+    let connections: usize = flag(&flags, "connections", 32);
+    let seconds: u64 = flag(&flags, "seconds", 10);
+    let warmup: u64 = flag(&flags, "warmup", 2);
+    let only: Vec<String> = flags
+        .get("scenarios")
+        .map(|s| s.split(',').map(str::to_string).collect())
+        .unwrap_or_default();
+    let fresh = FreshStore::open("floor").await;
+    let db = fresh.store();
+    // Products 1-3 for every task, then 3 of each task's own; each with one variant numbered as it is.
     db.insert_missing_products(
-        (1..=3)
+        (1..=3 + 3 * connections as i64)
             .map(|n| (ProductId::from_trusted(n), product(n)))
             .collect(),
     )
@@ -128,50 +106,72 @@ async fn main() {
 
     println!(
         "store floor: {} tasks, {} s warm-up, {} s measured, embedded SurrealKV, in-process",
-        o.connections, o.warmup, o.seconds
+        connections, warmup, seconds
     );
     println!(
-        "{:<16} {:>10} {:>9} {:>9} {:>9}",
-        "scenario", "iter/s", "p50 ms", "p90 ms", "p99 ms"
+        "{:<30} {:>10} {:>9} {:>9} {:>9} {:>7}",
+        "scenario", "iter/s", "p50 ms", "p90 ms", "p99 ms", "failed"
     );
-    for scenario in ["cart-write", "checkout"] {
-        let clock_starts = Instant::now() + Duration::from_secs(o.warmup);
-        let ends = clock_starts + Duration::from_secs(o.seconds);
-        let tasks: Vec<_> = (0..o.connections)
+    let runs = [
+        ("cart-write", StockPolicy::Gate),
+        ("checkout", StockPolicy::Gate),
+        ("checkout", StockPolicy::PerVariant),
+        ("checkout", StockPolicy::Retries),
+        ("checkout-disjoint", StockPolicy::Gate),
+        ("checkout-disjoint", StockPolicy::PerVariant),
+        ("checkout-disjoint", StockPolicy::Retries),
+    ];
+    for (run, (scenario, policy)) in runs.into_iter().enumerate() {
+        if !only.is_empty() && !only.iter().any(|s| s == scenario) {
+            continue;
+        }
+        let db = db.clone().with_stock_policy(policy);
+        let clock_starts = Instant::now() + Duration::from_secs(warmup);
+        let ends = clock_starts + Duration::from_secs(seconds);
+        let tasks: Vec<_> = (0..connections)
             .map(|task| {
                 let db = db.clone();
-                let user =
-                    UserId::from_trusted(format!("floor_{scenario}_{task}").replace('-', "_"));
+                let user = UserId::from_trusted(format!("floor_{run}_{task}"));
                 tokio::spawn(async move {
-                    let mut latencies = Vec::new();
+                    let (mut latencies, mut failed) = (Vec::new(), 0u64);
                     loop {
                         let sent = Instant::now();
                         if sent >= ends {
                             break;
                         }
-                        iteration(&db, scenario, &user, task).await;
+                        let done = iteration(&db, scenario, &user, task).await;
                         if sent >= clock_starts {
-                            latencies.push(sent.elapsed());
+                            if done {
+                                latencies.push(sent.elapsed());
+                            } else {
+                                failed += 1;
+                            }
                         }
                     }
-                    latencies
+                    (latencies, failed)
                 })
             })
             .collect();
-        let mut latencies = Vec::new();
+        let (mut latencies, mut failed) = (Vec::new(), 0);
         for task in tasks {
-            latencies.extend(task.await.expect("task"));
+            let (l, f) = task.await.expect("task");
+            latencies.extend(l);
+            failed += f;
         }
         latencies.sort();
+        let policy = match policy {
+            StockPolicy::Gate => "",
+            StockPolicy::PerVariant => " (per variant)",
+            StockPolicy::Retries => " (retries only)",
+        };
         println!(
-            "{:<16} {:>10.1} {:>9.2} {:>9.2} {:>9.2}",
-            scenario,
-            latencies.len() as f64 / o.seconds as f64,
+            "{:<30} {:>10.1} {:>9.2} {:>9.2} {:>9.2} {:>7}",
+            format!("{scenario}{policy}"),
+            latencies.len() as f64 / seconds as f64,
             percentile(&latencies, 0.50),
             percentile(&latencies, 0.90),
             percentile(&latencies, 0.99),
+            failed,
         );
     }
-    drop(db);
-    let _ = std::fs::remove_dir_all(&dir);
 }
