@@ -130,15 +130,18 @@ impl From<surrealdb::Error> for StoreError {
 /// How an instance queues its stock-moving transactions (checkout, cancellation, add-to-order).
 /// Queuing is for speed only: the transactions are correct under any policy (snapshot isolation
 /// refuses a conflicting commit, and it is retried), and instances sharing a server conflict with
-/// each other whatever each one's policy. `benches/floor.rs` measures the three.
+/// each other whatever each one's policy. `benches/floor.rs` measures the three; on 2 cores, 32
+/// tasks, three runs: every order buying the same 3 variants, gate 178-183 orders/s, per variant
+/// 171-183, retries only 31-40 with a third of checkouts out of retries; disjoint carts, gate
+/// 178-185, per variant 213-225, retries only 210-214. Per variant is the default.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum StockPolicy {
     /// One at a time in the instance.
-    #[default]
     Gate,
     /// One at a time per variant: a checkout waits for the checkouts of the variants it buys, and
     /// orders of disjoint carts run side by side. A cancellation queues with nothing (its lines are
     /// not known before its transaction reads them) and relies on its retries.
+    #[default]
     PerVariant,
     /// No queue: every conflict is retried.
     Retries,

@@ -296,7 +296,7 @@ impl Store {
         paid_through_provider: bool,
         low_stock: i64,
     ) -> Result<CheckoutOutcome, StoreError> {
-        // The cart's turn before the stock gate, the one order both are taken in: a write to the
+        // The cart's turn before the stock turn, the one order both are taken in: a write to the
         // cart queues behind its checkout rather than conflicting with it.
         let _turn = self.cart_turns.take(&[user_id.as_str()]).await;
         // The cart's lines cannot change while its turn is held (another instance's write would
@@ -374,7 +374,7 @@ impl Store {
                             };
                             ", super::outbox::enqueue_order_mail!("order_placed"), "
                             ", super::outbox::enqueue_webhook!("order.placed", order_event_data!("")), "
-                            -- The caller reads the order after this: not inside the stock gate, where
+                            -- The caller reads the order after this: not inside the stock turn, where
                             -- every millisecond holds up the next checkout.
                             RETURN { outcome: 'placed', order_id: $order_id, cart_revision: $cart_revision,
                                 products: array::distinct(array::map($lines, |$l| $l.product_id)) };
