@@ -113,12 +113,12 @@ async fn main() {
         "scenario", "iter/s", "p50 ms", "p90 ms", "p99 ms", "failed"
     );
     let runs = [
-        ("cart-write", StockPolicy::PerVariant),
-        ("checkout", StockPolicy::PerVariant),
+        ("cart-write", StockPolicy::Gate),
         ("checkout", StockPolicy::Gate),
+        ("checkout", StockPolicy::PerVariant),
         ("checkout", StockPolicy::Retries),
-        ("checkout-disjoint", StockPolicy::PerVariant),
         ("checkout-disjoint", StockPolicy::Gate),
+        ("checkout-disjoint", StockPolicy::PerVariant),
         ("checkout-disjoint", StockPolicy::Retries),
     ];
     for (run, (scenario, policy)) in runs.into_iter().enumerate() {
@@ -160,8 +160,8 @@ async fn main() {
         }
         latencies.sort();
         let policy = match policy {
-            StockPolicy::Gate => " (gate)",
-            StockPolicy::PerVariant => "",
+            StockPolicy::Gate => "",
+            StockPolicy::PerVariant => " (per variant)",
             StockPolicy::Retries => " (retries only)",
         };
         println!(
