@@ -511,15 +511,10 @@ async fn a_sale_the_cache_missed_reaches_the_other_instance_once_redis_is_back()
     redis.restart();
     // The reader answers from Redis again (a read it made past the cache would show the sale and
     // prove nothing).
-    let mut ready = false;
-    for _ in 0..100 {
-        if reader.client().get("/ready").await.status == StatusCode::OK {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(ready, "the reader never became ready after Redis came back");
+    assert!(
+        reader.becomes_ready(Duration::from_secs(10)).await,
+        "the reader never became ready after Redis came back"
+    );
 
     let started = Instant::now();
     let mut shown = serde_json::Value::Null;

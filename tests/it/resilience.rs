@@ -51,15 +51,10 @@ async fn redis_stopping_mid_run_degrades_to_the_database_and_recovers() {
 
     redis.restart();
     // The connection manager reconnects by itself: readiness returns and the cache is used again.
-    let mut ready = false;
-    for _ in 0..50 {
-        if app.client().get("/ready").await.status == StatusCode::OK {
-            ready = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(ready, "never became ready after Redis came back");
+    assert!(
+        app.becomes_ready(Duration::from_secs(5)).await,
+        "never became ready after Redis came back"
+    );
     let hits = |text: &str| -> u64 {
         text.lines()
             .find_map(|l| l.strip_prefix("storefront_cache_hits_total "))
@@ -126,15 +121,10 @@ async fn a_sale_made_while_redis_is_away_shows_once_it_is_back_with_its_old_data
     );
 
     redis.restart();
-    let mut back = false;
-    for _ in 0..100 {
-        if app.client().get("/ready").await.status == StatusCode::OK {
-            back = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(back, "never ready after Redis came back");
+    assert!(
+        app.becomes_ready(Duration::from_secs(10)).await,
+        "never ready after Redis came back"
+    );
     for round in 0..3 {
         assert_eq!(
             reader.get(&product).await.json["stock"],

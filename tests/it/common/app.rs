@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::json;
@@ -131,6 +132,19 @@ impl TestApp {
         if let Some(server) = self.server.take() {
             let _ = server.await;
         }
+    }
+
+    /// Waits up to `within` for `/ready` to answer 200 (after a dependency came back); false if it
+    /// never did.
+    pub async fn becomes_ready(&self, within: Duration) -> bool {
+        let started = std::time::Instant::now();
+        while started.elapsed() < within {
+            if self.client().get("/ready").await.status == StatusCode::OK {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        false
     }
 
     /// The Prometheus text of `/metrics`, from the metrics port.
