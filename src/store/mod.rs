@@ -334,15 +334,15 @@ impl Store {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, StoreError>>,
     {
-        let _gate = match self.stock_policy {
-            StockPolicy::Gate => Some(self.stock_gate.acquire().await.map_err(|_| {
-                StoreError::Database(surrealdb::Error::internal("stock gate closed".into()))
-            })?),
-            StockPolicy::PerVariant | StockPolicy::Retries => None,
-        };
-        let _turns = match self.stock_policy {
-            StockPolicy::PerVariant => self.variant_turns.take(variants).await,
-            StockPolicy::Gate | StockPolicy::Retries => Vec::new(),
+        let _turn = match self.stock_policy {
+            StockPolicy::Gate => (
+                Some(self.stock_gate.acquire().await.map_err(|_| {
+                    StoreError::Database(surrealdb::Error::internal("stock gate closed".into()))
+                })?),
+                Vec::new(),
+            ),
+            StockPolicy::PerVariant => (None, self.variant_turns.take(variants).await),
+            StockPolicy::Retries => (None, Vec::new()),
         };
         self.retry_on_conflict(attempt).await
     }

@@ -183,9 +183,7 @@ impl Catalog {
             let mut query = ProductQuery::first_page(ProductSort::Newest, MAX_PAGE);
             let mut all = Vec::new();
             loop {
-                let mut items = self.store.list_products(&query).await?;
-                let more = items.len() > query.limit as usize;
-                items.truncate(query.limit as usize);
+                let (items, more) = self.read_page(&query).await?;
                 query.after = items
                     .last()
                     .map(|last| (cursor::key_of(query.sort, last), last.id));
@@ -242,16 +240,20 @@ impl Catalog {
         if let Some(category) = &category {
             query.categories = Some(self.store.category_family(category).await?);
         }
-        let mut items = self.store.list_products(&query).await?;
-        let next_cursor = if items.len() > query.limit as usize {
-            items.truncate(query.limit as usize);
-            items
-                .last()
-                .map(|last| cursor::encode(&self.cursors, fingerprint, query.sort, last))
-        } else {
-            None
-        };
+        let (items, more) = self.read_page(&query).await?;
+        let next_cursor = more
+            .then(|| items.last())
+            .flatten()
+            .map(|last| cursor::encode(&self.cursors, fingerprint, query.sort, last));
         Ok(ProductPage { items, next_cursor })
+    }
+
+    /// Up to `query.limit` products and whether more follow (the store reads one past the limit).
+    async fn read_page(&self, query: &ProductQuery) -> Result<(Vec<Product>, bool)> {
+        let mut items = self.store.list_products(query).await?;
+        let more = items.len() > query.limit as usize;
+        items.truncate(query.limit as usize);
+        Ok((items, more))
     }
 
     /// A product of the catalog; archived ones are not found.
