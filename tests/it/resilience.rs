@@ -85,7 +85,7 @@ async fn redis_stopping_mid_run_degrades_to_the_database_and_recovers() {
 /// old stock, and no read may be served one of them.
 #[tokio::test]
 async fn a_sale_made_while_redis_is_away_shows_once_it_is_back_with_its_old_data() {
-    use crate::common::{add, checkout};
+    use crate::common::sell_while_redis_is_away;
 
     let mut redis = PrivateRedis::start();
     let app = TestApp::spawn_with(settings(&[("REDIS_URL", &redis.url())])).await;
@@ -108,12 +108,7 @@ async fn a_sale_made_while_redis_is_away_shows_once_it_is_back_with_its_old_data
     let legacy = reader.get("/products").await;
     assert_eq!(find(&legacy.json, "stock_quantity"), Some(10));
     let customer = app.customer().await;
-    assert_eq!(add(&customer.api, hat, 3).await.status, StatusCode::CREATED);
-    redis.save();
-
-    redis.stop();
-    let order = checkout(&customer.api).await;
-    assert_eq!(order.status, StatusCode::CREATED, "{}", order.text);
+    sell_while_redis_is_away(&customer.api, &mut redis, hat, 3).await;
     assert_eq!(
         reader.get(&product).await.json["stock"],
         7,

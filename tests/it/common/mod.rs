@@ -18,6 +18,9 @@ pub use client::{Api, Res, assert_no_hash, multipart, read};
 pub use events::EventReader;
 pub use processes::{PrivateRedis, ServerProcess, SurrealServer, cli, free_port, wait_for_port};
 pub use receiver::{Received, Receiver};
-pub use shopping::{add, checkout, checkout_all, customers, order_units, stock, variant_units};
+pub use shopping::{
+    add, checkout, checkout_all, customers, order_units, sell_while_redis_is_away, stock,
+    variant_units,
+};
 pub use smtp::{SmtpCapture, VERIFY_SUBJECT, reset_token};
 pub use tls::{TestCa, TlsRedis};

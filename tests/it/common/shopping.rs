@@ -7,6 +7,26 @@ use serde_json::{Value, json};
 
 use super::app::{Customer, TestApp};
 use super::client::{Api, Res};
+use super::processes::PrivateRedis;
+
+/// A sale the cache does not hear of: `customer` puts `units` of `product` in the cart, Redis saves
+/// what it holds (the cached bodies from before the sale) and stops, and the order is placed while it
+/// is away. Redis stays stopped; its next start brings the old bodies back.
+pub async fn sell_while_redis_is_away(
+    customer: &Api,
+    redis: &mut PrivateRedis,
+    product: i64,
+    units: i64,
+) {
+    assert_eq!(
+        add(customer, product, units).await.status,
+        StatusCode::CREATED
+    );
+    redis.save();
+    redis.stop();
+    let order = checkout(customer).await;
+    assert_eq!(order.status, StatusCode::CREATED, "{}", order.text);
+}
 
 /// The product's stock as the catalog shows it.
 pub async fn stock(app: &TestApp, id: i64) -> i64 {
