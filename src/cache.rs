@@ -211,6 +211,11 @@ impl Cache {
         self.inner.started.elapsed().as_millis() as u64
     }
 
+    /// The counters this cache reports to, for what its users count about what they cache.
+    pub fn metrics(&self) -> &Metrics {
+        &self.inner.metrics
+    }
+
     pub fn is_redis(&self) -> bool {
         self.inner.redis.is_some()
     }

@@ -24,6 +24,9 @@ pub struct Metrics {
     redis_errors: AtomicU64,
     cache_bypassed: AtomicU64,
     conflict_retries: AtomicU64,
+    catalog_bodies_made: AtomicU64,
+    cart_line_writes: AtomicU64,
+    cart_write_transactions: AtomicU64,
     guest_carts_expired: AtomicU64,
     /// Stripe webhook events by what they did (`paid`, `duplicate`, `mismatch`, ...).
     payment_events: Mutex<BTreeMap<&'static str, u64>>,
@@ -124,6 +127,17 @@ impl Metrics {
         self.conflict_retries.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// A catalog response body was made from the database (a miss, or one put out of date).
+    pub fn catalog_body_made(&self) {
+        self.catalog_bodies_made.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// One transaction committed `writes` line writes (add, set quantity, remove) of one cart.
+    pub fn cart_writes_committed(&self, writes: u64) {
+        self.cart_line_writes.fetch_add(writes, Ordering::Relaxed);
+        self.cart_write_transactions.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub fn guest_carts_expired(&self, n: u64) {
         self.guest_carts_expired.fetch_add(n, Ordering::Relaxed);
     }
@@ -207,6 +221,21 @@ impl Metrics {
                 "storefront_db_conflict_retries_total",
                 "Transactions run again after a write conflict.",
                 &self.conflict_retries,
+            ),
+            (
+                "storefront_catalog_bodies_made_total",
+                "Catalog response bodies made from the database (not current in the cache).",
+                &self.catalog_bodies_made,
+            ),
+            (
+                "storefront_cart_line_writes_total",
+                "Cart line writes (add, set quantity, remove) committed.",
+                &self.cart_line_writes,
+            ),
+            (
+                "storefront_cart_write_transactions_total",
+                "Transactions that committed them: one cart's writes queued together share one.",
+                &self.cart_write_transactions,
             ),
             (
                 "storefront_guest_carts_expired_total",

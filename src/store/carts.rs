@@ -7,6 +7,7 @@ use surrealdb::types::SurrealValue;
 
 use crate::domain::{CartOwner, GuestCartId, ProductId, UserId, VariantId};
 
+use super::cart_writes::{LineWrite, Written};
 use super::products::OptionRow;
 
 use super::{Store, StoreError};
@@ -43,7 +44,7 @@ pub struct CartSnapshot {
 
 /// A line as `select_lines!` reads it: the product and the variant fetched once each, as objects.
 #[derive(Debug, SurrealValue)]
-struct LineRow {
+pub(super) struct LineRow {
     product_id: i64,
     variant_id: i64,
     quantity: i64,
@@ -99,9 +100,18 @@ impl From<LineRow> for CartLineRow {
 }
 
 /// Oldest line first (ties by variant id: lines added in one transaction share a time).
-fn rows(mut lines: Vec<LineRow>) -> Vec<CartLineRow> {
+pub(super) fn rows(mut lines: Vec<LineRow>) -> Vec<CartLineRow> {
     lines.sort_by_key(|l| (l.added_at, l.variant_id));
     lines.into_iter().map(CartLineRow::from).collect()
+}
+
+/// A set-quantity or remove: the cart after it, or none when it had no such line.
+fn changed_or_no_line(written: Written, what: &str) -> Result<Option<CartSnapshot>, StoreError> {
+    match written {
+        Written::Changed(snapshot) => Ok(Some(snapshot)),
+        Written::NoLine => Ok(None),
+        other => Err(StoreError::UnknownOutcome(format!("{what}: {other:?}"))),
+    }
 }
 
 /// The lines of the cart keyed `$user`, read as the range of line keys `[$user, …]`: a range scan
@@ -122,6 +132,8 @@ macro_rules! select_lines {
         )
     };
 }
+
+pub(crate) use select_lines;
 
 /// The revision a change to the cart record in the variable `$cart` commits with: one past its last revision, or the
 /// database's clock in microseconds when that is larger. A cart deleted (merged, swept, its account
@@ -213,13 +225,6 @@ impl From<Snapshot> for CartSnapshot {
     }
 }
 
-#[derive(Debug, SurrealValue)]
-struct AddResult {
-    outcome: String,
-    revision: Option<i64>,
-    lines: Option<Vec<LineRow>>,
-}
-
 impl Store {
     /// The cart's lines and the revision they are at; an expired guest cart has none.
     pub async fn cart_lines(&self, cart: &CartOwner) -> Result<CartSnapshot, StoreError> {
@@ -262,7 +267,8 @@ impl Store {
     }
 
     /// Adds `quantity` of a variant, raising the line's quantity when the variant is already there.
-    /// `guest_expiry` is set for a guest cart: its new idle deadline.
+    /// `guest_expiry` is set for a guest cart: its new idle deadline. Queued with the cart's other
+    /// writes (`cart_writes`).
     pub async fn add_to_cart(
         &self,
         cart: &CartOwner,
@@ -271,65 +277,20 @@ impl Store {
         quantity: i64,
         max_line: i64,
     ) -> Result<AddOutcome, StoreError> {
-        let result: Option<AddResult> = self
-            .with_cart_turn(&[cart.key()], || async {
-                let mut response = self
-                    .db()
-                    .query(concat!(
-                        "{
-                            LET $variant = type::record('variant', $variant_id);
-                            -- Field idioms read a record without a SELECT's planning (0.74-0.82 against
-                            -- 0.84-1.09 ms per add). A missing record reads as fields of NONE.
-                            LET $v = $variant.{archived, price, product};
-                            IF $v.product = NONE OR $v.archived = true { RETURN { outcome: 'no_product' } };
-                            LET $found = $v.product.{archived, price};
-                            IF $found.price = NONE OR $found.archived = true { RETURN { outcome: 'no_product' } };
-                            LET $cart = type::record('cart', $user);
-                            LET $line = type::record('cart_line', [$user, $variant_id]);
-                            LET $current = $line.quantity ?? 0;
-                            IF $current + $quantity > $max_line { RETURN { outcome: 'too_many' } };
-                            -- Every add writes the cart record (its revision): adds of different
-                            -- products to one cart conflict, so one instance queues them (`turns`)
-                            -- and only another instance's write is retried.
-                            LET $revision = ", next_revision!("$cart"), ";
-                            IF $expires != NONE { UPSERT $cart SET expires_at = $expires, revision = $revision }
-                            ELSE { UPSERT $cart SET user = type::record('user', $user), revision = $revision };
-                            UPSERT $line SET cart = $cart, product = $v.product, variant = $variant,
-                                quantity = $current + $quantity, price_when_added = $v.price ?? $found.price;
-                            RETURN { outcome: 'added', revision: $revision, lines: ",
-                        select_lines!(),
-                        " };
-                         }"
-                    ))
-                    .bind(("user", cart.key().to_string()))
-                    .bind(("variant_id", variant_id.get()))
-                    .bind(("quantity", quantity))
-                    .bind(("max_line", max_line))
-                    .bind(("expires", guest_expiry))
-                    .await?;
-                Ok(response.take::<Option<AddResult>>(0)?)
-            })
-            .await?;
-        let Some(AddResult {
-            outcome,
-            revision,
-            lines,
-        }) = result
-        else {
-            return Err(StoreError::UnknownOutcome("nothing".into()));
+        let write = LineWrite::Add {
+            variant_id: variant_id.get(),
+            quantity,
+            max_line,
         };
-        Ok(match (outcome.as_str(), revision, lines) {
-            ("added", Some(revision), Some(lines)) => AddOutcome::Added(CartSnapshot {
-                revision,
-                lines: rows(lines),
-            }),
-            ("too_many", ..) => AddOutcome::TooMany,
-            ("no_product", ..) => AddOutcome::NoProduct,
-            ("added", ..) => {
-                return Err(StoreError::UnknownOutcome("added without its lines".into()));
-            }
-            _ => return Err(StoreError::UnknownOutcome(outcome)),
-        })
+        match self
+            .write_cart_line(cart.key(), guest_expiry, write)
+            .await?
+        {
+            Written::Changed(snapshot) => Ok(AddOutcome::Added(snapshot)),
+            Written::NoProduct => Ok(AddOutcome::NoProduct),
+            Written::TooMany => Ok(AddOutcome::TooMany),
+            Written::NoLine => Err(StoreError::UnknownOutcome("add: no line".into())),
+        }
     }
 
     /// Sets a line's quantity and returns the cart's lines; none when the cart has no line for that
@@ -341,35 +302,14 @@ impl Store {
         variant_id: VariantId,
         quantity: i64,
     ) -> Result<Option<CartSnapshot>, StoreError> {
-        self.with_cart_turn(&[cart.key()], || async {
-            let mut response = self
-                .db()
-                .query(concat!(
-                    "{
-                        LET $cart = type::record('cart', $user);
-                        LET $line = type::record('cart_line', [$user, $variant_id]);
-                        IF !record::exists($line) { RETURN NONE };
-                        UPDATE $line SET quantity = $quantity;
-                        LET $revision = ",
-                    next_revision!("$cart"),
-                    ";
-                        -- A user's cart has no deadline: `$expires` is NONE and so is `expires_at`.
-                        UPSERT $cart SET revision = $revision, expires_at = $expires ?? expires_at;
-                        RETURN { revision: $revision, lines: ",
-                    select_lines!(),
-                    " };
-                     }"
-                ))
-                .bind(("user", cart.key().to_string()))
-                .bind(("variant_id", variant_id.get()))
-                .bind(("quantity", quantity))
-                .bind(("expires", guest_expiry))
-                .await?;
-            // An object around the lines: `take` of an `Option` reads one row, not a whole array.
-            let changed: Option<Snapshot> = response.take(0)?;
-            Ok(changed.map(CartSnapshot::from))
-        })
-        .await
+        let write = LineWrite::Set {
+            variant_id: variant_id.get(),
+            quantity,
+        };
+        let written = self
+            .write_cart_line(cart.key(), guest_expiry, write)
+            .await?;
+        changed_or_no_line(written, "set quantity")
     }
 
     /// Removes a line and returns the cart's lines; none when the cart has no line for that variant.
@@ -380,32 +320,13 @@ impl Store {
         guest_expiry: Option<DateTime<Utc>>,
         variant_id: VariantId,
     ) -> Result<Option<CartSnapshot>, StoreError> {
-        self.with_cart_turn(&[cart.key()], || async {
-            let mut response = self
-                .db()
-                .query(concat!(
-                    "{
-                        LET $cart = type::record('cart', $user);
-                        LET $line = type::record('cart_line', [$user, $variant_id]);
-                        IF !record::exists($line) { RETURN NONE };
-                        DELETE $line;
-                        LET $revision = ",
-                    next_revision!("$cart"),
-                    ";
-                        UPSERT $cart SET revision = $revision, expires_at = $expires ?? expires_at;
-                        RETURN { revision: $revision, lines: ",
-                    select_lines!(),
-                    " };
-                     }"
-                ))
-                .bind(("user", cart.key().to_string()))
-                .bind(("variant_id", variant_id.get()))
-                .bind(("expires", guest_expiry))
-                .await?;
-            let changed: Option<Snapshot> = response.take(0)?;
-            Ok(changed.map(CartSnapshot::from))
-        })
-        .await
+        let write = LineWrite::Remove {
+            variant_id: variant_id.get(),
+        };
+        let written = self
+            .write_cart_line(cart.key(), guest_expiry, write)
+            .await?;
+        changed_or_no_line(written, "remove")
     }
 
     /// Empties the cart; returns the revision it is empty at.
@@ -706,6 +627,79 @@ mod tests {
             "{} <= {guest_revision}",
             again.revision
         );
+    }
+
+    /// Writes queued on one cart while its turn is held commit in one transaction, each answered
+    /// with its own outcome: an add sees its line in the cart it gets back, a refused write changes
+    /// nothing and fails nobody else, and a writer whose request is dropped still has its write made.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn one_carts_queued_writes_commit_together_each_with_its_own_outcome() {
+        let store = memory_store("batched").await;
+        let mut setup = String::new();
+        for i in 1..=40 {
+            setup.push_str(&format!(
+                "CREATE product:{i} SET name = 'p{i}', price = 100; \
+                 CREATE variant:{i} SET product = product:{i}, sku = 'v{i}', stock = 5;"
+            ));
+        }
+        store.db().query(setup).await.unwrap().check().unwrap();
+        let turn = store.cart_turns.take(&["hot"]).await;
+        let mut writers = Vec::new();
+        for i in 1..=40 {
+            let store = store.clone();
+            writers.push(tokio::spawn(async move {
+                store.add_to_cart(&user("hot"), None, p(i), 1, 999).await
+            }));
+        }
+        for (variant, quantity) in [(999, 1), (1, 1000)] {
+            let store = store.clone();
+            writers.push(tokio::spawn(async move {
+                store
+                    .add_to_cart(&user("hot"), None, p(variant), quantity, 999)
+                    .await
+            }));
+        }
+        while store.cart_queue.len("hot") < 42 {
+            tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+        }
+        // Its client hangs up: the write is made all the same.
+        writers.remove(39).abort();
+        drop(turn);
+        let mut outcomes = Vec::new();
+        for writer in writers {
+            outcomes.push(writer.await.unwrap().unwrap());
+        }
+        for (i, outcome) in outcomes[..39].iter().enumerate() {
+            let AddOutcome::Added(snapshot) = outcome else {
+                panic!("add {} was not made: {outcome:?}", i + 1);
+            };
+            assert!(
+                snapshot
+                    .lines
+                    .iter()
+                    .any(|l| l.variant_id.get() == i as i64 + 1 && l.quantity == 1)
+            );
+        }
+        assert!(
+            matches!(outcomes[39], AddOutcome::NoProduct),
+            "{:?}",
+            outcomes[39]
+        );
+        assert!(
+            matches!(outcomes[40], AddOutcome::TooMany),
+            "{:?}",
+            outcomes[40]
+        );
+        let cart = store.cart_lines(&user("hot")).await.unwrap();
+        assert_eq!(cart.lines.len(), 40);
+        assert!(cart.lines.iter().all(|l| l.quantity == 1));
+        let metrics = store.metrics.render(&Default::default());
+        let counter = |name: &str| -> u64 {
+            let line = metrics.lines().find(|l| l.starts_with(name)).unwrap();
+            line.rsplit(' ').next().unwrap().parse().unwrap()
+        };
+        assert_eq!(counter("storefront_cart_line_writes_total "), 42);
+        assert_eq!(counter("storefront_cart_write_transactions_total "), 1);
     }
 
     /// The merge decides quantities from both carts as they are in its own transaction, and a

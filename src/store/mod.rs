@@ -9,6 +9,7 @@
 //! whose filters depend on the request (`list_products`, `list_orders`) builds its text at run time,
 //! from fixed fragments, with `format!`.
 
+mod cart_writes;
 pub mod carts;
 pub mod categories;
 pub mod live;
@@ -45,7 +46,7 @@ pub use migrate::{MIGRATIONS, Migrated, Migration, migrate};
 pub use normalize_emails::{EmailReview, ReviewKind};
 
 /// Errors of the storage layer that callers act on; everything else is `Database`.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     #[error("email already registered")]
     EmailTaken,
@@ -163,6 +164,8 @@ pub struct Store {
     variant_turns: Arc<turns::Turns>,
     /// One write at a time per cart in this instance (see `turns`).
     cart_turns: Arc<turns::Turns>,
+    /// Line writes waiting for their cart's turn, run together (see `cart_writes`).
+    cart_queue: Arc<cart_writes::CartQueue>,
     settings: Arc<SurrealSettings>,
 }
 
@@ -180,6 +183,7 @@ impl Store {
             stock_gate: Arc::new(tokio::sync::Semaphore::new(1)),
             variant_turns: Arc::new(turns::Turns::new()),
             cart_turns: Arc::new(turns::Turns::new()),
+            cart_queue: Arc::default(),
             settings: Arc::new(settings.clone()),
         })
     }

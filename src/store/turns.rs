@@ -5,7 +5,8 @@
 //! snapshot isolation: one commits, the other is run again, and under many writers at once (a
 //! shopper's double clicks in several tabs, the load tool's `cart-write-hot`) the retries conflict
 //! again until they run out and the shopper sees a 409. Queued in process, each write commits at its
-//! first try. Instances sharing a server still conflict with each other and rely on the retries.
+//! first try (and a cart's line writes queued behind one turn commit together: `cart_writes`).
+//! Instances sharing a server still conflict with each other and rely on the retries.
 //!
 //! The queue is striped: a key picks one of `STRIPES` mutexes, so memory stays fixed however many
 //! carts or variants there are; two keys on one stripe only take turns (each turn is about a

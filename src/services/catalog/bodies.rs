@@ -157,6 +157,10 @@ impl Catalog {
             self.stamp(Vec::new()).await;
         }
         let key = format!("catalog:{PAGE_FORMAT}:{key}");
+        let make = async {
+            self.cache.metrics().catalog_body_made();
+            make.await
+        };
         let entry = self.cache.get(&key).await.and_then(Entry::decode);
         let fields = entry.as_ref().map(Entry::fields).unwrap_or_default();
         let read = self.cache.read_stamps(STOCK_STAMPS, &fields).await;

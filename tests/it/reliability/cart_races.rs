@@ -13,13 +13,18 @@ const ADDS: usize = 24;
 /// Sign-ins at once carrying the same guest cart (a double- or triple-submitted login form).
 const LOGINS: usize = 5;
 
-async fn conflict_retries(app: &TestApp) -> u64 {
+/// A counter's value in `/metrics`.
+async fn counter(app: &TestApp, name: &str) -> u64 {
     let metrics = app.metrics().await;
     metrics
         .lines()
-        .find_map(|l| l.strip_prefix("storefront_db_conflict_retries_total "))
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
         .and_then(|v| v.parse().ok())
-        .expect("storefront_db_conflict_retries_total in /metrics")
+        .unwrap_or_else(|| panic!("{name} in /metrics"))
+}
+
+async fn conflict_retries(app: &TestApp) -> u64 {
+    counter(app, "storefront_db_conflict_retries_total").await
 }
 
 /// The cart's units as `GET /api/v1/cart` shows them (the cached view) and as
@@ -51,6 +56,7 @@ async fn a_cart_read_is_never_older_than_the_owners_acknowledged_writes() {
         products.push(app.product(&admin, name, 500, 100_000).await);
     }
     let retries_before = conflict_retries(&app).await;
+    let transactions_before = counter(&app, "storefront_cart_write_transactions_total").await;
     let mut stale = Vec::new();
     for round in 0..ROUNDS {
         let customer = app.customer().await;
@@ -86,11 +92,14 @@ async fn a_cart_read_is_never_older_than_the_owners_acknowledged_writes() {
         }
     }
     let retries = conflict_retries(&app).await - retries_before;
+    let transactions =
+        counter(&app, "storefront_cart_write_transactions_total").await - transactions_before;
     report(
         "cart reads after concurrent adds",
         format!(
-            "{ROUNDS} rounds × {ADDS} concurrent adds by one owner: {} reads older than the acknowledged writes {stale:?} (round, shown, acknowledged); {retries} conflict retries",
-            stale.len()
+            "{ROUNDS} rounds × {ADDS} concurrent adds by one owner: {} reads older than the acknowledged writes {stale:?} (round, shown, acknowledged); {retries} conflict retries; {} adds committed in {transactions} transactions",
+            stale.len(),
+            ROUNDS * ADDS
         ),
     );
     assert!(

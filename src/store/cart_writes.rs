@@ -1,0 +1,341 @@
+//! One cart's line writes (add, set quantity, remove) queued in this instance commit together.
+//!
+//! Every write to a cart raises its revision, so one cart's writes take turns (`turns`). Taking
+//! turns alone, 32 writers on one cart wait for 31 transactions each, and every transaction reads
+//! the whole cart back for its answer. Here a writer queues its write and a task takes the cart's
+//! turn; whichever task holds the turn runs everything queued for the cart by then, in order, as one
+//! transaction (one block per write, each seeing the writes before it), and reads the cart back once
+//! for all of them. A write whose task finds the queue empty was run by an earlier holder. Each
+//! write still gets its own outcome: one that is refused (no such variant, line limit) changes
+//! nothing and the others go ahead; a failed transaction fails every write in it, and a write
+//! conflict (another instance wrote the cart) runs the whole batch again.
+//!
+//! The task, not the request, runs the batch: a client that hangs up does not cancel the writes of
+//! the others queued with it.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
+use surrealdb::types::SurrealValue;
+use tokio::sync::oneshot;
+
+use super::carts::{CartSnapshot, LineRow, cart_lines_of, next_revision, rows, select_lines};
+use super::{Store, StoreError};
+use crate::sync::lock;
+
+/// The most writes one transaction runs; the rest wait for the next turn.
+const MOST_PER_BATCH: usize = 64;
+
+/// A write to one line of a cart.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum LineWrite {
+    /// Raise the variant's line by `quantity` (make it), refused past `max_line` units.
+    Add {
+        variant_id: i64,
+        quantity: i64,
+        max_line: i64,
+    },
+    /// Set an existing line's quantity.
+    Set { variant_id: i64, quantity: i64 },
+    /// Delete an existing line.
+    Remove { variant_id: i64 },
+}
+
+/// What one write did.
+#[derive(Debug)]
+pub(crate) enum Written {
+    /// The cart changed; its lines as they are after the transaction that changed it.
+    Changed(CartSnapshot),
+    /// `Set` or `Remove` found no line for the variant.
+    NoLine,
+    /// `Add`: the variant does not exist or is archived, or its product is.
+    NoProduct,
+    /// `Add`: the line would hold more than `max_line`.
+    TooMany,
+}
+
+/// A write as the batch's SurrealQL reads it (`$ops[i]`; which write it is, is its block).
+#[derive(Debug, Clone, SurrealValue)]
+struct Op {
+    variant_id: i64,
+    quantity: Option<i64>,
+    max_line: Option<i64>,
+    /// A guest cart's new idle deadline; none for an account's cart.
+    expires: Option<DateTime<Utc>>,
+}
+
+impl Op {
+    fn of(write: LineWrite, expires: Option<DateTime<Utc>>) -> Self {
+        let (variant_id, quantity, max_line) = match write {
+            LineWrite::Add {
+                variant_id,
+                quantity,
+                max_line,
+            } => (variant_id, Some(quantity), Some(max_line)),
+            LineWrite::Set {
+                variant_id,
+                quantity,
+            } => (variant_id, Some(quantity), None),
+            LineWrite::Remove { variant_id } => (variant_id, None, None),
+        };
+        Self {
+            variant_id,
+            quantity,
+            max_line,
+            expires,
+        }
+    }
+}
+
+struct Queued {
+    write: LineWrite,
+    op: Op,
+    done: oneshot::Sender<Result<Written, StoreError>>,
+}
+
+/// Writes waiting for their cart's turn, by cart key.
+#[derive(Default)]
+pub(crate) struct CartQueue {
+    waiting: Mutex<HashMap<String, Vec<Queued>>>,
+}
+
+impl CartQueue {
+    fn push(&self, cart: &str, queued: Queued) {
+        lock(&self.waiting)
+            .entry(cart.to_string())
+            .or_default()
+            .push(queued);
+    }
+
+    #[cfg(test)]
+    pub(crate) fn len(&self, cart: &str) -> usize {
+        lock(&self.waiting).get(cart).map_or(0, Vec::len)
+    }
+
+    /// Up to `MOST_PER_BATCH` of the cart's writes, oldest first.
+    fn take(&self, cart: &str) -> Vec<Queued> {
+        let mut waiting = lock(&self.waiting);
+        let Some(queue) = waiting.get_mut(cart) else {
+            return Vec::new();
+        };
+        if queue.len() <= MOST_PER_BATCH {
+            return waiting.remove(cart).unwrap_or_default();
+        }
+        queue.drain(..MOST_PER_BATCH).collect()
+    }
+}
+
+/// Each write's block: its value is its outcome (`RETURN` would end the whole transaction). `$op`
+/// is the write, `$cart` the cart record, `$user` its key.
+const ADD: &str = concat!(
+    "LET $variant = type::record('variant', $op.variant_id);
+    -- Field idioms read a record without a SELECT's planning; a missing record reads as NONE.
+    LET $v = $variant.{archived, price, product};
+    LET $found = $v.product.{archived, price};
+    LET $line = type::record('cart_line', [$user, $op.variant_id]);
+    LET $current = $line.quantity ?? 0;
+    IF $v.product = NONE OR $v.archived = true OR $found.price = NONE OR $found.archived = true {
+        'no_product'
+    } ELSE IF $current + $op.quantity > $op.max_line {
+        'too_many'
+    } ELSE {
+        LET $revision = ",
+    next_revision!("$cart"),
+    ";
+        IF $op.expires != NONE { UPSERT $cart SET expires_at = $op.expires, revision = $revision }
+        ELSE { UPSERT $cart SET user = type::record('user', $user), revision = $revision };
+        UPSERT $line SET cart = $cart, product = $v.product, variant = $variant,
+            quantity = $current + $op.quantity, price_when_added = $v.price ?? $found.price;
+        'changed'
+    }"
+);
+
+const SET: &str = concat!(
+    "LET $line = type::record('cart_line', [$user, $op.variant_id]);
+    IF !record::exists($line) { 'no_line' } ELSE {
+        UPDATE $line SET quantity = $op.quantity;
+        LET $revision = ",
+    next_revision!("$cart"),
+    ";
+        -- An account's cart has no deadline: `$op.expires` is NONE and so is `expires_at`.
+        UPSERT $cart SET revision = $revision, expires_at = $op.expires ?? expires_at;
+        'changed'
+    }"
+);
+
+const REMOVE: &str = concat!(
+    "LET $line = type::record('cart_line', [$user, $op.variant_id]);
+    IF !record::exists($line) { 'no_line' } ELSE {
+        DELETE $line;
+        LET $revision = ",
+    next_revision!("$cart"),
+    ";
+        UPSERT $cart SET revision = $revision, expires_at = $op.expires ?? expires_at;
+        'changed'
+    }"
+);
+
+/// The cart as the batch leaves it, read once: its lines only when a write changed it.
+const AFTER: &str = concat!(
+    "RETURN { outcomes: $outcomes, revision: $cart.revision ?? 0,
+        lines: IF 'changed' IN $outcomes { ",
+    select_lines!(),
+    " } ELSE { [] } };"
+);
+
+impl LineWrite {
+    fn block(&self) -> &'static str {
+        match self {
+            LineWrite::Add { .. } => ADD,
+            LineWrite::Set { .. } => SET,
+            LineWrite::Remove { .. } => REMOVE,
+        }
+    }
+}
+
+/// One transaction running `writes` in order: `LET $w0 = { LET $op = $ops[0]; … };` per write.
+fn batch_text(writes: &[LineWrite]) -> String {
+    let mut text = String::from("{\nLET $cart = type::record('cart', $user);\n");
+    for (i, write) in writes.iter().enumerate() {
+        let _ = writeln!(
+            text,
+            "LET $w{i} = {{ LET $op = $ops[{i}];\n{} }};",
+            write.block()
+        );
+    }
+    let outcomes: Vec<String> = (0..writes.len()).map(|i| format!("$w{i}")).collect();
+    let _ = writeln!(text, "LET $outcomes = [{}];", outcomes.join(", "));
+    text.push_str(AFTER);
+    text.push_str("\n}");
+    text
+}
+
+#[derive(Debug, SurrealValue)]
+struct BatchResult {
+    outcomes: Vec<String>,
+    revision: i64,
+    lines: Vec<LineRow>,
+}
+
+impl Store {
+    /// Queues `write` for `cart` (a user's id or a guest cart's key) and waits for the transaction
+    /// that runs it. `expires` is set for a guest cart: its new idle deadline.
+    pub(crate) async fn write_cart_line(
+        &self,
+        cart: &str,
+        expires: Option<DateTime<Utc>>,
+        write: LineWrite,
+    ) -> Result<Written, StoreError> {
+        let (done, answer) = oneshot::channel();
+        self.cart_queue.push(
+            cart,
+            Queued {
+                write,
+                op: Op::of(write, expires),
+                done,
+            },
+        );
+        let store = self.clone();
+        let cart = cart.to_string();
+        tokio::spawn(async move {
+            let _turn = store.cart_turns.take(&[cart.as_str()]).await;
+            let batch = store.cart_queue.take(&cart);
+            if !batch.is_empty() {
+                store.run_batch(&cart, batch).await;
+            }
+        });
+        answer.await.unwrap_or_else(|_| {
+            Err(StoreError::Database(surrealdb::Error::internal(
+                "the cart write's task ended without an answer".into(),
+            )))
+        })
+    }
+
+    /// Runs `batch` (in the cart's turn) and answers each write.
+    async fn run_batch(&self, cart: &str, batch: Vec<Queued>) {
+        let writes: Vec<LineWrite> = batch.iter().map(|q| q.write).collect();
+        let ops: Vec<Op> = batch.iter().map(|q| q.op.clone()).collect();
+        let text = batch_text(&writes);
+        let result = self
+            .retry_on_conflict(|| async {
+                let mut response = self
+                    .db()
+                    .query(text.as_str())
+                    .bind(("user", cart.to_string()))
+                    .bind(("ops", ops.clone()))
+                    .await?;
+                let result: Option<BatchResult> = response.take(0)?;
+                result.ok_or_else(|| StoreError::UnknownOutcome("a cart write: nothing".into()))
+            })
+            .await
+            .and_then(|result| {
+                if result.outcomes.len() == batch.len() {
+                    Ok(result)
+                } else {
+                    Err(StoreError::UnknownOutcome(format!(
+                        "{} outcomes for {} cart writes",
+                        result.outcomes.len(),
+                        batch.len()
+                    )))
+                }
+            });
+        match result {
+            Ok(BatchResult {
+                outcomes,
+                revision,
+                lines,
+            }) => {
+                self.metrics.cart_writes_committed(batch.len() as u64);
+                let after = CartSnapshot {
+                    revision,
+                    lines: rows(lines),
+                };
+                for (queued, outcome) in batch.into_iter().zip(outcomes) {
+                    let written = match outcome.as_str() {
+                        "changed" => Ok(Written::Changed(after.clone())),
+                        "no_line" => Ok(Written::NoLine),
+                        "no_product" => Ok(Written::NoProduct),
+                        "too_many" => Ok(Written::TooMany),
+                        other => Err(StoreError::UnknownOutcome(other.to_string())),
+                    };
+                    // A writer that stopped waiting (its client hung up) needs no answer.
+                    let _ = queued.done.send(written);
+                }
+            }
+            Err(err) => {
+                for queued in batch {
+                    let _ = queued.done.send(Err(err.clone()));
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_runs_its_writes_in_order_and_reads_the_cart_once() {
+        let add = LineWrite::Add {
+            variant_id: 7,
+            quantity: 2,
+            max_line: 99,
+        };
+        let remove = LineWrite::Remove { variant_id: 7 };
+        let text = batch_text(&[add, remove]);
+        let first = text.find("LET $w0 = { LET $op = $ops[0];").unwrap();
+        let second = text.find("LET $w1 = { LET $op = $ops[1];").unwrap();
+        assert!(first < second && text[first..second].contains("'too_many'"));
+        assert!(text[second..].contains("DELETE $line"));
+        assert!(text.contains("LET $outcomes = [$w0, $w1];"));
+        assert_eq!(text.matches("FROM cart_line:").count(), 1, "{text}");
+        assert_eq!(
+            text.matches("RETURN").count(),
+            1,
+            "a write's RETURN would end the batch"
+        );
+    }
+}
