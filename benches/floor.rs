@@ -4,11 +4,12 @@
 //! `cart-write` and `checkout` scenarios would reach if everything above the store cost nothing.
 //!
 //! `cargo bench --bench floor -- [--connections 32] [--seconds 10] [--warmup 2]
-//! [--scenarios cart-write,checkout,checkout-disjoint]`
+//! [--scenarios cart-write,cart-write-hot,checkout,checkout-disjoint]`
 //!
 //! Like the load tool, each of `--connections` tasks repeats one iteration: `cart-write` adds a line
-//! and removes it (2 transactions), `checkout` adds 3 lines and checks out (4 transactions, one order),
-//! every task on a cart of its own. `checkout` buys the same 3 products in every task, as the load
+//! and removes it (2 writes), `checkout` adds 3 lines and checks out (4 writes, one order), every
+//! task on a cart of its own; `cart-write-hot` is `cart-write` with every task on one cart, each with
+//! a product of its own (the writes queued on that cart commit together). `checkout` buys the same 3 products in every task, as the load
 //! tool's scenario does (every order takes stock from the same variants); `checkout-disjoint` buys 3
 //! products of the task's own, so no two orders touch one variant. Both checkouts run under each
 //! `StockPolicy` (one stock transaction at a time, one per variant, none queued: conflicts retried);
@@ -51,8 +52,12 @@ async fn iteration(db: &Store, scenario: &str, user: &UserId, task: usize) -> bo
         Err(StoreError::Conflict) => false,
         Err(other) => panic!("{scenario}: {other}"),
     };
-    if scenario == "cart-write" {
-        let variant = VariantId::from_trusted(1 + (task % 3) as i64);
+    if scenario.starts_with("cart-write") {
+        let variant = VariantId::from_trusted(if scenario == "cart-write-hot" {
+            4 + task as i64
+        } else {
+            1 + (task % 3) as i64
+        });
         let added = db.add_to_cart(&cart, None, variant, 1, 999).await;
         if !settled(added.map(drop)) {
             return false;
@@ -114,6 +119,7 @@ async fn main() {
     );
     let runs = [
         ("cart-write", StockPolicy::Gate),
+        ("cart-write-hot", StockPolicy::Gate),
         ("checkout", StockPolicy::Gate),
         ("checkout", StockPolicy::PerVariant),
         ("checkout", StockPolicy::Retries),
@@ -131,7 +137,11 @@ async fn main() {
         let tasks: Vec<_> = (0..connections)
             .map(|task| {
                 let db = db.clone();
-                let user = UserId::from_trusted(format!("floor_{run}_{task}"));
+                let user = UserId::from_trusted(if scenario == "cart-write-hot" {
+                    format!("floor_{run}_hot")
+                } else {
+                    format!("floor_{run}_{task}")
+                });
                 tokio::spawn(async move {
                     let (mut latencies, mut failed) = (Vec::new(), 0u64);
                     loop {

@@ -4,8 +4,8 @@
 //! turns alone, 32 writers on one cart wait for 31 transactions each, and every transaction reads
 //! the whole cart back for its answer. Here a writer queues its write and a task takes the cart's
 //! turn; whichever task holds the turn runs everything queued for the cart by then, in order, as one
-//! transaction (one block per write, each seeing the writes before it), and reads the cart back once
-//! for all of them. A write whose task finds the queue empty was run by an earlier holder. Each
+//! transaction (one block per write, each seeing the writes before it), raises the cart's revision
+//! once and reads the cart back once for all of them. A write whose task finds the queue empty was run by an earlier holder. Each
 //! write still gets its own outcome: one that is refused (no such variant, line limit) changes
 //! nothing and the others go ahead; a failed transaction fails every write in it, and a write
 //! conflict (another instance wrote the cart) runs the whole batch again.
@@ -62,12 +62,10 @@ struct Op {
     variant_id: i64,
     quantity: Option<i64>,
     max_line: Option<i64>,
-    /// A guest cart's new idle deadline; none for an account's cart.
-    expires: Option<DateTime<Utc>>,
 }
 
 impl Op {
-    fn of(write: LineWrite, expires: Option<DateTime<Utc>>) -> Self {
+    fn of(write: LineWrite) -> Self {
         let (variant_id, quantity, max_line) = match write {
             LineWrite::Add {
                 variant_id,
@@ -84,7 +82,6 @@ impl Op {
             variant_id,
             quantity,
             max_line,
-            expires,
         }
     }
 }
@@ -92,6 +89,8 @@ impl Op {
 struct Queued {
     write: LineWrite,
     op: Op,
+    /// A guest cart's new idle deadline; none for an account's cart.
+    expires: Option<DateTime<Utc>>,
     done: oneshot::Sender<Result<Written, StoreError>>,
 }
 
@@ -128,9 +127,9 @@ impl CartQueue {
 }
 
 /// Each write's block: its value is its outcome (`RETURN` would end the whole transaction). `$op`
-/// is the write, `$cart` the cart record, `$user` its key.
-const ADD: &str = concat!(
-    "LET $variant = type::record('variant', $op.variant_id);
+/// is the write, `$cart` the cart record, `$user` its key. Only the lines are written here; the
+/// cart record once, after them (`AFTER`).
+const ADD: &str = "LET $variant = type::record('variant', $op.variant_id);
     -- Field idioms read a record without a SELECT's planning; a missing record reads as NONE.
     LET $v = $variant.{archived, price, product};
     LET $found = $v.product.{archived, price};
@@ -141,45 +140,35 @@ const ADD: &str = concat!(
     } ELSE IF $current + $op.quantity > $op.max_line {
         'too_many'
     } ELSE {
-        LET $revision = ",
-    next_revision!("$cart"),
-    ";
-        IF $op.expires != NONE { UPSERT $cart SET expires_at = $op.expires, revision = $revision }
-        ELSE { UPSERT $cart SET user = type::record('user', $user), revision = $revision };
         UPSERT $line SET cart = $cart, product = $v.product, variant = $variant,
             quantity = $current + $op.quantity, price_when_added = $v.price ?? $found.price;
         'changed'
-    }"
-);
+    }";
 
-const SET: &str = concat!(
-    "LET $line = type::record('cart_line', [$user, $op.variant_id]);
+const SET: &str = "LET $line = type::record('cart_line', [$user, $op.variant_id]);
     IF !record::exists($line) { 'no_line' } ELSE {
         UPDATE $line SET quantity = $op.quantity;
-        LET $revision = ",
-    next_revision!("$cart"),
-    ";
-        -- An account's cart has no deadline: `$op.expires` is NONE and so is `expires_at`.
-        UPSERT $cart SET revision = $revision, expires_at = $op.expires ?? expires_at;
         'changed'
-    }"
-);
+    }";
 
-const REMOVE: &str = concat!(
-    "LET $line = type::record('cart_line', [$user, $op.variant_id]);
+const REMOVE: &str = "LET $line = type::record('cart_line', [$user, $op.variant_id]);
     IF !record::exists($line) { 'no_line' } ELSE {
         DELETE $line;
+        'changed'
+    }";
+
+/// After the writes: when one changed the cart, its revision is raised once for the transaction
+/// (and a guest cart's idle deadline moved on, an account's cart tied to its user); then the cart
+/// as the batch leaves it, read once, its lines only when it changed.
+const AFTER: &str = concat!(
+    "IF 'changed' IN $outcomes {
         LET $revision = ",
     next_revision!("$cart"),
     ";
-        UPSERT $cart SET revision = $revision, expires_at = $op.expires ?? expires_at;
-        'changed'
-    }"
-);
-
-/// The cart as the batch leaves it, read once: its lines only when a write changed it.
-const AFTER: &str = concat!(
-    "RETURN { outcomes: $outcomes, revision: $cart.revision ?? 0,
+        IF $expires != NONE { UPSERT $cart SET expires_at = $expires, revision = $revision }
+        ELSE { UPSERT $cart SET user = type::record('user', $user), revision = $revision };
+    };
+    RETURN { outcomes: $outcomes, revision: $cart.revision ?? 0,
         lines: IF 'changed' IN $outcomes { ",
     select_lines!(),
     " } ELSE { [] } };"
@@ -233,7 +222,8 @@ impl Store {
             cart,
             Queued {
                 write,
-                op: Op::of(write, expires),
+                op: Op::of(write),
+                expires,
                 done,
             },
         );
@@ -257,6 +247,8 @@ impl Store {
     async fn run_batch(&self, cart: &str, batch: Vec<Queued>) {
         let writes: Vec<LineWrite> = batch.iter().map(|q| q.write).collect();
         let ops: Vec<Op> = batch.iter().map(|q| q.op.clone()).collect();
+        // The latest deadline: the writes of one cart are all a guest's, or all an account's.
+        let expires = batch.iter().filter_map(|q| q.expires).max();
         let text = batch_text(&writes);
         let result = self
             .retry_on_conflict(|| async {
@@ -265,6 +257,7 @@ impl Store {
                     .query(text.as_str())
                     .bind(("user", cart.to_string()))
                     .bind(("ops", ops.clone()))
+                    .bind(("expires", expires))
                     .await?;
                 let result: Option<BatchResult> = response.take(0)?;
                 result.ok_or_else(|| StoreError::UnknownOutcome("a cart write: nothing".into()))
@@ -331,6 +324,8 @@ mod tests {
         assert!(first < second && text[first..second].contains("'too_many'"));
         assert!(text[second..].contains("DELETE $line"));
         assert!(text.contains("LET $outcomes = [$w0, $w1];"));
+        // The cart record (its revision) is written once for the batch, in one of two branches.
+        assert_eq!(text.matches("UPSERT $cart").count(), 2, "{text}");
         assert_eq!(text.matches("FROM cart_line:").count(), 1, "{text}");
         assert_eq!(
             text.matches("RETURN").count(),
