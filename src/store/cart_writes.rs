@@ -1,4 +1,4 @@
-//! One cart's line writes (add, set quantity, remove) queued in this instance commit together.
+//! One cart's line writes (add, set quantity, remove): queued in this instance, they commit together.
 //!
 //! Every write to a cart raises its revision, so one cart's writes take turns (`turns`). Taking
 //! turns alone, 32 writers on one cart wait for 31 transactions each, and every transaction reads
@@ -21,8 +21,11 @@ use chrono::{DateTime, Utc};
 use surrealdb::types::SurrealValue;
 use tokio::sync::oneshot;
 
-use super::carts::{CartSnapshot, LineRow, cart_lines_of, next_revision, rows, select_lines};
+use super::carts::{
+    AddOutcome, CartSnapshot, LineRow, cart_lines_of, next_revision, rows, select_lines,
+};
 use super::{Store, StoreError};
+use crate::domain::{CartOwner, VariantId};
 use crate::sync::lock;
 
 /// The most writes one transaction runs; the rest wait for the next turn.
@@ -208,7 +211,79 @@ struct BatchResult {
     lines: Vec<LineRow>,
 }
 
+/// A set-quantity or remove: the cart after it, or none when it had no such line.
+fn changed_or_no_line(written: Written, what: &str) -> Result<Option<CartSnapshot>, StoreError> {
+    match written {
+        Written::Changed(snapshot) => Ok(Some(snapshot)),
+        Written::NoLine => Ok(None),
+        other => Err(StoreError::UnknownOutcome(format!("{what}: {other:?}"))),
+    }
+}
+
 impl Store {
+    /// Adds `quantity` of a variant, raising the line's quantity when the variant is already there.
+    /// `guest_expiry` is set for a guest cart: its new idle deadline. Queued with the cart's other
+    /// writes (`cart_writes`).
+    pub async fn add_to_cart(
+        &self,
+        cart: &CartOwner,
+        guest_expiry: Option<DateTime<Utc>>,
+        variant_id: VariantId,
+        quantity: i64,
+        max_line: i64,
+    ) -> Result<AddOutcome, StoreError> {
+        let write = LineWrite::Add {
+            variant_id: variant_id.get(),
+            quantity,
+            max_line,
+        };
+        match self
+            .write_cart_line(cart.key(), guest_expiry, write)
+            .await?
+        {
+            Written::Changed(snapshot) => Ok(AddOutcome::Added(snapshot)),
+            Written::NoProduct => Ok(AddOutcome::NoProduct),
+            Written::TooMany => Ok(AddOutcome::TooMany),
+            Written::NoLine => Err(StoreError::UnknownOutcome("add: no line".into())),
+        }
+    }
+
+    /// Sets a line's quantity and returns the cart's lines; none when the cart has no line for that
+    /// variant. `guest_expiry` as for `add_to_cart`.
+    pub async fn set_cart_quantity(
+        &self,
+        cart: &CartOwner,
+        guest_expiry: Option<DateTime<Utc>>,
+        variant_id: VariantId,
+        quantity: i64,
+    ) -> Result<Option<CartSnapshot>, StoreError> {
+        let write = LineWrite::Set {
+            variant_id: variant_id.get(),
+            quantity,
+        };
+        let written = self
+            .write_cart_line(cart.key(), guest_expiry, write)
+            .await?;
+        changed_or_no_line(written, "set quantity")
+    }
+
+    /// Removes a line and returns the cart's lines; none when the cart has no line for that variant.
+    /// `guest_expiry` as for `add_to_cart`.
+    pub async fn remove_cart_line(
+        &self,
+        cart: &CartOwner,
+        guest_expiry: Option<DateTime<Utc>>,
+        variant_id: VariantId,
+    ) -> Result<Option<CartSnapshot>, StoreError> {
+        let write = LineWrite::Remove {
+            variant_id: variant_id.get(),
+        };
+        let written = self
+            .write_cart_line(cart.key(), guest_expiry, write)
+            .await?;
+        changed_or_no_line(written, "remove")
+    }
+
     /// Queues `write` for `cart` (a user's id or a guest cart's key) and waits for the transaction
     /// that runs it. `expires` is set for a guest cart: its new idle deadline.
     pub(crate) async fn write_cart_line(

@@ -7,7 +7,6 @@ use surrealdb::types::SurrealValue;
 
 use crate::domain::{CartOwner, GuestCartId, ProductId, UserId, VariantId};
 
-use super::cart_writes::{LineWrite, Written};
 use super::products::OptionRow;
 
 use super::{Store, StoreError};
@@ -103,15 +102,6 @@ impl From<LineRow> for CartLineRow {
 pub(super) fn rows(mut lines: Vec<LineRow>) -> Vec<CartLineRow> {
     lines.sort_by_key(|l| (l.added_at, l.variant_id));
     lines.into_iter().map(CartLineRow::from).collect()
-}
-
-/// A set-quantity or remove: the cart after it, or none when it had no such line.
-fn changed_or_no_line(written: Written, what: &str) -> Result<Option<CartSnapshot>, StoreError> {
-    match written {
-        Written::Changed(snapshot) => Ok(Some(snapshot)),
-        Written::NoLine => Ok(None),
-        other => Err(StoreError::UnknownOutcome(format!("{what}: {other:?}"))),
-    }
 }
 
 /// The lines of the cart keyed `$user`, read as the range of line keys `[$user, …]`: a range scan
@@ -264,69 +254,6 @@ impl Store {
             .bind(("user", user.to_string()))
             .await?;
         Ok(response.take(0)?)
-    }
-
-    /// Adds `quantity` of a variant, raising the line's quantity when the variant is already there.
-    /// `guest_expiry` is set for a guest cart: its new idle deadline. Queued with the cart's other
-    /// writes (`cart_writes`).
-    pub async fn add_to_cart(
-        &self,
-        cart: &CartOwner,
-        guest_expiry: Option<DateTime<Utc>>,
-        variant_id: VariantId,
-        quantity: i64,
-        max_line: i64,
-    ) -> Result<AddOutcome, StoreError> {
-        let write = LineWrite::Add {
-            variant_id: variant_id.get(),
-            quantity,
-            max_line,
-        };
-        match self
-            .write_cart_line(cart.key(), guest_expiry, write)
-            .await?
-        {
-            Written::Changed(snapshot) => Ok(AddOutcome::Added(snapshot)),
-            Written::NoProduct => Ok(AddOutcome::NoProduct),
-            Written::TooMany => Ok(AddOutcome::TooMany),
-            Written::NoLine => Err(StoreError::UnknownOutcome("add: no line".into())),
-        }
-    }
-
-    /// Sets a line's quantity and returns the cart's lines; none when the cart has no line for that
-    /// variant. `guest_expiry` as for `add_to_cart`.
-    pub async fn set_cart_quantity(
-        &self,
-        cart: &CartOwner,
-        guest_expiry: Option<DateTime<Utc>>,
-        variant_id: VariantId,
-        quantity: i64,
-    ) -> Result<Option<CartSnapshot>, StoreError> {
-        let write = LineWrite::Set {
-            variant_id: variant_id.get(),
-            quantity,
-        };
-        let written = self
-            .write_cart_line(cart.key(), guest_expiry, write)
-            .await?;
-        changed_or_no_line(written, "set quantity")
-    }
-
-    /// Removes a line and returns the cart's lines; none when the cart has no line for that variant.
-    /// `guest_expiry` as for `add_to_cart`.
-    pub async fn remove_cart_line(
-        &self,
-        cart: &CartOwner,
-        guest_expiry: Option<DateTime<Utc>>,
-        variant_id: VariantId,
-    ) -> Result<Option<CartSnapshot>, StoreError> {
-        let write = LineWrite::Remove {
-            variant_id: variant_id.get(),
-        };
-        let written = self
-            .write_cart_line(cart.key(), guest_expiry, write)
-            .await?;
-        changed_or_no_line(written, "remove")
     }
 
     /// Empties the cart; returns the revision it is empty at.
