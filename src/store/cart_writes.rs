@@ -5,10 +5,10 @@
 //! the whole cart back for its answer. Here a writer queues its write and a task takes the cart's
 //! turn; whichever task holds the turn runs everything queued for the cart by then, in order, as one
 //! transaction (one block per write, each seeing the writes before it), raises the cart's revision
-//! once and reads the cart back once for all of them. A write whose task finds the queue empty was run by an earlier holder. Each
-//! write still gets its own outcome: one that is refused (no such variant, line limit) changes
-//! nothing and the others go ahead; a failed transaction fails every write in it, and a write
-//! conflict (another instance wrote the cart) runs the whole batch again.
+//! once and reads the cart back once for all of them. A write whose task finds the queue empty was
+//! run by an earlier holder. Each write still gets its own outcome: one that is refused (no such
+//! variant, line limit) changes nothing and the others go ahead; a failed transaction fails every
+//! write in it, and a write conflict (another instance wrote the cart) runs the whole batch again.
 //!
 //! The task, not the request, runs the batch: a client that hangs up does not cancel the writes of
 //! the others queued with it.
@@ -91,7 +91,6 @@ impl Op {
 
 struct Queued {
     write: LineWrite,
-    op: Op,
     /// A guest cart's new idle deadline; none for an account's cart.
     expires: Option<DateTime<Utc>>,
     done: oneshot::Sender<Result<Written, StoreError>>,
@@ -297,7 +296,6 @@ impl Store {
             cart,
             Queued {
                 write,
-                op: Op::of(write),
                 expires,
                 done,
             },
@@ -321,7 +319,7 @@ impl Store {
     /// Runs `batch` (in the cart's turn) and answers each write.
     async fn run_batch(&self, cart: &str, batch: Vec<Queued>) {
         let writes: Vec<LineWrite> = batch.iter().map(|q| q.write).collect();
-        let ops: Vec<Op> = batch.iter().map(|q| q.op.clone()).collect();
+        let ops: Vec<Op> = writes.iter().copied().map(Op::of).collect();
         // The latest deadline: the writes of one cart are all a guest's, or all an account's.
         let expires = batch.iter().filter_map(|q| q.expires).max();
         let text = batch_text(&writes);
