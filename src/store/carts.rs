@@ -558,7 +558,8 @@ mod tests {
 
     /// Writes queued on one cart while its turn is held commit in one transaction, each answered
     /// with its own outcome: an add sees its line in the cart it gets back, a refused write changes
-    /// nothing and fails nobody else, and a writer whose request is dropped still has its write made.
+    /// nothing and fails nobody else, a writer whose request is dropped still has its write made, and
+    /// another cart's writes at the same time stay in that cart.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn one_carts_queued_writes_commit_together_each_with_its_own_outcome() {
         let store = memory_store("batched").await;
@@ -584,6 +585,15 @@ mod tests {
                 store
                     .add_to_cart(&user("hot"), None, p(variant), quantity, 999)
                     .await
+            }));
+        }
+        // Another customer's writes meanwhile: some may share the hot cart's stripe of turns, none
+        // may land in its batch.
+        let mut others = Vec::new();
+        for i in 1..=5 {
+            let store = store.clone();
+            others.push(tokio::spawn(async move {
+                store.add_to_cart(&user("other"), None, p(i), 2, 999).await
             }));
         }
         while store.cart_queue.len("hot") < 42 {
@@ -619,14 +629,31 @@ mod tests {
         );
         let cart = store.cart_lines(&user("hot")).await.unwrap();
         assert_eq!(cart.lines.len(), 40);
+        for other in others {
+            other.await.unwrap().unwrap();
+        }
+        let other = store.cart_lines(&user("other")).await.unwrap();
+        assert_eq!(other.lines.len(), 5);
+        assert!(other.lines.iter().all(|l| l.quantity == 2));
         assert!(cart.lines.iter().all(|l| l.quantity == 1));
         let metrics = store.metrics.render(&Default::default());
         let counter = |name: &str| -> u64 {
             let line = metrics.lines().find(|l| l.starts_with(name)).unwrap();
             line.rsplit(' ').next().unwrap().parse().unwrap()
         };
-        assert_eq!(counter("storefront_cart_line_writes_total "), 42);
-        assert_eq!(counter("storefront_cart_write_transactions_total "), 1);
+        // The 42 writes to the hot cart committed in one transaction: every add was answered at one
+        // revision; the other cart's 5 took 1 to 5 more.
+        let revisions: std::collections::BTreeSet<i64> = outcomes[..39]
+            .iter()
+            .map(|o| match o {
+                AddOutcome::Added(snapshot) => snapshot.revision,
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(revisions.len(), 1, "{revisions:?}");
+        assert_eq!(counter("storefront_cart_line_writes_total "), 47);
+        let transactions = counter("storefront_cart_write_transactions_total ");
+        assert!((2..=6).contains(&transactions), "{transactions}");
     }
 
     /// The merge decides quantities from both carts as they are in its own transaction, and a
