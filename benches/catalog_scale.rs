@@ -1,5 +1,6 @@
 //! Catalog size: how the uncached catalog page and the cart/checkout transactions cost as the catalog
 //! grows, measured on the store itself (an embedded SurrealKV directory, as the default shape runs).
+//! Products are shaped as the load tool's: descriptions of 300-600 characters, four sizes each.
 //!
 //! `cargo bench --bench catalog_scale -- [--sizes 1000,10000,100000] [--samples 30]`
 //!
@@ -10,7 +11,7 @@
 
 use std::time::{Duration, Instant};
 
-use storefront::domain::{CartOwner, OrderId, ProductId, ProductSort, UserId, VariantId};
+use storefront::domain::{CartOwner, OrderId, ProductId, ProductOption, ProductSort, UserId};
 use storefront::store::products::{NewProduct, NewVariant, ProductQuery};
 
 mod common;
@@ -18,26 +19,65 @@ use common::{FreshStore, flags, percentile};
 
 const CHUNK: usize = 1000;
 
+/// Sentences a description is made of: 4-6 of them, 300-600 characters, as the load tool's products.
+const SENTENCES: [&str; 6] = [
+    "Cut from a midweight organic cotton that softens with every wash and keeps its shape.",
+    "The fit sits close without clinging, with room through the shoulders and a clean line at the hem.",
+    "Finished with horn-effect buttons, reinforced seams and a garment dye that fades gently over time.",
+    "Made in a family-run mill that has worked with the same growers for three generations.",
+    "Machine wash at 30 degrees, dry flat in the shade and iron on the reverse while still damp.",
+    "Pairs with everything in the collection, from weekend shorts to the tailored winter trousers.",
+];
+const SIZES: [&str; 4] = ["S", "M", "L", "XL"];
+
+/// Product `n`: shaped as the load tool's generated products (four sizes, each with its stock).
 fn product(n: usize) -> NewProduct {
     NewProduct {
         name: format!("Scale product {n}"),
-        description: format!("Product number {n} of the catalog-size benchmark."),
+        description: (0..4 + n % 3)
+            .map(|i| SENTENCES[(n + i) % SENTENCES.len()])
+            .collect::<Vec<_>>()
+            .join(" "),
         category: ["books", "garden", "kitchen", "toys"][n % 4].to_string(),
         price: 100 + (n as i64 * 7919) % 100_000,
         currency: "GBP".into(),
         image_url: format!("https://img.example.com/{n}.png"),
-        options: Vec::new(),
-        variants: vec![NewVariant {
-            sku: None,
-            option_values: Vec::new(),
-            price: None,
-            stock: 1_000_000,
+        options: vec![ProductOption {
+            name: "Size".into(),
+            values: SIZES.iter().map(|s| s.to_string()).collect(),
         }],
+        variants: SIZES
+            .iter()
+            .map(|size| NewVariant {
+                sku: None,
+                option_values: vec![size.to_string()],
+                price: None,
+                stock: 1_000_000,
+            })
+            .collect(),
     }
 }
 
 fn page(sort: ProductSort) -> ProductQuery {
     ProductQuery::first_page(sort, 20)
+}
+
+/// The load tool's `catalog-miss`: the newest first page under a price bound every product is
+/// within, so the whole page still comes back.
+fn bounded_page() -> ProductQuery {
+    ProductQuery {
+        max_price: Some(100_000_000),
+        ..page(ProductSort::Newest)
+    }
+}
+
+/// The newest first page of products with a size M in stock (a filter on the variants).
+fn in_stock_page() -> ProductQuery {
+    ProductQuery {
+        in_stock: true,
+        option: Some(("Size".into(), "M".into())),
+        ..page(ProductSort::Newest)
+    }
 }
 
 /// Median and 90th percentile, in milliseconds.
@@ -78,11 +118,13 @@ async fn main() {
     let db = fresh.store();
 
     println!(
-        "{:>9} {:>13} {:>13} {:>13} {:>13} {:>13} {:>9} {:>9}",
+        "{:>9} {:>13} {:>13} {:>13} {:>13} {:>13} {:>13} {:>13} {:>9} {:>9}",
         "products",
         "newest p50",
         "newest p90",
         "by price p50",
+        "bounded p50",
+        "M stock p50",
         "add p50",
         "checkout p50",
         "newest x",
@@ -113,17 +155,41 @@ async fn main() {
                 .expect("price page");
         })
         .await;
+        let bounded = time(samples, || async {
+            let page = db
+                .list_products(&bounded_page())
+                .await
+                .expect("bounded page");
+            assert_eq!(page.len(), 21, "a full page and one more");
+        })
+        .await;
+        let in_stock = time(samples, || async {
+            let page = db
+                .list_products(&in_stock_page())
+                .await
+                .expect("in-stock page");
+            assert_eq!(page.len(), 21, "a full page and one more");
+        })
+        .await;
         // A 3-line cart over products spread through the catalog, then its checkout: each timed.
         run += 1;
-        let lines = [1, size as i64 / 2, size as i64];
+        let mut lines = Vec::new();
+        for product in [1, size as i64 / 2, size as i64] {
+            let product = db
+                .product(ProductId::from_trusted(product))
+                .await
+                .expect("read a product")
+                .expect("a product of the catalog");
+            assert_eq!(product.variants.len(), SIZES.len(), "its four sizes");
+            lines.push(product.variants[1].id);
+        }
         let (mut adds, mut checkouts) = (Vec::new(), Vec::new());
         for i in 0..samples + 3 {
             let user = UserId::from_trusted(format!("scale_{run}_{i}"));
             let cart = CartOwner::User(user.clone());
-            // Each product has one variant, numbered as the product (inserted in step with it).
-            for product in lines {
+            for &variant in &lines {
                 let start = Instant::now();
-                db.add_to_cart(&cart, None, VariantId::from_trusted(product), 1, 999)
+                db.add_to_cart(&cart, None, variant, 1, 999)
                     .await
                     .expect("add to cart");
                 adds.push(start.elapsed());
@@ -140,11 +206,13 @@ async fn main() {
         let checkout_p50 = summary(checkouts.split_off(3)).0;
         let (newest_base, checkout_base) = *base.get_or_insert((newest.0, checkout_p50));
         println!(
-            "{:>9} {:>13.2} {:>13.2} {:>13.2} {:>13.2} {:>13.2} {:>9.2} {:>9.2}",
+            "{:>9} {:>13.2} {:>13.2} {:>13.2} {:>13.2} {:>13.2} {:>13.2} {:>13.2} {:>9.2} {:>9.2}",
             size,
             newest.0,
             newest.1,
             by_price.0,
+            bounded.0,
+            in_stock.0,
             add_p50,
             checkout_p50,
             newest.0 / newest_base,

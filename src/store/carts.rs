@@ -419,12 +419,9 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use chrono::{Duration, Utc};
 
     use super::{AddOutcome, GuestMerge};
-    use crate::config::SurrealSettings;
     use crate::domain::{CartOwner, GuestCartId, UserId, VariantId};
     use crate::store::{Store, migrate};
 
@@ -458,15 +455,7 @@ mod tests {
     }
 
     async fn memory_store(database: &str) -> Store {
-        let settings = SurrealSettings {
-            url: "mem://".into(),
-            namespace: "carts".into(),
-            database: database.into(),
-            username: None,
-            password: None,
-            ca: None,
-        };
-        let store = Store::connect(&settings, Arc::default()).await.unwrap();
+        let store = Store::in_memory("carts", database).await;
         migrate(&store).await.unwrap();
         store
     }

@@ -306,27 +306,16 @@ async fn apply(store: &Store, migrations: &[Migration]) -> anyhow::Result<Vec<&'
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
     use chrono::{DateTime, Utc};
     use surrealdb::types::{RecordId, SurrealValue};
 
     use super::{MIGRATIONS, apply, migrate};
-    use crate::config::SurrealSettings;
     use crate::domain::ProductSort;
     use crate::store::products::ProductQuery;
     use crate::store::{EmailReview, ReviewKind, Store};
 
     async fn fresh_store(database: &str) -> Store {
-        let settings = SurrealSettings {
-            url: "mem://".into(),
-            namespace: "migrate".into(),
-            database: database.into(),
-            username: None,
-            password: None,
-            ca: None,
-        };
-        Store::connect(&settings, Arc::default()).await.unwrap()
+        Store::in_memory("migrate", database).await
     }
 
     #[test]

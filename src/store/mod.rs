@@ -188,6 +188,22 @@ impl Store {
         })
     }
 
+    /// A fresh in-memory store (`mem://`), not yet migrated: for unit tests.
+    #[cfg(test)]
+    pub(crate) async fn in_memory(namespace: &str, database: &str) -> Self {
+        let settings = SurrealSettings {
+            url: "mem://".into(),
+            namespace: namespace.into(),
+            database: database.into(),
+            username: None,
+            password: None,
+            ca: None,
+        };
+        Self::connect(&settings, Arc::default())
+            .await
+            .expect("an in-memory store")
+    }
+
     /// A handle for live queries. Against a server, a connection of its own: a server closes a
     /// WebSocket whose notifications queue up (100 by default, e.g. after a 1,000-product import),
     /// and that must not take the requests' connection with it. Embedded, the same datastore (a

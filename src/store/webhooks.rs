@@ -1,6 +1,8 @@
 //! Outbound webhook endpoints (schema 0016), their delivery log, and replaying a delivery. The
 //! deliveries themselves are outbox messages of kind `webhook` (`outbox::enqueue_webhook!`).
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use surrealdb::types::SurrealValue;
 
@@ -211,20 +213,52 @@ impl Store {
         endpoint_id: &str,
         limit: u32,
     ) -> Result<Vec<DeliveryRow>, StoreError> {
+        /// The deliveries (their `log` left empty) and every attempt at them, oldest first.
+        #[derive(SurrealValue)]
+        struct Read {
+            rows: Vec<DeliveryRow>,
+            attempts: Vec<LoggedAttempt>,
+        }
+        #[derive(SurrealValue)]
+        struct LoggedAttempt {
+            message: String,
+            entry: AttemptRow,
+        }
+        // The attempts are read in one query on `webhook_attempt_message` through `$ids`, a
+        // parameter: a subquery correlated with its delivery (`WHERE message = $parent.id`) is
+        // planned as a scan of every attempt ever logged for each delivery (as products' variants
+        // were, `products::return_products!`).
         let mut response = self
             .db()
             .query(
-                "SELECT record::id(id) AS id, purpose AS event_type, status, next_attempt_at,
-                        last_error, created_at, sent_at,
-                        (SELECT attempt, status_code, error, duration_ms, at FROM webhook_attempt
-                            WHERE message = $parent.id ORDER BY at) AS log
-                 FROM outbox WHERE endpoint = type::record('webhook_endpoint', $endpoint)
-                 ORDER BY created_at DESC LIMIT $limit",
+                "LET $rows = (SELECT record::id(id) AS id, purpose AS event_type, status,
+                        next_attempt_at, last_error, created_at, sent_at, [] AS log
+                    FROM outbox WHERE endpoint = type::record('webhook_endpoint', $endpoint)
+                    ORDER BY created_at DESC LIMIT $limit);
+                 LET $ids = $rows.map(|$r| type::record('outbox', $r.id));
+                 RETURN { rows: $rows, attempts: (SELECT record::id(message) AS message,
+                        { attempt: attempt, status_code: status_code, error: error,
+                          duration_ms: duration_ms, at: at } AS entry
+                    FROM webhook_attempt WHERE message IN $ids ORDER BY at) };",
             )
             .bind(("endpoint", endpoint_id.to_string()))
             .bind(("limit", i64::from(limit)))
             .await?;
-        Ok(response.take(0)?)
+        let Some(read) = response.take::<Option<Read>>(2)? else {
+            return Ok(Vec::new());
+        };
+        let mut log: HashMap<String, Vec<AttemptRow>> = HashMap::new();
+        for a in read.attempts {
+            log.entry(a.message).or_default().push(a.entry);
+        }
+        Ok(read
+            .rows
+            .into_iter()
+            .map(|mut row| {
+                row.log = log.remove(&row.id).unwrap_or_default();
+                row
+            })
+            .collect())
     }
 
     /// Makes a message due again, with a fresh round of attempts, if it is in one of the statuses

@@ -598,15 +598,7 @@ mod tests {
 
     /// A catalog on a fresh in-memory store, seeded with the starter catalog, caching in-process.
     async fn seeded_catalog(database: &str) -> Catalog {
-        let settings = crate::config::SurrealSettings {
-            url: "mem://".into(),
-            namespace: "catalog".into(),
-            database: database.into(),
-            username: None,
-            password: None,
-            ca: None,
-        };
-        let store = Store::connect(&settings, Default::default()).await.unwrap();
+        let store = Store::in_memory("catalog", database).await;
         crate::store::migrate(&store).await.unwrap();
         let media_dir = std::env::temp_dir().join(format!("sf-media-{database}"));
         let catalog = Catalog::new(
