@@ -80,17 +80,17 @@ struct ImageRow {
 }
 
 impl ProductRow {
+    /// The product, with `variants` as its own.
     fn into_product(self, variants: Vec<Variant>) -> Product {
-        let r = self;
         Product {
-            id: ProductId::from_trusted(r.id),
-            name: r.name,
-            description: r.description,
-            category: r.category,
-            price: r.price,
-            currency: r.currency,
-            image_url: r.image_url,
-            options: r
+            id: ProductId::from_trusted(self.id),
+            name: self.name,
+            description: self.description,
+            category: self.category,
+            price: self.price,
+            currency: self.currency,
+            image_url: self.image_url,
+            options: self
                 .options
                 .unwrap_or_default()
                 .into_iter()
@@ -100,7 +100,7 @@ impl ProductRow {
                 })
                 .collect(),
             variants,
-            images: r
+            images: self
                 .images
                 .unwrap_or_default()
                 .into_iter()
@@ -110,9 +110,9 @@ impl ProductRow {
                     alt: i.alt,
                 })
                 .collect(),
-            archived: r.archived,
-            created_at: r.created_at,
-            updated_at: r.updated_at,
+            archived: self.archived,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
         }
     }
 }
