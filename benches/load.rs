@@ -101,7 +101,7 @@ enum Step {
     },
     CartWrite {
         token: String,
-        product: i64,
+        item: Item,
     },
     Checkout {
         token: String,
@@ -165,8 +165,8 @@ async fn run_step(http: &Client, base: &str, step: &Step) -> StatusCode {
                 .send()
                 .await
         }
-        Step::CartWrite { token, product } => {
-            let line = json!({"product_id": product, "quantity": 1});
+        Step::CartWrite { token, item } => {
+            let line = json!({"product_id": item.product, "quantity": 1});
             match post_json(http, format!("{base}/api/v1/cart/items"), token, line)
                 .send()
                 .await
@@ -175,7 +175,7 @@ async fn run_step(http: &Client, base: &str, step: &Step) -> StatusCode {
                     // Read every body: a response dropped unread closes its connection, and the
                     // next request would pay for a new one.
                     let _ = r.bytes().await;
-                    http.delete(format!("{base}/api/v1/cart/items/{product}"))
+                    http.delete(format!("{base}/api/v1/cart/items/{}", item.line))
                         .bearer_auth(token)
                         .send()
                         .await
@@ -340,8 +340,25 @@ async fn admin_token(http: &Client, base: &str, o: &Options) -> String {
         .to_string()
 }
 
+/// A product made for the cart scenarios, and its one variant: what a cart line is keyed by, which
+/// is the product's own number only while every product before it has one variant.
+#[derive(Debug, Clone, Copy)]
+struct Item {
+    product: i64,
+    line: i64,
+}
+
 /// Creates `n` products with stock enough for any run; returns their ids.
 async fn products(http: &Client, base: &str, o: &Options, run_id: &str, n: usize) -> Vec<i64> {
+    items(http, base, o, run_id, n)
+        .await
+        .into_iter()
+        .map(|i| i.product)
+        .collect()
+}
+
+/// Creates `n` products with stock enough for any run; returns each with its variant.
+async fn items(http: &Client, base: &str, o: &Options, run_id: &str, n: usize) -> Vec<Item> {
     let admin = admin_token(http, base, o).await;
     let mut ids = Vec::new();
     for i in 0..n {
@@ -359,7 +376,12 @@ async fn products(http: &Client, base: &str, o: &Options, run_id: &str, n: usize
             .expect("create product");
         let product: Value =
             serde_json::from_slice(&res.bytes().await.expect("product")).expect("product json");
-        ids.push(product["id"].as_i64().expect("product id"));
+        ids.push(Item {
+            product: product["id"].as_i64().expect("product id"),
+            line: product["variants"][0]["id"]
+                .as_i64()
+                .expect("the product's variant"),
+        });
     }
     ids
 }
@@ -620,22 +642,22 @@ async fn main() {
                 steps
             }
             "cart-write" => {
-                let products = products(&http, &base, &o, &run_id, 3).await;
+                let items = items(&http, &base, &o, &run_id, 3).await;
                 customers(&http, &base, &o, &prefix, |token, i| Step::CartWrite {
                     token,
-                    product: products[i % products.len()],
+                    item: items[i % items.len()],
                 })
                 .await
             }
             "cart-write-hot" => {
                 // One customer, every connection on its cart, each with a product of its own.
-                let products = products(&http, &base, &o, &run_id, o.connections).await;
+                let items = items(&http, &base, &o, &run_id, o.connections).await;
                 let token = register(&http, &base, &format!("{prefix}@load.example.com")).await;
-                products
+                items
                     .into_iter()
-                    .map(|product| Step::CartWrite {
+                    .map(|item| Step::CartWrite {
                         token: token.clone(),
-                        product,
+                        item,
                     })
                     .collect()
             }
