@@ -12,32 +12,21 @@
 use std::time::{Duration, Instant};
 
 use storefront::domain::{CartOwner, OrderId, ProductId, ProductOption, ProductSort, UserId};
+use storefront::store::Store;
 use storefront::store::products::{NewProduct, NewVariant, ProductQuery};
 
 mod common;
+mod shop;
 use common::{FreshStore, flags, percentile};
+use shop::SIZES;
 
 const CHUNK: usize = 1000;
-
-/// Sentences a description is made of: 4-6 of them, 300-600 characters, as the load tool's products.
-const SENTENCES: [&str; 6] = [
-    "Cut from a midweight organic cotton that softens with every wash and keeps its shape.",
-    "The fit sits close without clinging, with room through the shoulders and a clean line at the hem.",
-    "Finished with horn-effect buttons, reinforced seams and a garment dye that fades gently over time.",
-    "Made in a family-run mill that has worked with the same growers for three generations.",
-    "Machine wash at 30 degrees, dry flat in the shade and iron on the reverse while still damp.",
-    "Pairs with everything in the collection, from weekend shorts to the tailored winter trousers.",
-];
-const SIZES: [&str; 4] = ["S", "M", "L", "XL"];
 
 /// Product `n`: shaped as the load tool's generated products (four sizes, each with its stock).
 fn product(n: usize) -> NewProduct {
     NewProduct {
         name: format!("Scale product {n}"),
-        description: (0..4 + n % 3)
-            .map(|i| SENTENCES[(n + i) % SENTENCES.len()])
-            .collect::<Vec<_>>()
-            .join(" "),
+        description: shop::description(n),
         category: ["books", "garden", "kitchen", "toys"][n % 4].to_string(),
         price: 100 + (n as i64 * 7919) % 100_000,
         currency: "GBP".into(),
@@ -78,6 +67,16 @@ fn in_stock_page() -> ProductQuery {
         option: Some(("Size".into(), "M".into())),
         ..page(ProductSort::Newest)
     }
+}
+
+/// Times a first page of `query`, checking every time that it is full: 20 products and the one more
+/// that says more follow.
+async fn time_page(db: &Store, samples: usize, query: ProductQuery) -> (f64, f64) {
+    time(samples, || async {
+        let page = db.list_products(&query).await.expect("a catalog page");
+        assert_eq!(page.len(), 21, "a full page and one more");
+    })
+    .await
 }
 
 /// Median and 90th percentile, in milliseconds.
@@ -143,34 +142,10 @@ async fn main() {
                 .expect("insert products");
             stocked = size.min(stocked + CHUNK);
         }
-        let newest = time(samples, || async {
-            db.list_products(&page(ProductSort::Newest))
-                .await
-                .expect("newest page");
-        })
-        .await;
-        let by_price = time(samples, || async {
-            db.list_products(&page(ProductSort::PriceAsc))
-                .await
-                .expect("price page");
-        })
-        .await;
-        let bounded = time(samples, || async {
-            let page = db
-                .list_products(&bounded_page())
-                .await
-                .expect("bounded page");
-            assert_eq!(page.len(), 21, "a full page and one more");
-        })
-        .await;
-        let in_stock = time(samples, || async {
-            let page = db
-                .list_products(&in_stock_page())
-                .await
-                .expect("in-stock page");
-            assert_eq!(page.len(), 21, "a full page and one more");
-        })
-        .await;
+        let newest = time_page(db, samples, page(ProductSort::Newest)).await;
+        let by_price = time_page(db, samples, page(ProductSort::PriceAsc)).await;
+        let bounded = time_page(db, samples, bounded_page()).await;
+        let in_stock = time_page(db, samples, in_stock_page()).await;
         // A 3-line cart over products spread through the catalog, then its checkout: each timed.
         run += 1;
         let mut lines = Vec::new();

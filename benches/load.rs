@@ -31,6 +31,8 @@ use std::time::{Duration, Instant};
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 
+mod shop;
+
 struct Options {
     url: String,
     admin_email: Option<String>,
@@ -472,26 +474,14 @@ const KINDS: [(&str, &str); 4] = [
     ("Trousers", "trousers"),
     ("Cap", "hats"),
 ];
-const SENTENCES: [&str; 6] = [
-    "Cut from a soft, tightly woven cotton that keeps its shape wash after wash.",
-    "The fit sits close without clinging, with room through the shoulders and a clean line at the hem.",
-    "Finished with horn-effect buttons, reinforced seams and a garment dye that fades gently over time.",
-    "Made in a family-run mill that has worked with the same growers for three generations.",
-    "Machine wash at 30 degrees, dry flat in the shade and iron on the reverse while still damp.",
-    "Pairs with everything in the collection, from weekend shorts to the tailored winter trousers.",
-];
-
 /// Product `n` of a generated catalog: as a clothing shop lists one.
 fn generated_product(run_id: &str, n: usize) -> Value {
     let (kind, category) = KINDS[n % KINDS.len()];
-    let description: Vec<&str> = (0..4 + n % 3)
-        .map(|i| SENTENCES[(n + i) % SENTENCES.len()])
-        .collect();
     let price = 1500 + (n as i64 * 37) % 8000;
-    let sizes = ["S", "M", "L", "XL"];
+    let sizes = shop::SIZES;
     json!({
         "name": format!("{} {} {kind} {}", WORDS[n % WORDS.len()], WORDS[(n / 7) % WORDS.len()], &run_id[..6]),
-        "description": description.join(" "),
+        "description": shop::description(n),
         "category": category,
         "price": {"amount": price, "currency": "GBP"},
         "image_url": format!("/images/generated-{n}.jpg"),
