@@ -35,6 +35,17 @@ pub struct TestApp {
     pub namespace: String,
     stop: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
+    /// The uploads directory, removed when the app is dropped if nothing was uploaded to it.
+    media_dir: Option<std::path::PathBuf>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.media_dir {
+            // Only an empty one: another app of the same test may be using it still.
+            let _ = std::fs::remove_dir(dir);
+        }
+    }
 }
 
 /// The SurrealDB server the run shares (`scripts/test` starts one for its second pass), as the
@@ -101,6 +112,10 @@ impl TestApp {
     pub async fn spawn_with(settings: Settings) -> Self {
         storefront::telemetry::init(settings.log_format, &settings.log_filter);
         let namespace = settings.surreal.namespace.clone();
+        let media_dir = match &settings.media {
+            storefront::config::MediaSettings::Directory(dir) => Some(dir.clone()),
+            storefront::config::MediaSettings::S3 { .. } => None,
+        };
         let app = Application::build(settings).await.expect("app builds");
         let address = app.address();
         let metrics_address = app.metrics_address();
@@ -121,6 +136,7 @@ impl TestApp {
             namespace,
             stop: Some(stop),
             server: Some(server),
+            media_dir,
         }
     }
 

@@ -105,21 +105,21 @@ pub fn free_port() -> u16 {
 pub struct ServerProcess {
     pub base: String,
     child: Child,
+    /// The default uploads directory, removed with the process if nothing was uploaded to it.
+    media_dir: std::path::PathBuf,
 }
 
 impl ServerProcess {
     /// Starts `storefront serve` with the test defaults plus `vars`, and waits until `/ready` answers.
     pub async fn start(vars: &[(&str, &str)]) -> Self {
         let port = free_port();
+        let media_dir = std::env::temp_dir().join(super::app::unique("storefront-media"));
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_storefront"));
         cmd.env_clear()
             .env("HOST", "127.0.0.1")
             .env("PORT", port.to_string())
             .env("METRICS_PORT", "0")
-            .env(
-                "MEDIA_URL",
-                std::env::temp_dir().join(super::app::unique("storefront-media")),
-            )
+            .env("MEDIA_URL", &media_dir)
             .env("SURREAL_DB", "test")
             .env("REDIS_URL", redis_url())
             .env("JWT_SECRET", JWT_SECRET)
@@ -134,6 +134,7 @@ impl ServerProcess {
         let server = Self {
             base: format!("http://127.0.0.1:{port}"),
             child,
+            media_dir,
         };
         let http = reqwest::Client::new();
         for _ in 0..200 {
@@ -162,6 +163,8 @@ impl Drop for ServerProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // Only an empty one: another process of the same test may have been given it too.
+        let _ = std::fs::remove_dir(&self.media_dir);
     }
 }
 
