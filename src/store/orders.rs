@@ -321,8 +321,9 @@ impl Store {
                                     variant.{sku, option_values, price, stock, archived} AS v
                                 FROM ", cart_lines_of!("$user"), ");
                             IF array::len($lines) = 0 { RETURN { outcome: 'empty' } };
-                            LET $short = array::filter($lines,
-                                |$l| $l.p.archived OR $l.v.archived OR $l.v.stock < $l.quantity);
+                            -- Paths and `[WHERE]` rather than closures where they do: SurrealDB
+                            -- 3.3.5 spends about 15 µs on each call of a closure.
+                            LET $short = $lines[WHERE p.archived OR v.archived OR v.stock < quantity];
                             IF array::len($short) > 0 {
                                 RETURN { outcome: 'short', lines: array::map($short, |$l| {
                                     product_id: $l.product_id, variant_id: $l.variant_id, name: $l.p.name,
@@ -351,7 +352,7 @@ impl Store {
                                 currency: 'GBP',
                                 subtotal: <int> math::sum(array::map($lines,
                                     |$l| ($l.v.price ?? $l.p.price) * $l.quantity)),
-                                item_count: <int> math::sum(array::map($lines, |$l| $l.quantity)),
+                                item_count: <int> math::sum($lines.quantity),
                                 -- Paid through Stripe: its intent is attached once created.
                                 payment: IF $provider { { status: 'creating' } }
                             };
@@ -377,7 +378,7 @@ impl Store {
                             -- The caller reads the order after this: not inside the stock turn, where
                             -- every millisecond holds up the next checkout.
                             RETURN { outcome: 'placed', order_id: $order_id, cart_revision: $cart_revision,
-                                products: array::distinct(array::map($lines, |$l| $l.product_id)) };
+                                products: array::distinct($lines.product_id) };
                          }"
                     ))
                     .bind(("user", user_id.to_string()))
