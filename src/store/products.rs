@@ -140,7 +140,7 @@ struct ProductsRead {
 
 impl ProductsRead {
     /// The products in the rows' order, each with its own variants in the order they were made
-    /// (by number: sorted here, which costs SurrealDB a sort of its own).
+    /// (by number, sorted here: an `ORDER BY` costs SurrealDB more than the sort costs Rust).
     fn into_products(self) -> Result<Vec<Product>, StoreError> {
         let mut of_product: HashMap<i64, Vec<Variant>> = HashMap::new();
         for row in self.variants {
