@@ -69,12 +69,27 @@ fn in_stock_page() -> ProductQuery {
     }
 }
 
+/// The newest first page of products with a size no product has in stock: the filter's worst case,
+/// which reads every product to find none.
+fn unmatched_page() -> ProductQuery {
+    ProductQuery {
+        in_stock: true,
+        option: Some(("Size".into(), "XXL".into())),
+        ..page(ProductSort::Newest)
+    }
+}
+
 /// Times a first page of `query`, checking every time that it is full: 20 products and the one more
 /// that says more follow.
 async fn time_page(db: &Store, samples: usize, query: ProductQuery) -> (f64, f64) {
+    time_page_of(db, samples, query, 21).await
+}
+
+/// Times a first page of `query`, checking every time that it holds `len` products.
+async fn time_page_of(db: &Store, samples: usize, query: ProductQuery, len: usize) -> (f64, f64) {
     time(samples, || async {
         let page = db.list_products(&query).await.expect("a catalog page");
-        assert_eq!(page.len(), 21, "a full page and one more");
+        assert_eq!(page.len(), len, "the page's products");
     })
     .await
 }
@@ -117,13 +132,14 @@ async fn main() {
     let db = fresh.store();
 
     println!(
-        "{:>9} {:>13} {:>13} {:>13} {:>13} {:>13} {:>13} {:>13} {:>9} {:>9}",
+        "{:>9} {:>13} {:>13} {:>13} {:>13} {:>13} {:>13} {:>13} {:>13} {:>9} {:>9}",
         "products",
         "newest p50",
         "newest p90",
         "by price p50",
         "bounded p50",
         "M stock p50",
+        "XXL none p50",
         "add p50",
         "checkout p50",
         "newest x",
@@ -146,6 +162,7 @@ async fn main() {
         let by_price = time_page(db, samples, page(ProductSort::PriceAsc)).await;
         let bounded = time_page(db, samples, bounded_page()).await;
         let in_stock = time_page(db, samples, in_stock_page()).await;
+        let unmatched = time_page_of(db, samples, unmatched_page(), 0).await;
         // A 3-line cart over products spread through the catalog, then its checkout: each timed.
         run += 1;
         let mut lines = Vec::new();
@@ -181,13 +198,14 @@ async fn main() {
         let checkout_p50 = summary(checkouts.split_off(3)).0;
         let (newest_base, checkout_base) = *base.get_or_insert((newest.0, checkout_p50));
         println!(
-            "{:>9} {:>13.2} {:>13.2} {:>13.2} {:>13.2} {:>13.2} {:>13.2} {:>13.2} {:>9.2} {:>9.2}",
+            "{:>9} {:>13.2} {:>13.2} {:>13.2} {:>13.2} {:>13.2} {:>13.2} {:>13.2} {:>13.2} {:>9.2} {:>9.2}",
             size,
             newest.0,
             newest.1,
             by_price.0,
             bounded.0,
             in_stock.0,
+            unmatched.0,
             add_p50,
             checkout_p50,
             newest.0 / newest_base,

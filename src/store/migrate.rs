@@ -87,6 +87,10 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0017_email_verification.surql",
         sql: include_str!("../../schema/0017_email_verification.surql"),
     },
+    Migration {
+        name: "0018_catalog_facets.surql",
+        sql: include_str!("../../schema/0018_catalog_facets.surql"),
+    },
 ];
 
 #[derive(SurrealValue)]
@@ -814,5 +818,69 @@ mod tests {
             .collect();
         assert_eq!(kinds, [("m1", "email")]);
         store.outbox_delivered("m1", true).await.unwrap();
+    }
+
+    /// A catalog made before schema 0018 gets its products' facets from the upgrade, so the variant
+    /// filters find what they found before; the upgrade is not an edit (`updated_at` stays), and a
+    /// write after it moves `updated_at` again.
+    #[tokio::test]
+    async fn upgrading_through_0018_gives_existing_products_their_facets() {
+        let store = fresh_store("facets_0018").await;
+        let before = MIGRATIONS.iter().take_while(|m| m.name < "0018").count();
+        apply(&store, &MIGRATIONS[..before]).await.unwrap();
+        store
+            .db()
+            .query(
+                "CREATE product:1 SET name = 'tee', price = 100,
+                     options = [{ name: 'Size', values: ['S', 'M'] }];
+                 CREATE variant:1 SET product = product:1, sku = 't-s', option_values = ['S'], stock = 0;
+                 CREATE variant:2 SET product = product:1, sku = 't-m', option_values = ['M'], stock = 2;
+                 CREATE product:2 SET name = 'cap', price = 100;
+                 CREATE variant:3 SET product = product:2, sku = 'c', stock = 0;",
+            )
+            .await
+            .unwrap()
+            .check()
+            .unwrap();
+        let updated = || async {
+            let times: Vec<DateTime<Utc>> = store
+                .db()
+                .query("SELECT VALUE updated_at FROM product ORDER BY id")
+                .await
+                .unwrap()
+                .take(0)
+                .unwrap();
+            times
+        };
+        let old = updated().await;
+        let ran = apply(&store, MIGRATIONS).await.unwrap();
+        assert_eq!(ran, ["0018_catalog_facets.surql"]);
+        assert_eq!(updated().await, old, "the upgrade is not an edit");
+
+        let page = |option: Option<&str>, in_stock: bool| {
+            let store = store.clone();
+            let query = ProductQuery {
+                option: option.map(|v| ("Size".to_string(), v.to_string())),
+                in_stock,
+                ..ProductQuery::first_page(ProductSort::Name, 10)
+            };
+            async move {
+                let page = store.list_products(&query).await.unwrap();
+                page.into_iter().map(|p| p.name).collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(page(None, true).await, ["tee"]);
+        assert_eq!(page(Some("S"), false).await, ["tee"]);
+        assert!(page(Some("S"), true).await.is_empty());
+        assert_eq!(page(None, false).await, ["cap", "tee"]);
+
+        store
+            .db()
+            .query("UPDATE product:2 SET name = 'hat'")
+            .await
+            .unwrap()
+            .check()
+            .unwrap();
+        assert_ne!(updated().await[1], old[1], "a write moves updated_at again");
     }
 }

@@ -190,7 +190,7 @@ pub struct NewVariant {
     pub stock: i64,
 }
 
-/// A product's own fields as `create_products` writes them.
+/// A product's own fields as `insert_products!` writes them.
 #[derive(Debug, Clone, SurrealValue)]
 struct ProductFields {
     id: Option<surrealdb::types::RecordId>,
@@ -201,6 +201,15 @@ struct ProductFields {
     currency: String,
     image_url: String,
     options: Vec<OptionRow>,
+    /// Its variants as `fn::facets` reads them (schema 0018): all are live when made.
+    live: Vec<LiveVariant>,
+}
+
+/// What a variant offers its product's facets.
+#[derive(Debug, Clone, SurrealValue)]
+struct LiveVariant {
+    option_values: Vec<String>,
+    stock: i64,
 }
 
 /// A variant as the product writes insert it: `p` says which product of the request it belongs to
@@ -217,6 +226,14 @@ pub(super) struct VariantFields {
 impl NewProduct {
     /// The product's fields and its variants, each variant naming the product as `p`.
     fn split(self, p: i64, id: Option<ProductId>) -> (ProductFields, Vec<VariantFields>) {
+        let live = self
+            .variants
+            .iter()
+            .map(|v| LiveVariant {
+                option_values: v.option_values.clone(),
+                stock: v.stock,
+            })
+            .collect();
         let variants = self
             .variants
             .into_iter()
@@ -237,6 +254,7 @@ impl NewProduct {
             currency: self.currency,
             image_url: self.image_url,
             options: self.options.into_iter().map(OptionRow::from).collect(),
+            live,
         };
         (fields, variants)
     }
@@ -368,6 +386,23 @@ macro_rules! insert_variants {
 }
 pub(super) use insert_variants;
 
+/// Inserts `$items` (`ProductFields`) as products, each with its own id or else numbered from
+/// `$start`, with the facets of the variants it is made with; `IGNORE` leaves an id in use alone.
+macro_rules! insert_products {
+    ($ignore:literal) => {
+        concat!(
+            "INSERT ",
+            $ignore,
+            " INTO product $items.map(|$p, $i| {
+                id: $p.id ?? type::record('product', $start + $i),
+                name: $p.name, description: $p.description, category: $p.category,
+                price: $p.price, currency: $p.currency, image_url: $p.image_url,
+                options: $p.options, facets: fn::facets($p.options.name, $p.live)
+            })"
+        )
+    };
+}
+
 /// The categories a product write names (`$named`) must exist, and are written in the same
 /// transaction: deleting one of them at the same moment then conflicts with the product write, and
 /// the one that goes again sees the other's result (without the write, each could commit having seen
@@ -439,13 +474,9 @@ impl Store {
                         claim_categories!(),
                         "-- The highest id in use: the table's last key, read backwards with a limit of one
                         -- (0.25 ms at 2,000 products, where array::max over every id took 12 ms).
-                        LET $start = ((SELECT VALUE record::id(id) FROM product ORDER BY id DESC LIMIT 1)[0] ?? 0) + 1;
-                        INSERT INTO product $items.map(|$p, $i| {
-                            id: type::record('product', $start + $i),
-                            name: $p.name, description: $p.description, category: $p.category,
-                            price: $p.price, currency: $p.currency, image_url: $p.image_url,
-                            options: $p.options
-                        }) RETURN NONE;",
+                        LET $start = ((SELECT VALUE record::id(id) FROM product ORDER BY id DESC LIMIT 1)[0] ?? 0) + 1;",
+                        insert_products!(""),
+                        " RETURN NONE;",
                         insert_variants!("$start + $v.p"),
                         "RETURN { start: $start };
                      }"
@@ -481,7 +512,7 @@ impl Store {
         &self,
         products: Vec<(ProductId, NewProduct)>,
     ) -> Result<usize, StoreError> {
-        let (rows, variants): (Vec<_>, Vec<_>) = products
+        let (items, variants): (Vec<_>, Vec<_>) = products
             .into_iter()
             .map(|(id, p)| p.split(id.get(), Some(id)))
             .unzip();
@@ -492,14 +523,16 @@ impl Store {
                     .db()
                     .query(concat!(
                         "{
-                        LET $new = (INSERT IGNORE INTO product $rows RETURN VALUE record::id(id));
+                        LET $new = (",
+                        insert_products!("IGNORE"),
+                        " RETURN VALUE record::id(id));
                         LET $variants = $given.filter(|$v| $v.p IN $new);",
                         number_variants!(),
                         insert_variants!("$v.p"),
                         "RETURN { start: array::len($new) };
                      }"
                     ))
-                    .bind(("rows", rows.clone()))
+                    .bind(("items", items.clone()))
                     .bind(("given", variants.clone()))
                     .await?;
                 response
@@ -635,26 +668,20 @@ impl Store {
         if query.max_price.is_some() {
             conditions.push("price <= $max_price".into());
         }
-        // A live variant that is in stock, has the option value, or both: the products having one
-        // are read first, in one pass over the variants (a subquery per product, correlated with
-        // `$parent`, scanned every variant for each product: 1.7 s a page at 1,000 products).
-        let mut variant = vec!["archived = false"];
-        if query.in_stock {
-            variant.push("stock > 0");
+        // A live variant that is in stock, has the option value, or both: a facet of the product
+        // (schema 0018), read from each product the page walks in its sort order.
+        let facet = match (&query.option, query.in_stock) {
+            (None, false) => None,
+            (None, true) => Some(vec!["stocked".to_string()]),
+            (Some((name, value)), in_stock) => Some(vec![
+                if in_stock { "stocked" } else { "offered" }.to_string(),
+                name.clone(),
+                value.clone(),
+            ]),
+        };
+        if facet.is_some() {
+            conditions.push("$facet IN facets".into());
         }
-        if query.option.is_some() {
-            variant.push("$option_value IN option_values");
-            variant.push(
-                "option_values[array::find_index(product.options.name, $option_name)] = $option_value",
-            );
-        }
-        let having = (variant.len() > 1).then(|| {
-            conditions.push("id IN $having".into());
-            format!(
-                "LET $having = array::distinct(SELECT VALUE product FROM variant WHERE {});",
-                variant.join(" AND ")
-            )
-        });
         // Every order reads its index forwards (schema 0007: SurrealKV reads backwards far more
         // slowly), descending ones on negated keys; `after` is the cursor's value on the same key.
         let (key, after) = match query.sort {
@@ -669,9 +696,8 @@ impl Store {
             ));
         }
         let sql = format!(
-            "{having} LET $rows = (SELECT {columns} FROM product WHERE {conditions}
+            "LET $rows = (SELECT {columns} FROM product WHERE {conditions}
              ORDER BY {key} ASC, id ASC LIMIT $limit); {read}",
-            having = having.unwrap_or_default(),
             columns = product_columns!(),
             conditions = conditions.join(" AND "),
             read = return_products!(),
@@ -683,8 +709,7 @@ impl Store {
             .bind(("categories", query.categories.clone()))
             .bind(("min_price", query.min_price))
             .bind(("max_price", query.max_price))
-            .bind(("option_name", query.option.as_ref().map(|o| o.0.clone())))
-            .bind(("option_value", query.option.as_ref().map(|o| o.1.clone())))
+            .bind(("facet", facet))
             .bind(("limit", i64::from(query.limit) + 1));
         if let Some((key, id)) = &query.after {
             request = match key.clone() {
@@ -778,7 +803,8 @@ pub enum ImageAdd {
 #[cfg(test)]
 mod tests {
     use super::{NewProduct, NewVariant, ProductQuery};
-    use crate::domain::{ProductOption, ProductSort};
+    use crate::domain::{ProductId, ProductOption, ProductSort};
+    use crate::store::variants::VariantWrite;
     use crate::store::{Store, migrate};
 
     async fn store(database: &str) -> Store {
@@ -899,6 +925,77 @@ mod tests {
         assert_eq!(names(&page(Some(("Colour", "M")), false).await), ["b"]);
         assert_eq!(names(&page(None, true).await), ["a", "b"]);
         assert_eq!(names(&page(None, false).await).len(), 5);
+    }
+
+    /// The filters read facets the store keeps with each product (schema 0018): they follow a
+    /// variant selling out and coming back, a variant added or archived, and a seeded product.
+    #[tokio::test]
+    async fn variant_filters_follow_stock_and_variant_writes() {
+        let store = store("facet_writes").await;
+        let made = store
+            .create_products(vec![
+                product("a", "Size", &[("S", 0), ("M", 3)]),
+                product("b", "Size", &[("M", 1)]),
+            ])
+            .await
+            .unwrap();
+        let page = |option: Option<&str>, in_stock: bool| {
+            let store = store.clone();
+            let query = ProductQuery {
+                option: option.map(|v| ("Size".to_string(), v.to_string())),
+                in_stock,
+                ..ProductQuery::first_page(ProductSort::Name, 10)
+            };
+            async move {
+                let page = store.list_products(&query).await.unwrap();
+                page.into_iter().map(|p| p.name).collect::<Vec<_>>()
+            }
+        };
+        let write = |sql: &'static str| {
+            let store = store.clone();
+            async move { store.db().query(sql).await.unwrap().check().unwrap() }
+        };
+        assert_eq!(page(Some("M"), true).await, ["a", "b"]);
+
+        // Sold out as checkout sells: the product stays offered in M, not in stock in M.
+        write("UPDATE variant SET stock -= 3 WHERE sku = 'a-M' AND stock >= 3").await;
+        assert_eq!(page(Some("M"), true).await, ["b"]);
+        assert_eq!(page(None, true).await, ["b"]);
+        assert_eq!(page(Some("M"), false).await, ["a", "b"]);
+
+        // Restocked as a cancelled order restocks.
+        write("UPDATE variant SET stock += 2 WHERE sku = 'a-S'").await;
+        assert_eq!(page(None, true).await, ["a", "b"]);
+        assert_eq!(page(Some("S"), true).await, ["a"]);
+
+        let b = made[1].id;
+        let added = store
+            .add_variant(
+                b,
+                NewVariant {
+                    sku: Some("b-L".into()),
+                    option_values: vec!["L".into()],
+                    price: None,
+                    stock: 4,
+                },
+            )
+            .await
+            .unwrap();
+        let VariantWrite::Done(_, large) = added else {
+            panic!("{added:?}")
+        };
+        assert_eq!(page(Some("L"), true).await, ["b"]);
+        store.archive_variant(b, large).await.unwrap();
+        assert!(page(Some("L"), false).await.is_empty());
+
+        store
+            .insert_missing_products(vec![(
+                ProductId::from_trusted(100),
+                product("c", "Size", &[("XL", 2)]),
+            )])
+            .await
+            .unwrap();
+        assert_eq!(page(Some("XL"), true).await, ["c"]);
     }
 
     /// The variants of the products read come from the `variant_product` index: a subquery

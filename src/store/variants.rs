@@ -95,7 +95,10 @@ impl Store {
                  };",
                 number_variants!(),
                 insert_variants!("$v.p"),
-                "RETURN { outcome: 'done', id: $vstart };
+                // A variant's later writes keep the facets by an event (schema 0018); its making
+                // does not fire it, so that products made with their variants pay nothing.
+                "UPDATE $product SET facets = fn::product_facets($product) RETURN NONE;
+                 RETURN { outcome: 'done', id: $vstart };
                  }"
             ),
             |q| {
