@@ -803,7 +803,11 @@ pub enum ImageAdd {
 #[cfg(test)]
 mod tests {
     use super::{NewProduct, NewVariant, ProductQuery};
-    use crate::domain::{ProductId, ProductOption, ProductSort};
+    use crate::domain::{
+        CartOwner, OrderId, ProductId, ProductOption, ProductSort, UserId, VariantId,
+    };
+    use crate::store::StockPolicy;
+    use crate::store::orders::CheckoutOutcome;
     use crate::store::variants::VariantWrite;
     use crate::store::{Store, migrate};
 
@@ -996,6 +1000,63 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(page(Some("XL"), true).await, ["c"]);
+    }
+
+    /// Two checkouts selling out two variants of one product at once both write the product's
+    /// facets: under every stock policy both orders are placed (a conflict is retried, never an
+    /// error) and the product leaves the in-stock listing. Many rounds, as a race needs.
+    #[tokio::test]
+    async fn concurrent_sell_outs_of_one_product_are_both_placed_and_both_counted() {
+        for policy in [
+            StockPolicy::Gate,
+            StockPolicy::PerVariant,
+            StockPolicy::Retries,
+        ] {
+            let store = store(&format!("facet_race_{policy:?}"))
+                .await
+                .with_stock_policy(policy);
+            for round in 0..10 {
+                let made = store
+                    .create_products(vec![product(
+                        &format!("p{round}"),
+                        "Size",
+                        &[("S", 1), ("M", 1)],
+                    )])
+                    .await
+                    .unwrap();
+                let buy = |who: &str, variant: VariantId| {
+                    let store = store.clone();
+                    let user = UserId::from_trusted(format!("{who}_{round}"));
+                    async move {
+                        let cart = CartOwner::User(user.clone());
+                        store
+                            .add_to_cart(&cart, None, variant, 1, 999)
+                            .await
+                            .unwrap();
+                        store
+                            .checkout(&user, &OrderId::generate(), "1 Street", None, false, 0)
+                            .await
+                    }
+                };
+                let variants = &made[0].variants;
+                let (a, b) = tokio::join!(buy("a", variants[0].id), buy("b", variants[1].id));
+                for outcome in [a, b] {
+                    assert!(
+                        matches!(outcome, Ok(CheckoutOutcome::Placed { .. })),
+                        "{policy:?}, round {round}: {outcome:?}"
+                    );
+                }
+                let query = ProductQuery {
+                    in_stock: true,
+                    ..ProductQuery::first_page(ProductSort::Name, 100)
+                };
+                let listed = store.list_products(&query).await.unwrap();
+                assert!(
+                    listed.iter().all(|p| p.id != made[0].id),
+                    "{policy:?}, round {round}: sold out but listed in stock"
+                );
+            }
+        }
     }
 
     /// The variants of the products read come from the `variant_product` index: a subquery
