@@ -95,8 +95,8 @@ impl Store {
                  };",
                 number_variants!(),
                 insert_variants!("$v.p"),
-                // A variant's later writes keep the facets by an event (schema 0018); its making
-                // does not fire it, so that products made with their variants pay nothing.
+                // The facets' event (schema 0018) fires on a variant's later writes, not on its
+                // making: products made with their variants carry them already, this one adds.
                 "UPDATE $product SET facets = fn::product_facets($product) RETURN NONE;
                  RETURN { outcome: 'done', id: $vstart };
                  }"
