@@ -791,6 +791,21 @@ impl Store {
     }
 }
 
+#[cfg(test)]
+impl Store {
+    /// The names on the first page by name of the products with a variant of `size` (under the
+    /// option `Size`; any variant when `None`), in stock or not: a variant filter as tests read it.
+    pub(crate) async fn names_by_size(&self, size: Option<&str>, in_stock: bool) -> Vec<String> {
+        let query = ProductQuery {
+            option: size.map(|v| ("Size".to_string(), v.to_string())),
+            in_stock,
+            ..ProductQuery::first_page(ProductSort::Name, 10)
+        };
+        let page = self.list_products(&query).await.unwrap();
+        page.into_iter().map(|p| p.name).collect()
+    }
+}
+
 /// What adding an image came to.
 #[derive(Debug, PartialEq, Eq)]
 pub enum ImageAdd {
@@ -943,34 +958,22 @@ mod tests {
             ])
             .await
             .unwrap();
-        let page = |option: Option<&str>, in_stock: bool| {
-            let store = store.clone();
-            let query = ProductQuery {
-                option: option.map(|v| ("Size".to_string(), v.to_string())),
-                in_stock,
-                ..ProductQuery::first_page(ProductSort::Name, 10)
-            };
-            async move {
-                let page = store.list_products(&query).await.unwrap();
-                page.into_iter().map(|p| p.name).collect::<Vec<_>>()
-            }
-        };
         let write = |sql: &'static str| {
             let store = store.clone();
             async move { store.db().query(sql).await.unwrap().check().unwrap() }
         };
-        assert_eq!(page(Some("M"), true).await, ["a", "b"]);
+        assert_eq!(store.names_by_size(Some("M"), true).await, ["a", "b"]);
 
         // Sold out as checkout sells: the product stays offered in M, not in stock in M.
         write("UPDATE variant SET stock -= 3 WHERE sku = 'a-M' AND stock >= 3").await;
-        assert_eq!(page(Some("M"), true).await, ["b"]);
-        assert_eq!(page(None, true).await, ["b"]);
-        assert_eq!(page(Some("M"), false).await, ["a", "b"]);
+        assert_eq!(store.names_by_size(Some("M"), true).await, ["b"]);
+        assert_eq!(store.names_by_size(None, true).await, ["b"]);
+        assert_eq!(store.names_by_size(Some("M"), false).await, ["a", "b"]);
 
         // Restocked as a cancelled order restocks.
         write("UPDATE variant SET stock += 2 WHERE sku = 'a-S'").await;
-        assert_eq!(page(None, true).await, ["a", "b"]);
-        assert_eq!(page(Some("S"), true).await, ["a"]);
+        assert_eq!(store.names_by_size(None, true).await, ["a", "b"]);
+        assert_eq!(store.names_by_size(Some("S"), true).await, ["a"]);
 
         let b = made[1].id;
         let added = store
@@ -988,9 +991,9 @@ mod tests {
         let VariantWrite::Done(_, large) = added else {
             panic!("{added:?}")
         };
-        assert_eq!(page(Some("L"), true).await, ["b"]);
+        assert_eq!(store.names_by_size(Some("L"), true).await, ["b"]);
         store.archive_variant(b, large).await.unwrap();
-        assert!(page(Some("L"), false).await.is_empty());
+        assert!(store.names_by_size(Some("L"), false).await.is_empty());
 
         store
             .insert_missing_products(vec![(
@@ -999,7 +1002,7 @@ mod tests {
             )])
             .await
             .unwrap();
-        assert_eq!(page(Some("XL"), true).await, ["c"]);
+        assert_eq!(store.names_by_size(Some("XL"), true).await, ["c"]);
     }
 
     /// Two checkouts selling out two variants of one product at once both write the product's
