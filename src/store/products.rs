@@ -311,6 +311,18 @@ impl ProductQuery {
             limit,
         }
     }
+
+    /// The facet (schema 0018) a product needs to pass the variant filters: a live variant in
+    /// stock (`['stocked']`), with the option value (`['offered', option, value]`), or both
+    /// (`['stocked', option, value]`); none when the query has no variant filter.
+    fn facet(&self) -> Option<Vec<String>> {
+        let kind = if self.in_stock { "stocked" } else { "offered" };
+        match &self.option {
+            None if !self.in_stock => None,
+            None => Some(vec![kind.to_string()]),
+            Some((name, value)) => Some(vec![kind.to_string(), name.clone(), value.clone()]),
+        }
+    }
 }
 
 /// A variant as `VariantRow` reads it.
@@ -668,17 +680,8 @@ impl Store {
         if query.max_price.is_some() {
             conditions.push("price <= $max_price".into());
         }
-        // A live variant that is in stock, has the option value, or both: a facet of the product
-        // (schema 0018), read from each product the page walks in its sort order.
-        let facet = match (&query.option, query.in_stock) {
-            (None, false) => None,
-            (None, true) => Some(vec!["stocked".to_string()]),
-            (Some((name, value)), in_stock) => Some(vec![
-                if in_stock { "stocked" } else { "offered" }.to_string(),
-                name.clone(),
-                value.clone(),
-            ]),
-        };
+        // Read from each product the page walks in its sort order, so the page stops at its size.
+        let facet = query.facet();
         if facet.is_some() {
             conditions.push("$facet IN facets".into());
         }
