@@ -22,8 +22,17 @@ use shop::SIZES;
 
 const CHUNK: usize = 1000;
 
-/// Product `n`: shaped as the load tool's generated products (four sizes, each with its stock).
+/// A size only product 1 comes in.
+const RARE_SIZE: &str = "XXS";
+
+/// Product `n`: shaped as the load tool's generated products (four sizes, each with its stock);
+/// product 1 also comes in `RARE_SIZE`, which no other product has.
 fn product(n: usize) -> NewProduct {
+    let sizes: Vec<&str> = SIZES
+        .iter()
+        .copied()
+        .chain((n == 1).then_some(RARE_SIZE))
+        .collect();
     NewProduct {
         name: format!("Scale product {n}"),
         description: shop::description(n),
@@ -33,9 +42,9 @@ fn product(n: usize) -> NewProduct {
         image_url: format!("https://img.example.com/{n}.png"),
         options: vec![ProductOption {
             name: "Size".into(),
-            values: SIZES.iter().map(|s| s.to_string()).collect(),
+            values: sizes.iter().map(|s| s.to_string()).collect(),
         }],
-        variants: SIZES
+        variants: sizes
             .iter()
             .map(|size| NewVariant {
                 sku: None,
@@ -69,12 +78,13 @@ fn in_stock_page() -> ProductQuery {
     }
 }
 
-/// The newest first page of products with a size no product has in stock: the filter's worst case,
-/// which reads every product to find none.
-fn unmatched_page() -> ProductQuery {
+/// The newest first page of products with a size in stock: `XXL`, which no product has (answered
+/// from the known facets), or `RARE_SIZE`, which one product has (the filter's worst case: every
+/// product is read to find one).
+fn size_page(size: &str) -> ProductQuery {
     ProductQuery {
         in_stock: true,
-        option: Some(("Size".into(), "XXL".into())),
+        option: Some(("Size".into(), size.into())),
         ..page(ProductSort::Newest)
     }
 }
@@ -132,7 +142,7 @@ async fn main() {
     let db = fresh.store();
 
     println!(
-        "{:>9} {:>13} {:>13} {:>13} {:>13} {:>13} {:>13} {:>13} {:>13} {:>9} {:>9}",
+        "{:>9} {:>13} {:>13} {:>13} {:>13} {:>13} {:>13} {:>13} {:>13} {:>13} {:>9} {:>9}",
         "products",
         "newest p50",
         "newest p90",
@@ -140,6 +150,7 @@ async fn main() {
         "bounded p50",
         "M stock p50",
         "XXL none p50",
+        "XXS one p50",
         "add p50",
         "checkout p50",
         "newest x",
@@ -162,11 +173,12 @@ async fn main() {
         let by_price = time_page(db, samples, page(ProductSort::PriceAsc)).await;
         let bounded = time_page(db, samples, bounded_page()).await;
         let in_stock = time_page(db, samples, in_stock_page()).await;
-        let unmatched = time_page_of(db, samples, unmatched_page(), 0).await;
+        let unmatched = time_page_of(db, samples, size_page("XXL"), 0).await;
+        let rare = time_page_of(db, samples, size_page(RARE_SIZE), 1).await;
         // A 3-line cart over products spread through the catalog, then its checkout: each timed.
         run += 1;
         let mut lines = Vec::new();
-        for product in [1, size as i64 / 2, size as i64] {
+        for product in [2, size as i64 / 2, size as i64] {
             let product = db
                 .product(ProductId::from_trusted(product))
                 .await
@@ -198,7 +210,7 @@ async fn main() {
         let checkout_p50 = summary(checkouts.split_off(3)).0;
         let (newest_base, checkout_base) = *base.get_or_insert((newest.0, checkout_p50));
         println!(
-            "{:>9} {:>13.2} {:>13.2} {:>13.2} {:>13.2} {:>13.2} {:>13.2} {:>13.2} {:>13.2} {:>9.2} {:>9.2}",
+            "{:>9} {:>13.2} {:>13.2} {:>13.2} {:>13.2} {:>13.2} {:>13.2} {:>13.2} {:>13.2} {:>13.2} {:>9.2} {:>9.2}",
             size,
             newest.0,
             newest.1,
@@ -206,6 +218,7 @@ async fn main() {
             bounded.0,
             in_stock.0,
             unmatched.0,
+            rare.0,
             add_p50,
             checkout_p50,
             newest.0 / newest_base,

@@ -91,6 +91,10 @@ pub const MIGRATIONS: &[Migration] = &[
         name: "0018_catalog_facets.surql",
         sql: include_str!("../../schema/0018_catalog_facets.surql"),
     },
+    Migration {
+        name: "0019_catalog_known_facets.surql",
+        sql: include_str!("../../schema/0019_catalog_known_facets.surql"),
+    },
 ];
 
 #[derive(SurrealValue)]
@@ -820,9 +824,9 @@ mod tests {
         store.outbox_delivered("m1", true).await.unwrap();
     }
 
-    /// A catalog made before schema 0018 gets its products' facets from the upgrade, so the variant
-    /// filters find what they found before; the upgrade is not an edit (`updated_at` stays), and a
-    /// write after it moves `updated_at` again.
+    /// A catalog made before schema 0018 gets its products' facets from the upgrade, and 0019
+    /// records them as known, so the variant filters find what they found before; the upgrade is
+    /// not an edit (`updated_at` stays), and a write after it moves `updated_at` again.
     #[tokio::test]
     async fn upgrading_through_0018_gives_existing_products_their_facets() {
         let store = fresh_store("facets_0018").await;
@@ -854,13 +858,20 @@ mod tests {
         };
         let old = updated().await;
         let ran = apply(&store, MIGRATIONS).await.unwrap();
-        assert_eq!(ran, ["0018_catalog_facets.surql"]);
+        assert_eq!(
+            ran,
+            [
+                "0018_catalog_facets.surql",
+                "0019_catalog_known_facets.surql"
+            ]
+        );
         assert_eq!(updated().await, old, "the upgrade is not an edit");
 
         assert_eq!(store.names_by_size(None, true).await, ["tee"]);
         assert_eq!(store.names_by_size(Some("S"), false).await, ["tee"]);
         assert!(store.names_by_size(Some("S"), true).await.is_empty());
         assert_eq!(store.names_by_size(None, false).await, ["cap", "tee"]);
+        store.assert_facets_hold().await;
 
         store
             .db()

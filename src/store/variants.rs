@@ -97,7 +97,7 @@ impl Store {
                 insert_variants!("$v.p"),
                 // The facets' event (schema 0018) fires on a variant's later writes, not on its
                 // making: products made with their variants carry them already, this one adds.
-                "UPDATE $product SET facets = fn::product_facets($product) RETURN NONE;
+                "fn::refresh_facets($product);
                  RETURN { outcome: 'done', id: $vstart };
                  }"
             ),
