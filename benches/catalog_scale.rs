@@ -20,6 +20,10 @@ mod shop;
 use common::{FreshStore, flags, percentile};
 use shop::SIZES;
 
+/// The server's allocator (src/main.rs), so the store's work here costs what it costs there.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const CHUNK: usize = 1000;
 
 /// A size only product 1 comes in.

@@ -26,6 +26,10 @@ use storefront::store::{StockPolicy, Store, StoreError};
 mod common;
 use common::{FreshStore, flag, flags, percentile};
 
+/// The server's allocator (src/main.rs), so the store's work here costs what it costs there.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn product(n: i64) -> NewProduct {
     NewProduct {
         name: format!("Floor product {n}"),
