@@ -882,4 +882,35 @@ mod tests {
             .unwrap();
         assert_ne!(updated().await[1], old[1], "a write moves updated_at again");
     }
+
+    /// A catalog made under schema 0018 (products carrying facets, no record of known facets) has
+    /// its facets recorded by 0019: its filters still find its products, and a value none has is
+    /// answered empty.
+    #[tokio::test]
+    async fn upgrading_through_0019_records_the_facets_products_already_have() {
+        let store = fresh_store("facets_0019").await;
+        let through_0018 = MIGRATIONS.iter().take_while(|m| m.name < "0019").count();
+        apply(&store, &MIGRATIONS[..through_0018]).await.unwrap();
+        store
+            .db()
+            .query(
+                "CREATE product:1 SET name = 'tee', price = 100,
+                     options = [{ name: 'Size', values: ['S', 'M'] }];
+                 CREATE variant:1 SET product = product:1, sku = 't-s', option_values = ['S'], stock = 0;
+                 CREATE variant:2 SET product = product:1, sku = 't-m', option_values = ['M'], stock = 2;
+                 UPDATE product:1 SET facets = fn::product_facets(id);",
+            )
+            .await
+            .unwrap()
+            .check()
+            .unwrap();
+        let ran = apply(&store, MIGRATIONS).await.unwrap();
+        assert_eq!(ran, ["0019_catalog_known_facets.surql"]);
+
+        assert_eq!(store.names_by_size(Some("M"), true).await, ["tee"]);
+        assert_eq!(store.names_by_size(Some("S"), false).await, ["tee"]);
+        assert!(store.names_by_size(Some("S"), true).await.is_empty());
+        assert!(store.names_by_size(Some("XL"), false).await.is_empty());
+        store.assert_facets_hold().await;
+    }
 }
